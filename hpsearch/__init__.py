@@ -1,0 +1,8 @@
+"""hpsearch: hyperparameter search for Keras CNNs, on Optuna storage shared by many workers."""
+
+__version__ = "0.1.0"
+
+import os
+
+# TensorFlow prints C++ start-up chatter (CPU flags, missing CUDA) unless told before its import.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

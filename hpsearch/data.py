@@ -1,0 +1,181 @@
+"""Datasets: where images come from, and how they become train/validation/test arrays.
+
+Sources are Keras's downloadable datasets, any `.npz` laid out like Keras's `mnist.npz`
+(`x_train, y_train, x_test, y_test`), and scikit-learn's bundled digits, which needs no network.
+The validation split is carved from the training images only (stratified, seeded): the search
+never sees the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KERAS_DATASETS = ("cifar10", "mnist", "fashion_mnist")
+BUNDLED_DATASETS = ("digits",)
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 0..16 intensities
+DIGITS_TEST_FRACTION = 0.2
+
+
+class DataError(ValueError):
+    """Data that cannot be used; the message is one sentence that says what to do."""
+
+
+@dataclass(frozen=True)
+class RawData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    max_pixel: float | None = None  # the scale of the pixel values, when the source knows it
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Scaled float32 images with a channel axis, and integer labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+
+def _download(name: str) -> RawData:
+    import keras  # imported here: it loads TensorFlow, which only training needs
+
+    loader = getattr(keras.datasets, name)
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as error:  # network and file errors surface as many types
+        raise DataError(
+            f"could not download {name} ({type(error).__name__}: {error}); offline, give a local "
+            f"copy with --data PATH.npz (arrays {', '.join(NPZ_KEYS)})"
+        ) from None
+    return RawData(x_train, y_train, x_test, y_test, max_pixel=255.0)
+
+
+def _digits(seed: int) -> RawData:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.images,
+        digits.target,
+        test_size=DIGITS_TEST_FRACTION,
+        stratify=digits.target,
+        random_state=seed,
+    )
+    return RawData(x_train, y_train, x_test, y_test, max_pixel=DIGITS_MAX_PIXEL)
+
+
+def _read_npz(path: Path) -> RawData:
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise DataError(f"{path}: missing array {missing[0]} (needs {', '.join(NPZ_KEYS)})")
+            arrays = {key: archive[key] for key in NPZ_KEYS}
+    except DataError:
+        raise
+    except Exception as error:  # zip, pickle and format errors
+        raise DataError(f"{path}: not a readable .npz file ({error})") from None
+    return RawData(**arrays)
+
+
+def load_raw(source: str, seed: int = 0) -> RawData:
+    """Read a dataset by name (`cifar10`, `digits`, ...) or by `.npz` path."""
+    if source in KERAS_DATASETS:
+        return _download(source)
+    if source in BUNDLED_DATASETS:
+        return _digits(seed)
+    if source.endswith(".npz") or Path(source).exists():
+        return _read_npz(Path(source))
+    known = ", ".join(KERAS_DATASETS + BUNDLED_DATASETS)
+    raise DataError(f"unknown dataset {source!r} (use {known}, or a path to an .npz file)")
+
+
+def _images(x: np.ndarray, split: str) -> np.ndarray:
+    if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"x_{split} must hold numbers (got {x.dtype})")
+    if x.ndim == 3:  # grayscale: add the channel axis Keras's Conv2D expects
+        x = x[..., np.newaxis]
+    if x.ndim != 4:
+        raise DataError(f"x_{split} must be images shaped (N, H, W) or (N, H, W, C), got {x.shape}")
+    return x
+
+
+def _labels(y: np.ndarray, n_images: int, split: str) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot
+        y = y.argmax(axis=1)
+    y = y.reshape(-1) if y.ndim == 2 else y
+    if y.ndim != 1 or len(y) != n_images:
+        raise DataError(f"y_{split} must have one label per image ({n_images}), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.number) or not np.all(np.mod(y, 1) == 0) or (y < 0).any():
+        raise DataError(f"y_{split} must hold class numbers 0, 1, 2, ... (or one-hot rows)")
+    return y.astype(np.int64)
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    height, width = x.shape[1:3]
+    if height > size or width > size:
+        raise DataError(f"pad_to {size} is smaller than the images ({height}x{width})")
+    top, left = (size - height) // 2, (size - width) // 2
+    pads = ((0, 0), (top, size - height - top), (left, size - width - left), (0, 0))
+    return np.pad(x, pads)
+
+
+def _stratified_split(
+    x: np.ndarray, y: np.ndarray, keep: int | float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split off `keep` images (a count or a fraction), stratified when every class allows it."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
+    try:
+        x_rest, x_kept, y_rest, y_kept = train_test_split(
+            x, y, test_size=keep, stratify=stratify, random_state=seed
+        )
+    except ValueError:  # too few images per class to stratify this split
+        x_rest, x_kept, y_rest, y_kept = train_test_split(x, y, test_size=keep, random_state=seed)
+    return x_rest, x_kept, y_rest, y_kept
+
+
+def prepare(
+    raw: RawData,
+    *,
+    validation_fraction: float,
+    seed: int,
+    subset: int | None = None,
+    pad_to: int | None = None,
+) -> Splits:
+    """Check, reshape, scale (identically for every split) and split a dataset."""
+    x_train, x_test = _images(raw.x_train, "train"), _images(raw.x_test, "test")
+    y_train = _labels(raw.y_train, len(x_train), "train")
+    y_test = _labels(raw.y_test, len(x_test), "test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"train images are {x_train.shape[1:]} but test images are {x_test.shape[1:]}")
+    if not np.isfinite(x_train).all() or not np.isfinite(x_test).all():
+        raise DataError("the images contain NaN or infinite values")
+    max_pixel = raw.max_pixel or (255.0 if float(x_train.max()) > 1.0 else 1.0)
+    x_train = (x_train / np.float32(max_pixel)).astype(np.float32)
+    x_test = (x_test / np.float32(max_pixel)).astype(np.float32)
+    if pad_to:
+        x_train, x_test = _pad(x_train, pad_to), _pad(x_test, pad_to)
+    if subset is not None and subset < len(x_train):
+        _, x_train, _, y_train = _stratified_split(x_train, y_train, subset, seed)
+    x_train, x_val, y_train, y_val = _stratified_split(x_train, y_train, validation_fraction, seed)
+    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes)

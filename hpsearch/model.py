@@ -1,0 +1,86 @@
+"""Architecture description -> compiled `keras.Model`. The only module that builds networks."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from hpsearch.architecture import Architecture, Training
+
+
+def _conv_block(x: keras.KerasTensor, arch: Architecture, index: int) -> keras.KerasTensor:
+    block = arch.blocks[index]
+    strided = arch.downsample == "strided"
+    for conv in range(block.convs):
+        last = conv == block.convs - 1
+        x = layers.Conv2D(
+            block.filters,
+            block.kernel_size,
+            strides=2 if strided and last else 1,
+            padding="same",
+            kernel_initializer=arch.initializer,
+            use_bias=arch.batch_norm != "before_activation",  # BN's shift replaces the bias
+        )(x)
+        if arch.batch_norm == "before_activation":
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation(arch.activation)(x)
+        if arch.batch_norm == "after_activation":
+            x = layers.BatchNormalization()(x)
+    if not strided:
+        x = layers.MaxPooling2D(2, padding="same")(x)
+    if arch.batch_norm == "after_pooling":
+        x = layers.BatchNormalization()(x)
+    if block.dropout > 0:
+        x = layers.Dropout(block.dropout)(x)
+    return x
+
+
+def build_model(arch: Architecture) -> keras.Model:
+    """Build (uncompiled) the network an `Architecture` describes."""
+    inputs = keras.Input(shape=arch.input_shape)
+    x = inputs
+    if arch.augment_flip:
+        x = layers.RandomFlip("horizontal")(x)
+    if arch.augment_shift > 0:
+        x = layers.RandomTranslation(arch.augment_shift, arch.augment_shift, fill_mode="constant")(x)
+    for index in range(len(arch.blocks)):
+        x = _conv_block(x, arch, index)
+    x = layers.Flatten()(x) if arch.head == "flatten" else layers.GlobalAveragePooling2D()(x)
+    if arch.head_batch_norm:
+        x = layers.BatchNormalization()(x)
+    constraint = keras.constraints.MaxNorm(arch.max_norm) if arch.max_norm > 0 else None
+    for dense in arch.dense:
+        x = layers.Dense(
+            dense.units,
+            activation=arch.activation,
+            kernel_initializer=arch.initializer,
+            kernel_constraint=constraint,
+        )(x)
+        if dense.dropout > 0:
+            x = layers.Dropout(dense.dropout)(x)
+    outputs = layers.Dense(arch.num_classes, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs)
+
+
+def make_optimizer(training: Training) -> keras.optimizers.Optimizer:
+    clip = {"clipnorm": training.clipnorm} if training.clipnorm > 0 else {}
+    rate = training.learning_rate
+    if training.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=training.momentum, nesterov=training.nesterov, **clip)
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    return optimizers[training.optimizer](rate, **clip)
+
+
+def compile_model(arch: Architecture, training: Training) -> keras.Model:
+    """Build and compile: integer labels, accuracy as the metric the search watches."""
+    model = build_model(arch)
+    model.compile(
+        optimizer=make_optimizer(training),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model

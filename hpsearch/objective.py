@@ -1,0 +1,122 @@
+"""One trial: draw hyperparameters, build the network, train it with pruning, record what happened.
+
+Everything a later command needs is stored on the trial as user attributes, so `summary`,
+`export` and the dashboard read it back from the storage alone (see `TrialRecord`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from hpsearch.architecture import setup_from_values
+from hpsearch.data import Splits
+from hpsearch.model import compile_model
+from hpsearch.space import sample
+from hpsearch.spec import StudySpec
+
+# Names of the user attributes every trial carries.
+ARCHITECTURE_ATTR = "architecture"
+TRAINING_ATTR = "training"
+HISTORY_ATTR = "history"
+PARAMS_ATTR = "params_count"
+EPOCH_SECONDS_ATTR = "epoch_seconds"
+IMAGES_PER_SECOND_ATTR = "images_per_second"
+END_REASON_ATTR = "end_reason"
+TEST_ACCURACY_ATTR = "test_accuracy"
+
+
+class TrialDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the trial ends failed with this reason."""
+
+
+class TrialMonitor(keras.callbacks.Callback):
+    """Records per-epoch curves and timings, and stops a trial whose loss diverged.
+
+    It runs before the pruning callback, so the curves include the epoch a trial was pruned at.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch_seconds: list[float] = []
+        self._started = 0.0
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epoch_seconds)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_seconds.append(time.perf_counter() - self._started)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        loss = self.history.get("loss", [0.0])[-1]
+        if not math.isfinite(loss):
+            raise TrialDiverged(f"diverged at epoch {epoch + 1} (training loss {loss})")
+
+
+class Objective:
+    """The function Optuna calls once per trial, holding the data a worker loaded once."""
+
+    def __init__(self, spec: StudySpec, splits: Splits) -> None:
+        self.spec = spec
+        self.splits = splits
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec, splits = self.spec, self.splits
+        values = sample(trial, spec.space)
+        setup = setup_from_values(values, splits.input_shape, splits.num_classes, spec.training.epochs)
+        trial.set_user_attr(ARCHITECTURE_ATTR, setup.architecture.to_dict())
+        trial.set_user_attr(TRAINING_ATTR, setup.training.to_dict())
+
+        keras.utils.clear_session(free_memory=True)  # drop the previous trial's graph and weights
+        keras.utils.set_random_seed(spec.search.seed + trial.number)
+        monitor = TrialMonitor()
+        end_reason = "complete"
+        try:
+            model = compile_model(setup.architecture, setup.training)
+            trial.set_user_attr(PARAMS_ATTR, int(model.count_params()))
+            model.fit(
+                splits.x_train,
+                splits.y_train,
+                batch_size=setup.training.batch_size,
+                epochs=setup.training.epochs,
+                validation_data=(splits.x_val, splits.y_val),
+                callbacks=[monitor, KerasPruningCallback(trial, spec.search.metric)],
+                shuffle=True,
+                verbose=0,
+            )
+            _, test_accuracy = model.evaluate(
+                splits.x_test, splits.y_test, batch_size=max(256, setup.training.batch_size), verbose=0
+            )
+            trial.set_user_attr(TEST_ACCURACY_ATTR, float(test_accuracy))
+        except optuna.TrialPruned:
+            end_reason = f"pruned at epoch {monitor.epochs_done}"
+            raise
+        except TrialDiverged as error:
+            end_reason = str(error)
+            raise
+        except Exception as error:
+            end_reason = f"error: {type(error).__name__}: {error}".splitlines()[0][:500]
+            raise
+        finally:
+            self._record(trial, monitor, end_reason)
+        return monitor.history[spec.search.metric][-1]
+
+    def _record(self, trial: optuna.Trial, monitor: TrialMonitor, end_reason: str) -> None:
+        trial.set_user_attr(END_REASON_ATTR, end_reason)
+        trial.set_user_attr(HISTORY_ATTR, monitor.history)
+        trial.set_user_attr(EPOCH_SECONDS_ATTR, monitor.epoch_seconds)
+        if monitor.epoch_seconds:
+            # The first epoch includes graph tracing; steady-state speed is what users compare.
+            steady = monitor.epoch_seconds[1:] or monitor.epoch_seconds
+            trial.set_user_attr(IMAGES_PER_SECOND_ATTR, len(self.splits.x_train) / float(np.median(steady)))

@@ -1,0 +1,82 @@
+"""The live display of a running study: a bar of finished trials and a line per trial."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hpsearch.objective import END_REASON_ATTR
+from hpsearch.space import BASELINE_ATTR
+from hpsearch.spec import StudySpec
+from hpsearch.study import Progress as StudyProgress
+from hpsearch.study import study_progress
+
+
+class LiveProgress:
+    """Context manager showing trials done of target, best so far and trial states."""
+
+    def __init__(self, console: Console, spec: StudySpec) -> None:
+        self.console = console
+        self.spec = spec
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
+        )
+        self._task = self._bar.add_task(spec.name, total=spec.search.trials, status="starting")
+
+    def __enter__(self) -> LiveProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._bar.__exit__(kind, error, trace)
+
+    def _status(self, progress: StudyProgress) -> str:
+        best = "" if progress.best_value is None else f"best {progress.best_value:.4f} · "
+        return best + progress.states_text()
+
+    def on_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: print the trial's outcome and refresh the bar."""
+        self._bar.console.print(self._trial_line(trial), highlight=False)
+        progress = study_progress(study)
+        self._bar.update(self._task, completed=min(progress.finished, progress.target),
+                         status=self._status(progress))
+
+    def _trial_line(self, trial: FrozenTrial) -> str:
+        reason = str(trial.user_attrs.get(END_REASON_ATTR, trial.state.name.lower()))
+        baseline = trial.user_attrs.get(BASELINE_ATTR)
+        label = f"trial {trial.number}" + (f" (baseline {baseline})" if baseline else "")
+        if trial.state == TrialState.COMPLETE:
+            return f"{label}: {self.spec.search.metric} {trial.value:.4f}"
+        if trial.state == TrialState.PRUNED:
+            return f"{label}: [yellow]{reason}[/]"
+        return f"{label}: [red]failed, {reason}[/]"
+
+    def print_outcome(self, progress: StudyProgress) -> None:
+        if progress.done and progress.best_value is not None:
+            self.console.print(
+                f"[green]Done:[/] {progress.finished} of {progress.target} trials finished "
+                f"({progress.states_text()}); best {self.spec.search.metric} "
+                f"{progress.best_value:.4f} in trial {progress.best_number}.",
+                highlight=False,
+            )
+        else:
+            self.console.print(
+                f"[red]Stopped short:[/] {progress.finished} of {progress.target} trials finished "
+                f"({progress.states_text()}).",
+                highlight=False,
+            )

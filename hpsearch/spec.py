@@ -1,0 +1,360 @@
+"""The study file format: TOML in, a validated `StudySpec` out, or one clear error.
+
+A study file says what data to train on, how long, how to search, which hyperparameters to
+search (`[space]`) and which hand-tuned networks to try first (`[[baselines]]`). Every error a
+user can make is reported as `SpecError("<file>: <key>: <reason>")`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hpsearch.parameters import PARAMETERS, Parameter, positions_of
+
+
+class SpecError(ValueError):
+    """A study file (or a study name) that cannot be used; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter of a study: a fixed value or a range/choices to search.
+
+    `fixed` holds a scalar, or a tuple with one value per block/dense layer. `each` means
+    one value is drawn for each block (or dense layer) instead of one shared by all.
+    """
+
+    name: str
+    fixed: Any = None
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    each: bool = False
+
+    @property
+    def searched(self) -> bool:
+        return self.choices is not None or self.low is not None
+
+    @property
+    def is_int_range(self) -> bool:
+        return PARAMETERS[self.name].kind is int
+
+    def contains(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        assert self.low is not None and self.high is not None
+        return self.low <= value <= self.high
+
+    def largest(self) -> Any:
+        """The largest value this dimension can take (for counts such as `blocks`)."""
+        if self.choices is not None:
+            return max(self.choices)
+        if self.high is not None:
+            return self.high
+        return max(self.fixed) if isinstance(self.fixed, tuple) else self.fixed
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            text = "choice of " + ", ".join(map(str, self.choices))
+        elif self.low is not None:
+            text = f"{self.low:g} .. {self.high:g}"
+            text += f" step {self.step:g}" if self.step else ""
+            text += " (log)" if self.log else ""
+        else:
+            return " / ".join(map(str, self.fixed)) if isinstance(self.fixed, tuple) else str(self.fixed)
+        return text + (" (each)" if self.each else "")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Where the images come from and how the validation split is carved."""
+
+    dataset: str = Field(description="cifar10, mnist, fashion_mnist, digits, or a path to an .npz")
+    validation_fraction: float = Field(0.1, gt=0.0, lt=0.9)
+    subset: int | None = Field(None, ge=20, description="use only this many training images")
+    pad_to: int | None = Field(None, ge=1, le=1024, description="zero-pad images to this size")
+
+
+class TrainingSpec(_Strict):
+    epochs: int = Field(10, ge=1, le=10_000)
+
+
+class SamplerSpec(_Strict):
+    type: Literal["tpe", "random"] = "tpe"
+    startup_trials: int = Field(10, ge=0, description="random trials before TPE takes over")
+
+
+class PrunerSpec(_Strict):
+    type: Literal["hyperband", "median", "successive_halving", "none"] = "hyperband"
+    min_resource: int = Field(1, ge=1, description="epochs before a trial can be pruned")
+    reduction_factor: int = Field(3, ge=2)
+    startup_trials: int = Field(5, ge=0, description="median pruner: trials before pruning starts")
+    warmup_epochs: int = Field(1, ge=0, description="median pruner: epochs before pruning a trial")
+
+
+class SearchSpec(_Strict):
+    trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    seed: int = 0
+    sampler: SamplerSpec = SamplerSpec()
+    pruner: PrunerSpec = PrunerSpec()
+
+    @model_validator(mode="after")
+    def _direction_fits_metric(self) -> SearchSpec:
+        expected = "maximize" if self.metric == "val_accuracy" else "minimize"
+        if self.direction != expected:
+            raise ValueError(f"{self.metric} should be {expected}d, not {self.direction}d")
+        return self
+
+
+class Baseline(_Strict):
+    """A hand-tuned network tried first: its name and every value it sets."""
+
+    name: str
+    note: str = ""
+    values: dict[str, Any]
+
+
+class StudySpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str
+    data: DataSpec
+    training: TrainingSpec = TrainingSpec()
+    search: SearchSpec = SearchSpec()
+    space: dict[str, Dimension]
+    baselines: tuple[Baseline, ...] = ()
+    source: str = Field("", description="the file this spec was read from")
+
+    def with_overrides(
+        self,
+        *,
+        trials: int | None = None,
+        epochs: int | None = None,
+        dataset: str | None = None,
+        subset: int | None = None,
+        seed: int | None = None,
+    ) -> StudySpec:
+        """The spec with command-line flags applied (a flag beats the file)."""
+        search = self.search.model_copy(
+            update={k: v for k, v in {"trials": trials, "seed": seed}.items() if v is not None}
+        )
+        training = self.training.model_copy(update={"epochs": epochs} if epochs else {})
+        data = self.data.model_copy(
+            update={k: v for k, v in {"dataset": dataset, "subset": subset}.items() if v is not None}
+        )
+        return self.model_copy(update={"search": search, "training": training, "data": data})
+
+    def baseline_values(self, baseline: Baseline) -> dict[str, Any]:
+        return resolve_baseline(self.space, baseline.values)
+
+
+def resolve_baseline(space: dict[str, Dimension], values: dict[str, Any]) -> dict[str, Any]:
+    """Every hyperparameter of a baseline: its own values, else the space's, else defaults."""
+    return {
+        name: values.get(name, PARAMETERS[name].default if dim.searched else dim.fixed)
+        for name, dim in space.items()
+    }
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+
+
+def _parse_dimension(name: str, raw: Any) -> Dimension:
+    key = f"space.{name}"
+    if name not in PARAMETERS:
+        raise SpecError(f"{key}: unknown hyperparameter (known: {', '.join(PARAMETERS)})")
+    param = PARAMETERS[name]
+    if not isinstance(raw, dict):
+        return Dimension(name, fixed=_check_fixed(key, param, raw))
+    unknown = set(raw) - {"choices", "low", "high", "step", "log", "each"}
+    if unknown:
+        raise SpecError(f"{key}: unknown key {sorted(unknown)[0]!r} (use choices, or low/high/step/log; each)")
+    each = raw.get("each", False)
+    if not isinstance(each, bool):
+        raise SpecError(f"{key}.each: must be true or false")
+    if each and param.scope == "network":
+        raise SpecError(f"{key}.each: {name} applies to the whole network, not to each block or layer")
+    if "choices" in raw:
+        if set(raw) - {"choices", "each"}:
+            raise SpecError(f"{key}: give either choices or low/high, not both")
+        choices = raw["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise SpecError(f"{key}.choices: must be a non-empty list")
+        for value in choices:
+            _check_value(f"{key}.choices", param, value)
+        return Dimension(name, choices=tuple(choices), each=each)
+    if "low" not in raw or "high" not in raw:
+        raise SpecError(f"{key}: a searched hyperparameter needs choices = [...] or both low and high")
+    if param.kind in (str, bool):
+        raise SpecError(f"{key}: {name} takes choices = [...], not a low/high range")
+    low, high, step, log = raw["low"], raw["high"], raw.get("step"), raw.get("log", False)
+    _check_value(f"{key}.low", param, low)
+    _check_value(f"{key}.high", param, high)
+    if low >= high:
+        raise SpecError(f"{key}: low must be below high (got {low} and {high})")
+    if not isinstance(log, bool):
+        raise SpecError(f"{key}.log: must be true or false")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+        raise SpecError(f"{key}.step: must be a positive number")
+    if log and step is not None:
+        raise SpecError(f"{key}: step and log cannot be combined")
+    if log and low <= 0:
+        raise SpecError(f"{key}: a log range needs low above 0")
+    return Dimension(name, low=low, high=high, step=step, log=log, each=each)
+
+
+def _check_value(key: str, param: Parameter, value: Any) -> Any:
+    problem = param.problem(value)
+    if problem:
+        raise SpecError(f"{key}: {problem}")
+    return value
+
+
+def _check_fixed(key: str, param: Parameter, raw: Any) -> Any:
+    """A fixed value: a scalar, or (for block/dense parameters) a list of per-position values."""
+    if isinstance(raw, list):
+        if param.scope == "network":
+            raise SpecError(f"{key}: {param.name} takes one value, not a list")
+        if not raw:
+            raise SpecError(f"{key}: the list of per-position values is empty")
+        return tuple(_check_value(f"{key}[{i}]", param, v) for i, v in enumerate(raw))
+    return _check_value(key, param, raw)
+
+
+def _check_positions(key: str, name: str, value: Any, counts: dict[str, Any]) -> None:
+    """A per-position list must have a value for every block or dense layer there can be."""
+    if not isinstance(value, tuple):
+        return
+    needed = positions_of(PARAMETERS[name].scope, counts)
+    if needed is not None and len(value) < needed:
+        unit = "block" if PARAMETERS[name].scope == "block" else "dense layer"
+        raise SpecError(f"{key}: {len(value)} values but there can be {needed} ({unit}s)")
+
+
+def _parse_space(raw: Any) -> dict[str, Dimension]:
+    if not isinstance(raw, dict):
+        raise SpecError("space: must be a table of hyperparameters")
+    given = {name: _parse_dimension(name, value) for name, value in raw.items()}
+    space = {n: given.get(n, Dimension(n, fixed=p.default)) for n, p in PARAMETERS.items()}
+    largest = {n: space[n].largest() for n in ("blocks", "dense_layers")}
+    for name, dim in given.items():
+        _check_positions(f"space.{name}", name, dim.fixed, largest)
+    return space
+
+
+def _parse_baselines(raw: Any, space: dict[str, Dimension]) -> tuple[Baseline, ...]:
+    if not isinstance(raw, list):
+        raise SpecError("baselines: must be an array of tables ([[baselines]])")
+    baselines = []
+    for index, entry in enumerate(raw):
+        where = f"baselines[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise SpecError(f"{where}.name: every baseline needs a name")
+        values = {k: v for k, v in entry.items() if k not in ("name", "note")}
+        for name, value in values.items():
+            key = f"{where}.{name}"
+            if name not in PARAMETERS:
+                raise SpecError(f"{key}: unknown hyperparameter")
+            values[name] = _check_fixed(key, PARAMETERS[name], value)
+        baseline = Baseline(name=entry["name"], note=str(entry.get("note", "")), values=values)
+        resolved = resolve_baseline(space, values)
+        for name, dim in space.items():
+            key = f"{where}.{name}"
+            _check_positions(key, name, resolved[name], resolved)
+            if dim.searched:
+                _check_in_dimension(key, dim, resolved[name], resolved)
+        baselines.append(baseline)
+    return tuple(baselines)
+
+
+def _check_in_dimension(key: str, dim: Dimension, value: Any, resolved: dict[str, Any]) -> None:
+    """A baseline's value for a searched hyperparameter must be one the search could draw."""
+    if isinstance(value, tuple):
+        if not dim.each:
+            raise SpecError(f"{key}: per-position values need `each = true` in space.{dim.name}")
+        needed = positions_of(PARAMETERS[dim.name].scope, resolved) or 0
+        values = value[:needed]
+    else:
+        values = (value,)
+    for item in values:
+        if not dim.contains(item):
+            raise SpecError(f"{key}: {item!r} is outside the searched space.{dim.name} ({dim.describe()})")
+
+
+def parse_spec(document: dict[str, Any], source: str) -> StudySpec:
+    """Validate a parsed TOML document; errors name `source` and the offending key."""
+    try:
+        document = dict(document)
+        space = _parse_space(document.pop("space", {}))
+        baselines = _parse_baselines(document.pop("baselines", []), space)
+        return StudySpec(**document, space=space, baselines=baselines, source=source)
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "required but missing"
+        raise SpecError(f"{source}: {key}: {message}") from None
+
+
+def load_spec_file(path: Path) -> StudySpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{path}: not valid TOML ({error})") from None
+    return parse_spec(document, str(path))
+
+
+def studies_dirs() -> list[Path]:
+    """Where study names are looked up: $HPSEARCH_STUDIES, ./studies, then the shipped ones."""
+    dirs = [Path(p) for p in os.environ.get("HPSEARCH_STUDIES", "").split(os.pathsep) if p]
+    dirs.append(Path.cwd() / "studies")
+    dirs.append(Path(__file__).resolve().parent.parent / "studies")
+    unique: list[Path] = []
+    for directory in dirs:
+        if directory.is_dir() and directory.resolve() not in [d.resolve() for d in unique]:
+            unique.append(directory)
+    return unique
+
+
+def study_files() -> dict[str, Path]:
+    """Every study file that a name can refer to, first directory winning."""
+    found: dict[str, Path] = {}
+    for directory in studies_dirs():
+        for path in sorted(directory.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_spec(reference: str) -> StudySpec:
+    """Load a study by file path (`path/to/x.toml`) or by name (`cifar-dropout`)."""
+    path = Path(reference)
+    if reference.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise SpecError(f"{reference}: no such study file")
+        return load_spec_file(path)
+    files = study_files()
+    if reference not in files:
+        known = ", ".join(sorted(files)) or "none"
+        raise SpecError(f"no study named {reference!r} (known: {known}; or give a .toml path)")
+    return load_spec_file(files[reference])

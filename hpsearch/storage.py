@@ -1,0 +1,78 @@
+"""Storage URLs -> Optuna storages: the default, crash-safety settings, and secret masking.
+
+The default is an SQLite file in the working directory: Optuna's RDB storage on SQLite is safe
+for several worker processes on one machine, supports heartbeats (so a killed worker's trial is
+retried), and `optuna-dashboard sqlite:///hpsearch.db` opens it. Several machines share a
+PostgreSQL URL instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+STORAGE_ENV = "HPSEARCH_STORAGE"
+DEFAULT_STORAGE = "sqlite:///hpsearch.db"
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60  # a trial silent this long is taken to have lost its worker
+MAX_RETRIES = 3
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class StorageError(RuntimeError):
+    """A storage that cannot be opened; the message is one sentence with no password in it."""
+
+
+def storage_url(flag: str | None = None) -> str:
+    """The storage to use: the --storage flag, else $HPSEARCH_STORAGE, else the default file."""
+    return flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def mask(text: str) -> str:
+    """Hide the password of every URL in `text` (`postgresql://user:***@host/db`)."""
+    return re.sub(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
+        return None
+    return Path(url[len(prefix) :])
+
+
+def _engine_kwargs(url: str) -> dict[str, object]:
+    if url.startswith("sqlite"):
+        # Wait for another worker's write instead of failing with "database is locked".
+        return {"connect_args": {"timeout": 60}}
+    kwargs: dict[str, object] = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return kwargs
+
+
+def open_storage(url: str) -> RDBStorage:
+    """Open (creating tables if needed) an RDB storage with heartbeats and automatic retries."""
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+        )
+    except Exception as error:  # drivers raise many types for "cannot connect"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StorageError(f"cannot open storage {mask(url)}: {mask(reason)}") from None
+
+
+def quiet_optuna() -> None:
+    """Optuna's own log lines (and tracebacks of failed trials) would garble the progress display."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # heartbeats and grouped TPE are marked experimental; the warning says nothing a user can act on
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

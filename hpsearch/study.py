@@ -1,0 +1,141 @@
+"""Creating or reopening the Optuna study behind a spec, and reading its progress.
+
+The sampler and pruner are configured here from the spec; the trial target is stored on the
+study so that every worker, and `hpsearch list`, agree on when the study is done.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.space import enqueue_baselines
+from hpsearch.spec import StudySpec
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TARGET_ATTR = "target_trials"
+DESCRIPTION_ATTR = "description"
+METRIC_ATTR = "metric"
+
+
+def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    sampler = spec.search.sampler
+    if sampler.type == "random":
+        return optuna.samplers.RandomSampler(seed=spec.search.seed)
+    return optuna.samplers.TPESampler(
+        seed=spec.search.seed,
+        n_startup_trials=sampler.startup_trials,
+        multivariate=True,  # model interactions such as learning rate x batch size
+        group=True,  # the space is conditional (per-block values depend on the block count)
+        constant_liar=True,  # parallel workers do not all try the same point
+    )
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    pruner = spec.search.pruner
+    if pruner.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=pruner.min_resource,
+            max_resource=spec.training.epochs,
+            reduction_factor=pruner.reduction_factor,
+        )
+    if pruner.type == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=pruner.min_resource, reduction_factor=pruner.reduction_factor
+        )
+    if pruner.type == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_epochs
+        )
+    return optuna.pruners.NopPruner()
+
+
+def open_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
+    """Create the study (or load it), record its target, and enqueue missing baselines."""
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
+        direction=spec.search.direction,
+        load_if_exists=True,
+    )
+    study.set_user_attr(TARGET_ATTR, spec.search.trials)
+    study.set_user_attr(DESCRIPTION_ATTR, spec.description)
+    study.set_user_attr(METRIC_ATTR, spec.search.metric)
+    enqueue_baselines(study, spec)
+    return study
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a study stands: trials by state and the best value so far."""
+
+    target: int
+    states: Counter[str]
+    best_value: float | None
+    best_number: int | None
+
+    @property
+    def finished(self) -> int:
+        return self.states["COMPLETE"] + self.states["PRUNED"]
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.target
+
+    def states_text(self) -> str:
+        order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+        return ", ".join(f"{self.states[s]} {s.lower()}" for s in order if self.states[s])
+
+
+def progress_of(trials: list[FrozenTrial], target: int, direction: str) -> Progress:
+    states = Counter(t.state.name for t in trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = None
+    if complete:
+        pick = max if direction == "maximize" else min
+        best = pick(complete, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    return Progress(
+        target=target,
+        states=states,
+        best_value=best.value if best else None,
+        best_number=best.number if best else None,
+    )
+
+
+def _direction_name(direction: optuna.study.StudyDirection) -> str:
+    return "maximize" if direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def study_progress(study: optuna.Study) -> Progress:
+    target = int(study.user_attrs.get(TARGET_ATTR, 0))
+    return progress_of(study.get_trials(deepcopy=False), target, _direction_name(study.direction))
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    name: str
+    description: str
+    progress: Progress
+
+
+def stored_studies(storage: BaseStorage) -> list[StoredStudy]:
+    """Every study in a storage with its progress, read without loading any sampler."""
+    found = []
+    for frozen in storage.get_all_studies():
+        study_id = storage.get_study_id_from_name(frozen.study_name)
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        target = int(frozen.user_attrs.get(TARGET_ATTR, 0))
+        found.append(
+            StoredStudy(
+                name=frozen.study_name,
+                description=str(frozen.user_attrs.get(DESCRIPTION_ATTR, "")),
+                progress=progress_of(trials, target, _direction_name(frozen.direction)),
+            )
+        )
+    return found
