@@ -58,7 +58,9 @@ def build_model(arch: Architecture) -> keras.Model:
         )(x)
         if dense.dropout > 0:
             x = layers.Dropout(dense.dropout)(x)
-    outputs = layers.Dense(arch.num_classes, activation="softmax", dtype="float32")(x)
+    outputs = layers.Dense(
+        arch.num_classes, activation="softmax", kernel_initializer=arch.initializer, dtype="float32"
+    )(x)
     return keras.Model(inputs, outputs)
 
 

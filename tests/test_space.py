@@ -1,0 +1,65 @@
+"""The search space: baselines come first and exactly as written, per-block values, conditions."""
+
+from __future__ import annotations
+
+import optuna
+
+from hpsearch.architecture import setup_from_values
+from hpsearch.space import BASELINE_ATTR, enqueue_baselines, sample
+from hpsearch.spec import load_spec
+
+
+def _first_trials(name: str, count: int) -> list[dict]:
+    spec = load_spec(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1), direction="maximize")
+    enqueue_baselines(study, spec)
+    drawn = []
+    for _ in range(count):
+        trial = study.ask()
+        drawn.append({"values": sample(trial, spec.space), "baseline": trial.user_attrs.get(BASELINE_ATTR)})
+        study.tell(trial, 0.5)
+    return drawn
+
+
+def test_baselines_run_first_exactly_as_written() -> None:
+    first, second, third = _first_trials("cifar-architecture", 3)
+    assert first["baseline"] == "256-128-overfit"
+    overfit = setup_from_values(first["values"], (32, 32, 3), 10, epochs=1)
+    assert [b.filters for b in overfit.architecture.blocks] == [256, 128]
+    assert [b.kernel_size for b in overfit.architecture.blocks] == [3, 2]
+    assert [d.units for d in overfit.architecture.dense] == [1024]
+    assert overfit.training.batch_size == 1000
+    assert second["baseline"] == "64-256-fix"
+    fix = setup_from_values(second["values"], (32, 32, 3), 10, epochs=1)
+    assert [b.filters for b in fix.architecture.blocks] == [64, 128, 256]
+    assert fix.architecture.initializer == "he_normal"
+    assert third["baseline"] is None  # then the sampler takes over
+
+
+def test_baseline_fixed_values_override_the_space() -> None:
+    (vgg,) = _first_trials("mnist-vgg11", 1)
+    setup = setup_from_values(vgg["values"], (32, 32, 1), 10, epochs=1)
+    assert [b.filters for b in setup.architecture.blocks] == [64, 128, 256, 512, 512]
+    assert [b.convs for b in setup.architecture.blocks] == [1, 1, 2, 2, 2]
+    assert [d.units for d in setup.architecture.dense] == [4096, 4096]
+    training = setup.training
+    assert (training.optimizer, training.learning_rate, training.momentum) == ("sgd", 0.001, 0.9)
+    assert training.nesterov and training.clipnorm == 1.0 and training.batch_size == 32
+
+
+def test_each_draws_one_value_per_block_and_counts_follow_the_block_number() -> None:
+    for drawn in _first_trials("cifar-architecture", 12)[2:]:
+        values = drawn["values"]
+        assert len(values["kernel_size"]) == values["blocks"]
+        assert len(values["dense_units"]) == values["dense_layers"]
+        assert set(values["kernel_size"]) <= {2, 3, 5}
+
+
+def test_momentum_is_only_searched_with_sgd() -> None:
+    spec = load_spec("mnist-vgg11")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(10):
+        trial = study.ask()
+        values = sample(trial, spec.space)
+        assert ("momentum" in trial.params) == (values["optimizer"] == "sgd")
+        study.tell(trial, 0.0)
