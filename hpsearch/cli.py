@@ -6,7 +6,8 @@ command (and `--help`) starts in well under a second.
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Table
 
 from hpsearch.parameters import PARAMETERS
 from hpsearch.spec import SpecError, StudySpec, load_spec, study_files
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 app = typer.Typer(
     help="Hyperparameter search for Keras CNNs: run, continue and inspect studies.",
@@ -41,6 +45,24 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _short(path: Path) -> str:
+    """A path relative to the working directory when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _open_storage(url: str) -> BaseStorage:
+    from hpsearch.storage import StorageError, open_storage, quiet_optuna
+
+    quiet_optuna()
+    try:
+        return open_storage(url)
+    except StorageError as error:
+        _fail(str(error), RUN_ERROR)
+
+
 def _load(reference: str) -> StudySpec:
     try:
         return load_spec(reference)
@@ -65,15 +87,11 @@ def run(
     Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2
     """
     from hpsearch.data import DataError
-    from hpsearch.storage import StorageError, mask, open_storage, quiet_optuna, storage_url
+    from hpsearch.storage import mask, storage_url
 
     spec = _load(study).with_overrides(trials=trials, epochs=epochs, dataset=data, subset=subset, seed=seed)
     url = storage_url(storage)
-    quiet_optuna()
-    try:
-        optuna_storage = open_storage(url)
-    except StorageError as error:
-        _fail(str(error), RUN_ERROR)
+    optuna_storage = _open_storage(url)
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.trials} trials of {spec.training.epochs} epochs "
         f"on {spec.data.dataset}, storage {mask(url)}",
@@ -123,10 +141,10 @@ def list_studies(storage: StorageOpt = None) -> None:
             files.add_row(name, "[red]invalid[/]", "", "", str(error))
             continue
         files.add_row(
-            name, spec.data.dataset, str(spec.search.trials), str(spec.training.epochs), str(path)
+            name, spec.data.dataset, str(spec.search.trials), str(spec.training.epochs), _short(path)
         )
     console.print(files)
-    from hpsearch.storage import StorageError, mask, open_storage, sqlite_path, storage_url
+    from hpsearch.storage import mask, sqlite_path, storage_url
     from hpsearch.study import stored_studies
 
     url = storage_url(storage)
@@ -134,10 +152,7 @@ def list_studies(storage: StorageOpt = None) -> None:
     if path is not None and not path.exists():
         console.print(f"No studies stored yet ({path} does not exist).", highlight=False)
         return
-    try:
-        stored = stored_studies(open_storage(url))
-    except StorageError as error:
-        _fail(str(error), RUN_ERROR)
+    stored = stored_studies(_open_storage(url))
     table = Table(title=f"Studies in {mask(url)}", title_justify="left")
     for column in ("name", "finished", "best", "states", "description"):
         table.add_column(column)

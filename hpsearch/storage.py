@@ -46,6 +46,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len(prefix) :])
 
 
+def driver_url(url: str) -> str:
+    """Pin PostgreSQL URLs to psycopg2: SQLAlchemy 2.1 would otherwise look for psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
 def _engine_kwargs(url: str) -> dict[str, object]:
     if url.startswith("sqlite"):
         # Wait for another worker's write instead of failing with "database is locked".
@@ -60,7 +68,7 @@ def open_storage(url: str) -> RDBStorage:
     """Open (creating tables if needed) an RDB storage with heartbeats and automatic retries."""
     try:
         return RDBStorage(
-            url,
+            driver_url(url),
             engine_kwargs=_engine_kwargs(url),
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
