@@ -41,7 +41,7 @@ StorageOpt = Annotated[
 def _fail(message: str, code: int) -> NoReturn:
     from hpsearch.storage import mask
 
-    errors.print(f"[bold red]error:[/] {mask(message)}", highlight=False)
+    errors.print(f"[bold red]error:[/] {mask(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

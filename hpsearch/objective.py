@@ -13,7 +13,6 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
-from optuna_integration import KerasPruningCallback
 
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
@@ -64,6 +63,29 @@ class TrialMonitor(keras.callbacks.Callback):
             raise TrialDiverged(f"diverged at epoch {epoch + 1} (training loss {loss})")
 
 
+class EpochPruning(keras.callbacks.Callback):
+    """Reports the validation metric after every epoch and stops the trial when the pruner says so.
+
+    optuna-integration's `KerasPruningCallback` reports 0-based epoch indices, so `min_resource = 1`
+    would first prune after the second epoch, and it may prune after the final epoch, turning a
+    fully trained network into a "pruned" one. Here steps are epochs counted from 1 (what the
+    study file's `min_resource`, `warmup_epochs` and Hyperband's `max_resource` mean), and a
+    trial that trained all its epochs always completes.
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: str, epochs: int) -> None:
+        super().__init__()
+        self.trial = trial
+        self.metric = metric
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = float((logs or {})[self.metric])
+        self.trial.report(value, step=epoch + 1)
+        if epoch + 1 < self.epochs and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+
 class Objective:
     """The function Optuna calls once per trial, holding the data a worker loaded once."""
 
@@ -91,7 +113,7 @@ class Objective:
                 batch_size=setup.training.batch_size,
                 epochs=setup.training.epochs,
                 validation_data=(splits.x_val, splits.y_val),
-                callbacks=[monitor, KerasPruningCallback(trial, spec.search.metric)],
+                callbacks=[monitor, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
                 shuffle=True,
                 verbose=0,
             )

@@ -97,10 +97,10 @@ class SamplerSpec(_Strict):
 
 class PrunerSpec(_Strict):
     type: Literal["hyperband", "median", "successive_halving", "none"] = "hyperband"
-    min_resource: int = Field(1, ge=1, description="epochs before a trial can be pruned")
+    min_resource: int = Field(1, ge=1, description="epochs a trial trains before it can be pruned")
     reduction_factor: int = Field(3, ge=2)
     startup_trials: int = Field(5, ge=0, description="median pruner: trials before pruning starts")
-    warmup_epochs: int = Field(1, ge=0, description="median pruner: epochs before pruning a trial")
+    warmup_epochs: int = Field(1, ge=0, description="median pruner: epochs a trial trains before it can be pruned")
 
 
 class SearchSpec(_Strict):

@@ -33,8 +33,21 @@ def storage_url(flag: str | None = None) -> str:
     return flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
-def mask(text: str) -> str:
-    """Hide the password of every URL in `text` (`postgresql://user:***@host/db`)."""
+def _password(url: str) -> str:
+    """The password part of a URL: between the user's ':' and the last '@' before the host."""
+    _, _, rest = url.partition("://")
+    credentials = rest.rsplit("@", 1)[0] if "@" in rest else ""
+    return credentials.partition(":")[2]
+
+
+def mask(text: str, url: str = "") -> str:
+    """Hide URL passwords in `text`: any `scheme://user:secret@` form, and `url`'s password
+    wherever it (or a piece of it, when it holds '@' or spaces that confuse URL parsers) appears.
+    """
+    password = _password(url)
+    pieces = [password, *re.split(r"[@\s:/]", password)] if password else []
+    for piece in sorted({p for p in pieces if len(p) >= 3}, key=len, reverse=True):
+        text = text.replace(piece, "***")
     return re.sub(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
@@ -69,14 +82,14 @@ def open_storage(url: str) -> RDBStorage:
     try:
         return RDBStorage(
             driver_url(url),
-            engine_kwargs=_engine_kwargs(url),
+            engine_kwargs=_engine_kwargs(driver_url(url)),
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
         )
     except Exception as error:  # drivers raise many types for "cannot connect"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StorageError(f"cannot open storage {mask(url)}: {mask(reason)}") from None
+        raise StorageError(mask(f"cannot open storage {url}: {reason}", url)) from None
 
 
 def quiet_optuna() -> None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import CIFAR, MNIST, SHARED_DATA
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     assert CIFAR.is_file() and MNIST.is_file(), f"real test data missing under {SHARED_DATA}"
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (see tests/postgres.py), removed afterwards."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,0 +1,158 @@
+"""hpsearch against a real PostgreSQL server: storage round trips, `list`, failures, restarts.
+
+No model is trained here: trials use a trivial objective, so the file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import optuna
+import psycopg2
+import pytest
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from hpsearch.storage import open_storage, quiet_optuna
+from tests.helpers import run_cli
+from tests.postgres import DATABASE, PostgresServer, free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _quadratic(trial: optuna.Trial) -> float:
+    return (trial.suggest_float("x", -10.0, 10.0) - 2.0) ** 2
+
+
+@pytest.fixture
+def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database per test, so one test's studies never show up in another's."""
+    name = re.sub(r"\W", "_", request.node.name)[:40].lower() + "_" + secrets.token_hex(3)
+    return postgres.create_database(name)
+
+
+@pytest.fixture
+def storage(database: str) -> Iterator[RDBStorage]:
+    quiet_optuna()
+    opened = open_storage(database)
+    yield opened
+    opened.engine.dispose()  # give the connections back before the server is stopped
+
+
+def _finished(storage: RDBStorage, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def test_trials_round_trip_through_the_server(postgres: PostgresServer, database: str,
+                                              storage: RDBStorage) -> None:
+    study = optuna.create_study(storage=storage, study_name="quadratic", direction="minimize")
+    study.optimize(_quadratic, n_trials=4)
+
+    reopened = open_storage(database)  # a second client, as another worker would be
+    try:
+        trials = _finished(reopened, "quadratic")
+        assert [t.params for t in trials] == [t.params for t in study.trials]
+        assert [t.value for t in trials] == [t.value for t in study.trials]
+        assert optuna.load_study(study_name="quadratic", storage=reopened).best_value == study.best_value
+    finally:
+        reopened.engine.dispose()
+    conn = postgres.connect(database.rsplit("/", 1)[1])  # the rows really are in PostgreSQL
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'")
+            assert cursor.fetchone() == (4,)
+    finally:
+        conn.close()
+
+
+def test_list_shows_the_stored_study_without_the_password(postgres: PostgresServer, database: str,
+                                                          storage: RDBStorage) -> None:
+    optuna.create_study(storage=storage, study_name="listed-study").optimize(_quadratic, n_trials=2)
+
+    for result in (run_cli("list", "--storage", database, timeout=60),
+                   run_cli("list", env={"HPSEARCH_STORAGE": database}, timeout=60)):
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert "listed-study" in result.stdout
+        assert "2/0" in result.stdout  # finished/target: created outside hpsearch, so no target
+        assert f"{postgres.url_for('x').split(':')[0]}://hpsearch:***@127.0.0.1" in result.stdout
+        assert postgres.password not in output
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that completes TCP handshakes but never answers, like a hung server or a firewall."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # the kernel accepts connections; nobody ever reads from them
+        yield int(sock.getsockname()[1])
+
+
+def _error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return result.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize("failure", ["closed port", "wrong password", "silent server"])
+def test_unusable_server_is_one_masked_message_and_exit_1(postgres: PostgresServer, silent_port: int,
+                                                          failure: str) -> None:
+    secret, url = postgres.password, postgres.url_for(DATABASE, port=free_port())
+    if failure == "wrong password":
+        secret = "wrong-" + secrets.token_hex(8)
+        url = postgres.url_for(DATABASE, password=secret)
+    elif failure == "silent server":
+        url = postgres.url_for(DATABASE, port=silent_port)
+
+    started = time.monotonic()
+    result = run_cli("list", "--storage", url, timeout=60)
+    elapsed = time.monotonic() - started
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    assert "Traceback" not in output
+    assert secret not in output
+    message = " ".join(line.strip() for line in _error_lines(result))
+    assert message.startswith("error: cannot open storage postgresql://hpsearch:***@127.0.0.1:"), message
+    expected = {"closed port": "Connection refused", "wrong password": "password authentication failed",
+                "silent server": "timeout expired"}[failure]
+    assert expected in message
+
+
+def test_storage_error_stays_on_one_line_when_stderr_is_a_file(postgres: PostgresServer) -> None:
+    result = run_cli("list", "--storage", postgres.url_for(DATABASE, port=free_port()),
+                     env={"COLUMNS": "80"}, timeout=60)
+    assert result.returncode == 1
+    assert len(_error_lines(result)) == 1, result.stderr
+
+
+def test_postgres_alias_url_also_times_out(postgres: PostgresServer, silent_port: int) -> None:
+    url = postgres.url_for(DATABASE, port=silent_port).replace("postgresql://", "postgres://", 1)
+    try:
+        result = run_cli("list", "--storage", url, timeout=12)
+    except subprocess.TimeoutExpired:
+        pytest.fail("hpsearch list hung on a server that never answers")
+    assert result.returncode == 1 and "timeout expired" in result.stderr
+
+
+def test_storage_survives_a_server_restart(postgres: PostgresServer, database: str,
+                                           storage: RDBStorage) -> None:
+    study = optuna.create_study(storage=storage, study_name="restarted", direction="minimize")
+    study.optimize(_quadratic, n_trials=2)
+    bystander = postgres.connect()
+    before = postgres.pid
+
+    postgres.restart()
+
+    assert postgres.pid is not None and postgres.pid != before
+    with pytest.raises(psycopg2.Error):  # the restart really cut open connections...
+        with bystander.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    bystander.close()
+    study.optimize(_quadratic, n_trials=2)  # ...yet the storage's pool reconnects (pool_pre_ping)
+    assert len(_finished(storage, "restarted")) == 4
