@@ -6,3 +6,5 @@ import os
 
 # TensorFlow prints C++ start-up chatter (CPU flags, missing CUDA) unless told before its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Claim GPU memory as needed rather than all at once, so several workers can share one GPU.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")

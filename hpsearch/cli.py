@@ -7,7 +7,8 @@ command (and `--help`) starts in well under a second.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+import time
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +18,7 @@ from hpsearch.parameters import PARAMETERS
 from hpsearch.spec import SpecError, StudySpec, load_spec, study_files
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.storages import BaseStorage
 
 app = typer.Typer(
@@ -70,34 +72,63 @@ def _load(reference: str) -> StudySpec:
         _fail(str(error), USAGE_ERROR)
 
 
-@app.command()
-def run(
-    study: StudyArg,
-    trials: Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs per trial.")] = None,
-    storage: StorageOpt = None,
-    data: Annotated[
-        Optional[str], typer.Option(help="Dataset name or local .npz (x_train, y_train, x_test, y_test).")
-    ] = None,
-    subset: Annotated[Optional[int], typer.Option(min=20, help="Train on only N training images.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for the sampler, splits and weights.")] = None,
-) -> None:
-    """Create or continue a study and run trials until it has its target of finished trials.
+TrialsOpt = Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")]
+EpochsOpt = Annotated[Optional[int], typer.Option(min=1, help="Epochs per trial.")]
+DataOpt = Annotated[
+    Optional[str], typer.Option(help="Dataset name or local .npz (x_train, y_train, x_test, y_test).")
+]
+SubsetOpt = Annotated[Optional[int], typer.Option(min=20, help="Train on only N training images.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed for the sampler, the split and the weights.")]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="Worker processes; default one per GPU (times --workers-per-gpu), else 1."),
+]
+GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
+PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
 
-    Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2
-    """
-    from hpsearch.data import DataError
-    from hpsearch.storage import mask, storage_url
 
-    spec = _load(study).with_overrides(trials=trials, epochs=epochs, dataset=data, subset=subset, seed=seed)
+def _prepare(
+    study: str, storage: str | None, *, trials: int | None, keep_stored_target: bool, **overrides: Any
+) -> tuple[StudySpec, str, BaseStorage]:
+    """Load the spec and storage; the target is the flag, else (when asked) the stored one."""
+    from hpsearch.storage import storage_url
+    from hpsearch.study import stored_target
+
+    spec = _load(study)
     url = storage_url(storage)
     optuna_storage = _open_storage(url)
+    if trials is None and keep_stored_target:
+        trials = stored_target(optuna_storage, spec.name)
+    return spec.with_overrides(trials=trials, **overrides), url, optuna_storage
+
+
+def _announce(spec: StudySpec, url: str) -> None:
+    from hpsearch.storage import mask
+
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.trials} trials of {spec.training.epochs} epochs "
         f"on {spec.data.dataset}, storage {mask(url)}",
         highlight=False,
     )
-    from hpsearch.workers import load_splits  # loads TensorFlow
+
+
+def _finish(spec: StudySpec, study: optuna.Study, live: Any) -> None:
+    from hpsearch.study import study_progress
+
+    progress = study_progress(study)
+    live.print_outcome(progress)
+    if not progress.done:
+        raise typer.Exit(RUN_ERROR)
+
+
+def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int | None) -> None:
+    """Run trials in this process (one worker)."""
+    from hpsearch.data import DataError
+    from hpsearch.progress import LiveProgress
+    from hpsearch.workers import stop_on_sigterm
+
+    stop_on_sigterm()
+    from hpsearch.worker import load_splits, run_worker  # loads TensorFlow
 
     try:
         splits = load_splits(spec)
@@ -108,21 +139,180 @@ def run(
         f"{len(splits.x_test)} test images of shape {splits.input_shape}, {splits.num_classes} classes",
         highlight=False,
     )
-    from hpsearch.progress import LiveProgress
-
     try:
         with LiveProgress(console, spec) as live:
-            from hpsearch.workers import run_worker
-
-            finished = run_worker(spec, optuna_storage, splits, on_trial=live.on_trial)
+            study = run_worker(spec, optuna_storage, splits, on_trial=live.on_trial, sampler_seed=sampler_seed)
     except KeyboardInterrupt:
-        _fail("interrupted; finished trials are kept, `hpsearch run` again continues the study", 130)
-    from hpsearch.study import study_progress
+        _fail("interrupted; the running trial is queued again and `hpsearch resume` continues", 130)
+    _finish(spec, study, live)
 
-    progress = study_progress(finished)
-    live.print_outcome(progress)
-    if not progress.done:
-        raise typer.Exit(RUN_ERROR)
+
+def _work_in_processes(
+    spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[Any], worker_args: list[str]
+) -> None:
+    """Start worker processes and show their shared progress until they are all done."""
+    import tempfile
+
+    from hpsearch.progress import LiveProgress
+    from hpsearch.study import open_study
+    from hpsearch.workers import WorkerPool, stop_on_sigterm
+
+    stop_on_sigterm()
+    study = open_study(spec, optuna_storage)  # created (baselines queued) before workers race to it
+    pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
+    places = ", ".join(f"GPU {s.gpu}" if s.gpu is not None else "CPU" for s in slots)
+    console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
+    pool.start(seed=spec.search.seed)
+    try:
+        with LiveProgress(console, spec) as live:
+            while pool.running():
+                live.poll(study)
+                time.sleep(1.0)
+            live.poll(study)
+    except KeyboardInterrupt:
+        pool.stop()
+        _fail("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues", 130)
+    if USAGE_ERROR in pool.exit_codes():
+        _fail(pool.last_error().removeprefix("error: "), USAGE_ERROR)
+    _finish(spec, study, live)
+
+
+def _launch(
+    study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
+    *, resume: bool, trials: int | None, epochs: int | None, data: str | None, subset: int | None,
+    seed: int | None,
+) -> None:
+    """`run` and `resume`: one worker in this process, or a pool of worker processes."""
+    from hpsearch.study import stored_target, study_progress
+    from hpsearch.workers import detect_gpus, plan_workers
+
+    spec, url, optuna_storage = _prepare(
+        study, storage, trials=trials, keep_stored_target=resume,
+        epochs=epochs, dataset=data, subset=subset, seed=seed,
+    )
+    if resume:
+        if stored_target(optuna_storage, spec.name) is None:
+            _fail(f"no study {spec.name!r} in this storage to resume; start it with `hpsearch run`", USAGE_ERROR)
+        import optuna
+
+        progress = study_progress(optuna.load_study(study_name=spec.name, storage=optuna_storage))
+        if progress.finished >= spec.search.trials:
+            console.print(f"Study {spec.name} is already finished: {progress.finished} of "
+                          f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
+            return
+    _announce(spec, url)
+    found = detect_gpus()
+    chosen = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else found
+    slots = plan_workers(workers, chosen, per_gpu)
+    if len(slots) == 1 and slots[0].gpu is None:
+        _work_here(spec, optuna_storage, sampler_seed=None)
+        return
+    args = [study, "--trials", str(spec.search.trials), "--epochs", str(spec.training.epochs),
+            "--data", spec.data.dataset, "--seed", str(spec.search.seed)]
+    args += ["--subset", str(spec.data.subset)] if spec.data.subset else []
+    _work_in_processes(spec, optuna_storage, url, slots, args)
+
+
+@app.command()
+def run(
+    study: StudyArg,
+    trials: TrialsOpt = None,
+    epochs: EpochsOpt = None,
+    storage: StorageOpt = None,
+    data: DataOpt = None,
+    subset: SubsetOpt = None,
+    seed: SeedOpt = None,
+    workers: WorkersOpt = None,
+    gpus: GpusOpt = None,
+    workers_per_gpu: PerGpuOpt = 1,
+) -> None:
+    """Create or continue a study and run trials until it has its target of finished trials.
+
+    Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2
+
+    Example: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch
+    """
+    _launch(study, storage, workers, gpus, workers_per_gpu, resume=False,
+            trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
+
+
+@app.command()
+def resume(
+    study: StudyArg,
+    trials: TrialsOpt = None,
+    epochs: EpochsOpt = None,
+    storage: StorageOpt = None,
+    data: DataOpt = None,
+    subset: SubsetOpt = None,
+    seed: SeedOpt = None,
+    workers: WorkersOpt = None,
+    gpus: GpusOpt = None,
+    workers_per_gpu: PerGpuOpt = 1,
+) -> None:
+    """Continue a stopped or crashed study to its stored target: interrupted trials first.
+
+    Trials left RUNNING by a dead worker are failed once their heartbeat is stale and queued
+    again with the same parameters; completed trials are never re-run.
+
+    Example: hpsearch resume cifar-dropout --storage postgresql://user@db/hpsearch --workers 2
+    """
+    _launch(study, storage, workers, gpus, workers_per_gpu, resume=True,
+            trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
+
+
+@app.command()
+def worker(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    trials: TrialsOpt = None,
+    epochs: EpochsOpt = None,
+    data: DataOpt = None,
+    subset: SubsetOpt = None,
+    seed: SeedOpt = None,
+    sampler_seed: Annotated[
+        Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
+    ] = None,
+) -> None:
+    """Join a study as one worker process (for other machines and containers).
+
+    The target is the study's stored one unless --trials is given; however many workers join,
+    the study ends with exactly its target of finished trials.
+
+    Example: HPSEARCH_STORAGE=postgresql://user:pass@db/hpsearch hpsearch worker cifar-dropout
+    """
+    import secrets
+
+    spec, url, optuna_storage = _prepare(
+        study, storage, trials=trials, keep_stored_target=True,
+        epochs=epochs, dataset=data, subset=subset, seed=seed,
+    )
+    _announce(spec, url)
+    _work_here(spec, optuna_storage, sampler_seed if sampler_seed is not None else secrets.randbelow(2**31))
+
+
+@app.command()
+def dashboard(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean to share it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Start optuna-dashboard on the study storage, for live inspection in a browser.
+
+    Example: hpsearch dashboard --port 8080   (then open http://127.0.0.1:8080)
+    """
+    from optuna_dashboard import run_server
+
+    from hpsearch.storage import mask, storage_url
+
+    url = storage_url(storage)
+    optuna_storage = _open_storage(url)
+    console.print(f"optuna-dashboard on http://{host}:{port} for {mask(url)} (Ctrl-C stops it)", highlight=False)
+    try:
+        run_server(optuna_storage, host=host, port=port)
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command("list")

@@ -1,7 +1,7 @@
 """One trial: draw hyperparameters, build the network, train it with pruning, record what happened.
 
 Everything a later command needs is stored on the trial as user attributes, so `summary`,
-`export` and the dashboard read it back from the storage alone (see `TrialRecord`).
+`export` and the dashboard read it back from the storage alone (names in `records.py`).
 """
 
 from __future__ import annotations
@@ -13,26 +13,37 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
 from hpsearch.model import compile_model
+from hpsearch.records import (
+    ARCHITECTURE_ATTR,
+    END_REASON_ATTR,
+    EPOCH_SECONDS_ATTR,
+    HISTORY_ATTR,
+    IMAGES_PER_SECOND_ATTR,
+    INTERRUPTED,
+    LOST_PREFIX,
+    PARAMS_ATTR,
+    SURPLUS,
+    TEST_ACCURACY_ATTR,
+    TRAINING_ATTR,
+)
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec
+from hpsearch.study import FINISHED
 
-# Names of the user attributes every trial carries.
-ARCHITECTURE_ATTR = "architecture"
-TRAINING_ATTR = "training"
-HISTORY_ATTR = "history"
-PARAMS_ATTR = "params_count"
-EPOCH_SECONDS_ATTR = "epoch_seconds"
-IMAGES_PER_SECOND_ATTR = "images_per_second"
-END_REASON_ATTR = "end_reason"
-TEST_ACCURACY_ATTR = "test_accuracy"
 
 
 class TrialDiverged(RuntimeError):
     """The training loss became NaN or infinite; the trial ends failed with this reason."""
+
+
+class SurplusTrial(RuntimeError):
+    """Two workers started the study's last trial at once; the later one steps back."""
 
 
 class TrialMonitor(keras.callbacks.Callback):
@@ -92,9 +103,20 @@ class Objective:
     def __init__(self, spec: StudySpec, splits: Splits) -> None:
         self.spec = spec
         self.splits = splits
+        self.current_number: int | None = None  # the trial being trained, for interruptions
+
+    def _is_surplus(self, trial: optuna.Trial) -> bool:
+        """Finished trials plus those started earlier elsewhere already make the target."""
+        trials = trial.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        ahead = [t for t in trials if t.state != TrialState.RUNNING or t.number < trial.number]
+        return len(ahead) >= self.spec.search.trials
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
+        self.current_number = trial.number
+        if self._is_surplus(trial):
+            trial.set_user_attr(END_REASON_ATTR, SURPLUS)
+            raise SurplusTrial(SURPLUS)
         values = sample(trial, spec.space)
         setup = setup_from_values(values, splits.input_shape, splits.num_classes, spec.training.epochs)
         trial.set_user_attr(ARCHITECTURE_ATTR, setup.architecture.to_dict())
@@ -126,6 +148,12 @@ class Objective:
             raise
         except TrialDiverged as error:
             end_reason = str(error)
+            raise
+        except KeyboardInterrupt:
+            end_reason = INTERRUPTED
+            raise
+        except SQLAlchemyError as error:
+            end_reason = f"{LOST_PREFIX}storage error: {type(error).__name__}"
             raise
         except Exception as error:
             end_reason = f"error: {type(error).__name__}: {error}".splitlines()[0][:500]

@@ -9,11 +9,13 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.objective import END_REASON_ATTR
+from hpsearch.records import END_REASON_ATTR
 from hpsearch.space import BASELINE_ATTR
 from hpsearch.spec import StudySpec
 from hpsearch.study import Progress as StudyProgress
 from hpsearch.study import study_progress
+
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 class LiveProgress:
@@ -32,6 +34,7 @@ class LiveProgress:
             transient=False,
         )
         self._task = self._bar.add_task(spec.name, total=spec.search.trials, status="starting")
+        self._reported: set[int] = set()
 
     def __enter__(self) -> LiveProgress:
         self._bar.__enter__()
@@ -51,7 +54,20 @@ class LiveProgress:
 
     def on_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: print the trial's outcome and refresh the bar."""
-        self._bar.console.print(self._trial_line(trial), highlight=False)
+        if trial.number not in self._reported:
+            self._reported.add(trial.number)
+            self._bar.console.print(self._trial_line(trial), highlight=False)
+        self._refresh(study)
+
+    def poll(self, study: optuna.Study) -> None:
+        """Report trials that other processes ended since the last look."""
+        for trial in study.get_trials(deepcopy=False, states=ENDED):
+            if trial.number not in self._reported:
+                self._reported.add(trial.number)
+                self._bar.console.print(self._trial_line(trial), highlight=False)
+        self._refresh(study)
+
+    def _refresh(self, study: optuna.Study) -> None:
         progress = study_progress(study)
         self._bar.update(self._task, completed=min(progress.finished, progress.target),
                          status=self._status(progress))

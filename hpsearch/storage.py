@@ -15,13 +15,24 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
 
 STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 60  # a trial silent this long is taken to have lost its worker
+# A running trial's worker writes a heartbeat this often; a trial silent for the grace period is
+# taken to have lost its worker, failed, and queued again. Environment variables override both
+# (short ones in tests; longer ones where storage hiccups are common).
+HEARTBEAT_ENV, HEARTBEAT_SECONDS = "HPSEARCH_HEARTBEAT_SECONDS", 10
+GRACE_ENV, GRACE_SECONDS = "HPSEARCH_GRACE_SECONDS", 60
 MAX_RETRIES = 3
 CONNECT_TIMEOUT_SECONDS = 5
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a trial again with the same parameters: a WAITING copy that remembers its attempts
+    (`failed_trial`, `retry_history`). The storage calls it for trials whose heartbeat went
+    stale; workers call it for interrupted ones."""
+    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
 
 
 class StorageError(RuntimeError):
@@ -83,9 +94,9 @@ def open_storage(url: str) -> RDBStorage:
         return RDBStorage(
             driver_url(url),
             engine_kwargs=_engine_kwargs(driver_url(url)),
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+            heartbeat_interval=int(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_SECONDS)),
+            grace_period=int(os.environ.get(GRACE_ENV, GRACE_SECONDS)),
+            heartbeat_stale_trial_callback=retry_trial,
         )
     except Exception as error:  # drivers raise many types for "cannot connect"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

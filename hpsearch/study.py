@@ -22,12 +22,13 @@ DESCRIPTION_ATTR = "description"
 METRIC_ATTR = "metric"
 
 
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The spec's sampler. Each worker needs its own seed, or they would all draw the same trials."""
     sampler = spec.search.sampler
     if sampler.type == "random":
-        return optuna.samplers.RandomSampler(seed=spec.search.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(
-        seed=spec.search.seed,
+        seed=seed,
         n_startup_trials=sampler.startup_trials,
         multivariate=True,  # model interactions such as learning rate x batch size
         group=True,  # the space is conditional (per-block values depend on the block count)
@@ -54,12 +55,15 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
-    """Create the study (or load it), record its target, and enqueue missing baselines."""
+def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None = None) -> optuna.Study:
+    """Create the study (or load it), record its target, and enqueue missing baselines.
+
+    `sampler_seed` defaults to the study's seed; workers sharing a study pass distinct ones.
+    """
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
-        sampler=make_sampler(spec),
+        sampler=make_sampler(spec, spec.search.seed if sampler_seed is None else sampler_seed),
         pruner=make_pruner(spec),
         direction=spec.search.direction,
         load_if_exists=True,
@@ -69,6 +73,16 @@ def open_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
     study.set_user_attr(METRIC_ATTR, spec.search.metric)
     enqueue_baselines(study, spec)
     return study
+
+
+def stored_target(storage: BaseStorage, name: str) -> int | None:
+    """The trial target recorded on a stored study, or None when there is no such study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    target = storage.get_study_user_attrs(study_id).get(TARGET_ATTR)
+    return None if target is None else int(target)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,19 @@
+"""Names of what every trial records in the storage (its user attributes) and of its end reasons.
+
+Kept apart from `objective.py`, which needs TensorFlow, so that commands reading trials back
+(progress, list, summary) stay light.
+"""
+
+ARCHITECTURE_ATTR = "architecture"
+TRAINING_ATTR = "training"
+HISTORY_ATTR = "history"
+PARAMS_ATTR = "params_count"
+EPOCH_SECONDS_ATTR = "epoch_seconds"
+IMAGES_PER_SECOND_ATTR = "images_per_second"
+END_REASON_ATTR = "end_reason"
+TEST_ACCURACY_ATTR = "test_accuracy"
+
+# End reasons of trials that failed for reasons outside the network; workers queue them again.
+INTERRUPTED = "interrupted"
+LOST_PREFIX = "lost: "
+SURPLUS = "not needed: other workers reached the study's target"

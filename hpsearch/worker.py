@@ -1,0 +1,100 @@
+"""One worker: load the data once, then run trials of the shared study until it reaches its target.
+
+Several workers (processes, machines) may share one study. Each starts a trial only while the
+finished trials plus the ones running elsewhere fall short of the target, and waits while the
+target is covered by running trials, so that a trial lost with its worker (retried once its
+heartbeat goes stale) is still finished by somebody. The study ends with exactly its target of
+finished trials.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import optuna
+from optuna.storages import fail_stale_trials
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.data import Splits, load_raw, prepare
+from hpsearch.objective import Objective
+from hpsearch.records import END_REASON_ATTR, INTERRUPTED, LOST_PREFIX
+from hpsearch.spec import StudySpec
+from hpsearch.storage import retry_trial
+from hpsearch.study import open_study, study_progress
+
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
+
+
+def load_splits(spec: StudySpec) -> Splits:
+    """The study's data, read and prepared once per worker and reused by every trial.
+
+    The split depends only on the study's seed, so every worker validates on the same images.
+    """
+    data = spec.data
+    return prepare(
+        load_raw(data.dataset, seed=spec.search.seed),
+        validation_fraction=data.validation_fraction,
+        seed=spec.search.seed,
+        subset=data.subset,
+        pad_to=data.pad_to,
+    )
+
+
+class StopOnRepeatedErrors:
+    """Stop a worker whose trials keep failing with errors (not divergence): likely a bug or OOM."""
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.in_a_row >= self.limit
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        reason = str(trial.user_attrs.get(END_REASON_ATTR, "error"))
+        is_error = trial.state == TrialState.FAIL and reason.startswith("error")
+        self.in_a_row = self.in_a_row + 1 if is_error else 0
+
+
+def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a trial again, same parameters, when it failed for reasons outside the network
+    (interrupted, storage connection lost); its failed attempt stays in the study's history."""
+    reason = str(trial.user_attrs.get(END_REASON_ATTR, ""))
+    if trial.state == TrialState.FAIL and (reason == INTERRUPTED or reason.startswith(LOST_PREFIX)):
+        retry_trial(study, trial)
+
+
+def run_worker(
+    spec: StudySpec,
+    storage: optuna.storages.BaseStorage,
+    splits: Splits,
+    on_trial: TrialCallback | None = None,
+    sampler_seed: int | None = None,
+) -> optuna.Study:
+    """Run trials in this process until the study has `spec.search.trials` finished ones."""
+    study = open_study(spec, storage, sampler_seed=sampler_seed)
+    objective = Objective(spec, splits)
+    errors = StopOnRepeatedErrors()
+    callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
+    while not errors.stopped:
+        fail_stale_trials(study)  # trials of dead workers: failed, and queued again by the storage
+        progress = study_progress(study)
+        if progress.done:
+            break
+        covered = progress.finished + progress.states["RUNNING"] >= progress.target
+        if covered and not progress.states["WAITING"]:
+            time.sleep(POLL_SECONDS)  # others are finishing the last trials; stand by in case one dies
+            continue
+        try:
+            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+        except KeyboardInterrupt:
+            if objective.current_number is not None:
+                interrupted = study.get_trials(deepcopy=False)[objective.current_number]
+                requeue_lost(study, interrupted)
+                if on_trial:
+                    on_trial(study, interrupted)
+            raise
+    return study
