@@ -147,6 +147,17 @@ def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int |
     _finish(spec, study, live)
 
 
+def _poll_tolerantly(live: Any, study: optuna.Study) -> None:
+    """Refresh the display; a storage hiccup (the workers ride it out too) skips one refresh."""
+    from hpsearch.storage import is_storage_failure
+
+    try:
+        live.poll(study)
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise
+
+
 def _work_in_processes(
     spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[Any], worker_args: list[str]
 ) -> None:
@@ -166,7 +177,7 @@ def _work_in_processes(
     try:
         with LiveProgress(console, spec) as live:
             while pool.running():
-                live.poll(study)
+                _poll_tolerantly(live, study)
                 time.sleep(1.0)
             live.poll(study)
     except KeyboardInterrupt:

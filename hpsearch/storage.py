@@ -14,8 +14,10 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
+from sqlalchemy.exc import SQLAlchemyError
 
 STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
@@ -101,6 +103,20 @@ def open_storage(url: str) -> RDBStorage:
     except Exception as error:  # drivers raise many types for "cannot connect"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(mask(f"cannot open storage {url}: {reason}", url)) from None
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """Whether `error` comes from losing the database (a restart, a dropped connection).
+
+    Optuna sometimes re-raises such a failure as another exception (an UnboundLocalError when a
+    trial's result cannot be stored), so the whole chain of causes is looked at.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (SQLAlchemyError, StorageInternalError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def quiet_optuna() -> None:

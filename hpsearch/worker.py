@@ -20,11 +20,12 @@ from hpsearch.data import Splits, load_raw, prepare
 from hpsearch.objective import Objective
 from hpsearch.records import END_REASON_ATTR, INTERRUPTED, LOST_PREFIX
 from hpsearch.spec import StudySpec
-from hpsearch.storage import retry_trial
+from hpsearch.storage import is_storage_failure, retry_trial
 from hpsearch.study import open_study, study_progress
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
+STORAGE_PATIENCE_SECONDS = 120.0  # how long a worker waits for a lost database to come back
 
 
 def load_splits(spec: StudySpec) -> Splits:
@@ -79,17 +80,28 @@ def run_worker(
     objective = Objective(spec, splits)
     errors = StopOnRepeatedErrors()
     callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
+    storage_lost_since: float | None = None
     while not errors.stopped:
-        fail_stale_trials(study)  # trials of dead workers: failed, and queued again by the storage
-        progress = study_progress(study)
-        if progress.done:
-            break
-        covered = progress.finished + progress.states["RUNNING"] >= progress.target
-        if covered and not progress.states["WAITING"]:
-            time.sleep(POLL_SECONDS)  # others are finishing the last trials; stand by in case one dies
-            continue
         try:
+            fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
+            progress = study_progress(study)
+            if progress.done:
+                break
+            covered = progress.finished + progress.states["RUNNING"] >= progress.target
+            if covered and not progress.states["WAITING"]:
+                time.sleep(POLL_SECONDS)  # others finish the last trials; stand by in case one dies
+                continue
             study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+            storage_lost_since = None
+        except Exception as error:
+            # The database restarted or the network dropped: the trial in flight is lost (and
+            # retried once stale); wait for the storage to come back rather than give up at once.
+            if not is_storage_failure(error):
+                raise
+            storage_lost_since = storage_lost_since or time.monotonic()
+            if time.monotonic() - storage_lost_since > STORAGE_PATIENCE_SECONDS:
+                raise
+            time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
             if objective.current_number is not None:
                 interrupted = study.get_trials(deepcopy=False)[objective.current_number]

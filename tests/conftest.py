@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,3 +27,10 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database per test, so one test's studies never show up in another's."""
+    name = re.sub(r"\W", "_", request.node.name)[:40].lower() + "_" + secrets.token_hex(3)
+    return postgres.create_database(name)

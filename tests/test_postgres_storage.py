@@ -5,7 +5,6 @@ No model is trained here: trials use a trivial objective, so the file runs in se
 
 from __future__ import annotations
 
-import re
 import secrets
 import socket
 import subprocess
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.timeout(120)
 
 def _quadratic(trial: optuna.Trial) -> float:
     return (trial.suggest_float("x", -10.0, 10.0) - 2.0) ** 2
-
-
-@pytest.fixture
-def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
-    """A fresh database per test, so one test's studies never show up in another's."""
-    name = re.sub(r"\W", "_", request.node.name)[:40].lower() + "_" + secrets.token_hex(3)
-    return postgres.create_database(name)
 
 
 @pytest.fixture

@@ -1,0 +1,192 @@
+"""Several workers, one PostgreSQL: exact targets, crashes, interruptions, restarts.
+
+Real worker processes train tiny Keras models on the bundled digits against a real PostgreSQL
+server that the suite starts itself. Heartbeats are shortened so a dead worker's trial goes
+stale in seconds instead of a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.storage import open_storage, quiet_optuna
+from tests.helpers import run_cli, start_cli, wait_until, write_study
+from tests.postgres import PostgresServer, free_port
+
+pytestmark = pytest.mark.timeout(300)
+
+FAST_HEARTBEAT = {"HPSEARCH_HEARTBEAT_SECONDS": "1", "HPSEARCH_GRACE_SECONDS": "5"}
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _study(directory: Path, epochs: int, trials: int) -> Path:
+    """A tiny digits study whose trials each take about `epochs` short epochs."""
+    return write_study(
+        directory,
+        "shared-" + secrets.token_hex(3),
+        f'[data]\ndataset = "digits"\n[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
+        '[search.pruner]\ntype = "none"\n'
+        "[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n"
+        "base_filters = { choices = [4, 8, 16] }\nbatch_size = { choices = [32, 64] }\n"
+        "learning_rate = { low = 1e-3, high = 1e-2, log = true }\n",
+    )
+
+
+def _trials(url: str, name: str) -> list[FrozenTrial]:
+    quiet_optuna()
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    finally:
+        storage.engine.dispose()
+
+
+def _count(trials: list[FrozenTrial], *states: TrialState) -> int:
+    return sum(t.state in states for t in trials)
+
+
+def _training_now(url: str, name: str, count: int) -> bool:
+    """`count` trials are running and each has reported at least one epoch."""
+    try:
+        trials = _trials(url, name)
+    except KeyError:  # the study is not created yet
+        return False
+    running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
+    return len(running) >= count
+
+
+def _worker_processes(study_file: Path) -> list[str]:
+    listed = subprocess.run(["pgrep", "-f", f"worker {study_file}"], capture_output=True, text=True)
+    return listed.stdout.split()
+
+
+def test_four_workers_end_with_exactly_the_target(tmp_path: Path, database: str) -> None:
+    path = _study(tmp_path, epochs=2, trials=7)
+    result = run_cli("run", str(path), "--workers", "4", "--storage", database, env=FAST_HEARTBEAT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Workers: 4 (CPU, CPU, CPU, CPU)" in result.stdout
+    trials = _trials(database, path.stem)
+    assert _count(trials, *FINISHED) == 7
+    assert _count(trials, TrialState.RUNNING, TrialState.WAITING) == 0
+    assert len({t.number for t in trials}) == len(trials)
+    stepped_back = [t for t in trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs["end_reason"].startswith("not needed") for t in stepped_back)
+    assert database.split("@")[0].split(":")[-1] not in result.stdout + result.stderr  # password
+
+
+def test_killed_worker_trial_is_retried_with_the_same_parameters(tmp_path: Path, database: str) -> None:
+    path = _study(tmp_path, epochs=200, trials=2)
+    doomed = start_cli("worker", str(path), "--storage", database, "--trials", "2",
+                       log=tmp_path / "doomed.log", env=FAST_HEARTBEAT)
+    try:
+        wait_until(lambda: _training_now(database, path.stem, 1), 120, "the first worker to train")
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+    (killed,) = [t for t in _trials(database, path.stem) if t.state == TrialState.RUNNING]
+
+    # A second worker (with short trials, to keep the test quick) finds the stale trial, fails
+    # it, and trains it again with the same parameters; the study still reaches its target.
+    result = run_cli("worker", str(path), "--storage", database, "--epochs", "2", env=FAST_HEARTBEAT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = _trials(database, path.stem)
+    assert trials[killed.number].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert retry.params == killed.params and retry.state == TrialState.COMPLETE
+    assert retry.system_attrs["retry_history"] == [killed.number]
+    assert _count(trials, *FINISHED) == 2 and _count(trials, TrialState.RUNNING) == 0
+
+
+def test_sigterm_stops_all_workers_and_resume_finishes(tmp_path: Path, database: str) -> None:
+    path = _study(tmp_path, epochs=200, trials=3)
+    run = start_cli("run", str(path), "--workers", "2", "--storage", database,
+                    log=tmp_path / "run.log", env=FAST_HEARTBEAT)
+    wait_until(lambda: _training_now(database, path.stem, 2), 120, "both workers to train")
+    interrupted = {t.number: t.params for t in _trials(database, path.stem) if t.state == TrialState.RUNNING}
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=20) == 130, (tmp_path / "run.log").read_text()
+    assert not _worker_processes(path), "a worker outlived its parent"
+    output = (tmp_path / "run.log").read_text()
+    assert "interrupted" in output and "Traceback" not in output
+
+    trials = _trials(database, path.stem)
+    assert _count(trials, TrialState.RUNNING) == 0
+    queued = {t.system_attrs["failed_trial"]: t.params for t in trials if t.state == TrialState.WAITING}
+    assert queued == interrupted  # each interrupted trial waits to run again, same parameters
+
+    result = run_cli("resume", str(path), "--storage", database, "--epochs", "2", env=FAST_HEARTBEAT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = _trials(database, path.stem)
+    assert _count(trials, *FINISHED) == 3
+    resumed = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
+    assert all(resumed[n].state == TrialState.COMPLETE and resumed[n].params == p for n, p in interrupted.items())
+
+    again = run_cli("resume", str(path), "--storage", database)
+    assert again.returncode == 0 and "already finished" in again.stdout
+
+
+def test_study_survives_a_postgres_restart(tmp_path: Path, database: str, postgres: PostgresServer) -> None:
+    path = _study(tmp_path, epochs=3, trials=8)
+    run = start_cli("run", str(path), "--workers", "2", "--storage", database,
+                    log=tmp_path / "run.log", env=FAST_HEARTBEAT)
+    wait_until(lambda: _training_now(database, path.stem, 1), 120, "workers to train")
+    postgres.restart()
+    assert run.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()
+    trials = _trials(database, path.stem)
+    assert _count(trials, *FINISHED) == 8 and _count(trials, TrialState.RUNNING) == 0
+
+
+def test_resume_needs_an_existing_study(tmp_path: Path) -> None:
+    path = _study(tmp_path, epochs=1, trials=1)
+    result = run_cli("resume", str(path), "--storage", f"sqlite:///{tmp_path}/empty.db")
+    assert result.returncode == 2 and "hpsearch run" in result.stderr
+
+
+def test_dashboard_serves_the_storage_on_loopback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/dash.db"
+    optuna.create_study(study_name="seen-by-dashboard", storage=url)
+    port = free_port()
+    dashboard = start_cli("dashboard", "--storage", url, "--port", str(port), log=tmp_path / "dash.log")
+    try:
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as reply:
+                    return reply.status == 200
+            except OSError:
+                return False
+
+        wait_until(answers, 60, "optuna-dashboard to answer")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as reply:
+            studies = json.load(reply)["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["seen-by-dashboard"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard/", timeout=5) as page:
+            assert page.status == 200 and b"<html" in page.read().lower()
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+        assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{port}"]
+    finally:
+        dashboard.send_signal(signal.SIGINT)
+        dashboard.wait(timeout=20)
+
+
+def test_gpu_planning_pins_workers() -> None:
+    from hpsearch.workers import WorkerSlot, plan_workers, worker_environment
+
+    assert plan_workers(None, ["0", "1"], 2) == [
+        WorkerSlot(0, "0"), WorkerSlot(1, "1"), WorkerSlot(2, "0"), WorkerSlot(3, "1")
+    ]
+    assert plan_workers(3, [], 1) == [WorkerSlot(0, None), WorkerSlot(1, None), WorkerSlot(2, None)]
+    gpu_env = worker_environment(WorkerSlot(1, "3"), 0, "sqlite:///x.db")
+    assert gpu_env["CUDA_VISIBLE_DEVICES"] == "3" and gpu_env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    cpu_env = worker_environment(WorkerSlot(0, None), 2, "sqlite:///x.db")
+    assert cpu_env["CUDA_VISIBLE_DEVICES"] == "" and cpu_env["HPSEARCH_STORAGE"] == "sqlite:///x.db"
+    assert int(cpu_env["TF_NUM_INTRAOP_THREADS"]) == max(1, (os.cpu_count() or 1) // 2)
