@@ -224,51 +224,40 @@ def _launch(
     _work_in_processes(spec, optuna_storage, url, slots, args)
 
 
-@app.command()
-def run(
-    study: StudyArg,
-    trials: TrialsOpt = None,
-    epochs: EpochsOpt = None,
-    storage: StorageOpt = None,
-    data: DataOpt = None,
-    subset: SubsetOpt = None,
-    seed: SeedOpt = None,
-    workers: WorkersOpt = None,
-    gpus: GpusOpt = None,
-    workers_per_gpu: PerGpuOpt = 1,
-) -> None:
-    """Create or continue a study and run trials until it has its target of finished trials.
+def _launcher(resume: bool) -> Callable[..., None]:
+    """The `run` and `resume` commands: the same options, a different target and start."""
 
-    Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2
+    def launch(
+        study: StudyArg,
+        trials: TrialsOpt = None,
+        epochs: EpochsOpt = None,
+        storage: StorageOpt = None,
+        data: DataOpt = None,
+        subset: SubsetOpt = None,
+        seed: SeedOpt = None,
+        workers: WorkersOpt = None,
+        gpus: GpusOpt = None,
+        workers_per_gpu: PerGpuOpt = 1,
+    ) -> None:
+        _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
+                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
 
-    Example: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch
-    """
-    _launch(study, storage, workers, gpus, workers_per_gpu, resume=False,
-            trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
+    return launch
 
 
-@app.command()
-def resume(
-    study: StudyArg,
-    trials: TrialsOpt = None,
-    epochs: EpochsOpt = None,
-    storage: StorageOpt = None,
-    data: DataOpt = None,
-    subset: SubsetOpt = None,
-    seed: SeedOpt = None,
-    workers: WorkersOpt = None,
-    gpus: GpusOpt = None,
-    workers_per_gpu: PerGpuOpt = 1,
-) -> None:
-    """Continue a stopped or crashed study to its stored target: interrupted trials first.
-
-    Trials left RUNNING by a dead worker are failed once their heartbeat is stale and queued
-    again with the same parameters; completed trials are never re-run.
-
-    Example: hpsearch resume cifar-dropout --storage postgresql://user@db/hpsearch --workers 2
-    """
-    _launch(study, storage, workers, gpus, workers_per_gpu, resume=True,
-            trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
+app.command(
+    "run",
+    help="Create or continue a study and run trials until it has its target of finished trials.\n\n"
+    "Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2"
+    "\n\nExample: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch",
+)(_launcher(resume=False))
+app.command(
+    "resume",
+    help="Continue a stopped or crashed study to its stored target: interrupted trials first.\n\n"
+    "Trials left RUNNING by a dead worker are failed once their heartbeat is stale and queued again "
+    "with the same parameters; completed trials are never re-run.\n\n"
+    "Example: hpsearch resume cifar-dropout --storage postgresql://user@db/hpsearch --workers 2",
+)(_launcher(resume=True))
 
 
 @app.command()
