@@ -85,6 +85,7 @@ WorkersOpt = Annotated[
 ]
 GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
 PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
 
 
 def _prepare(
@@ -121,17 +122,30 @@ def _finish(spec: StudySpec, study: optuna.Study, live: Any) -> None:
         raise typer.Exit(RUN_ERROR)
 
 
-def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int | None) -> None:
-    """Run trials in this process (one worker)."""
-    from hpsearch.data import DataError
-    from hpsearch.progress import LiveProgress
-    from hpsearch.workers import stop_on_sigterm
+def _print_findings(findings: list[Any]) -> None:
+    table = Table(title="Data check (hpsearch doctor)", title_justify="left")
+    for column in ("severity", "check", "what is wrong", "what to do"):
+        table.add_column(column)
+    for finding in findings:
+        colour = "red" if finding.severity == "severe" else "yellow"
+        table.add_row(f"[{colour}]{finding.severity}[/]", finding.check, finding.message, finding.advice)
+    console.print(table)
 
-    stop_on_sigterm()
-    from hpsearch.worker import load_splits, run_worker  # loads TensorFlow
+
+def _load_checked_data(spec: StudySpec, force: bool) -> Any:
+    """Read the study's data, run the doctor on it, and split it; severe problems stop here."""
+    from hpsearch.data import DataError, load_raw, prepare
+    from hpsearch.doctor import examine
 
     try:
-        splits = load_splits(spec)
+        raw = load_raw(spec.data.dataset, seed=spec.search.seed)
+        findings = examine(raw)
+        if findings:
+            _print_findings(findings)
+        severe = [f for f in findings if f.severity == "severe"]
+        if severe and not force:
+            _fail(f"{severe[0].message} {severe[0].advice} (--force runs anyway)", USAGE_ERROR)
+        splits = prepare(raw, seed=spec.search.seed, **spec.data.split_settings())
     except DataError as error:
         _fail(str(error), USAGE_ERROR)
     console.print(
@@ -139,6 +153,18 @@ def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int |
         f"{len(splits.x_test)} test images of shape {splits.input_shape}, {splits.num_classes} classes",
         highlight=False,
     )
+    return splits
+
+
+def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int | None, force: bool) -> None:
+    """Run trials in this process (one worker)."""
+    from hpsearch.progress import LiveProgress
+    from hpsearch.workers import stop_on_sigterm
+
+    stop_on_sigterm()
+    splits = _load_checked_data(spec, force)
+    from hpsearch.worker import run_worker  # loads TensorFlow
+
     try:
         with LiveProgress(console, spec) as live:
             study = run_worker(spec, optuna_storage, splits, on_trial=live.on_trial, sampler_seed=sampler_seed)
@@ -191,7 +217,7 @@ def _work_in_processes(
 def _launch(
     study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
     *, resume: bool, trials: int | None, epochs: int | None, data: str | None, subset: int | None,
-    seed: int | None,
+    seed: int | None, force: bool,
 ) -> None:
     """`run` and `resume`: one worker in this process, or a pool of worker processes."""
     from hpsearch.study import stored_target, study_progress
@@ -216,11 +242,12 @@ def _launch(
     chosen = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else found
     slots = plan_workers(workers, chosen, per_gpu)
     if len(slots) == 1 and slots[0].gpu is None:
-        _work_here(spec, optuna_storage, sampler_seed=None)
+        _work_here(spec, optuna_storage, sampler_seed=None, force=force)
         return
     args = [study, "--trials", str(spec.search.trials), "--epochs", str(spec.training.epochs),
             "--data", spec.data.dataset, "--seed", str(spec.search.seed)]
     args += ["--subset", str(spec.data.subset)] if spec.data.subset else []
+    args += ["--force"] if force else []
     _work_in_processes(spec, optuna_storage, url, slots, args)
 
 
@@ -238,9 +265,10 @@ def _launcher(resume: bool) -> Callable[..., None]:
         workers: WorkersOpt = None,
         gpus: GpusOpt = None,
         workers_per_gpu: PerGpuOpt = 1,
+        force: ForceOpt = False,
     ) -> None:
         _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
-                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed)
+                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed, force=force)
 
     return launch
 
@@ -272,6 +300,7 @@ def worker(
     sampler_seed: Annotated[
         Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Join a study as one worker process (for other machines and containers).
 
@@ -287,7 +316,8 @@ def worker(
         epochs=epochs, dataset=data, subset=subset, seed=seed,
     )
     _announce(spec, url)
-    _work_here(spec, optuna_storage, sampler_seed if sampler_seed is not None else secrets.randbelow(2**31))
+    seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
+    _work_here(spec, optuna_storage, seed_here, force)
 
 
 @app.command()
@@ -313,6 +343,143 @@ def dashboard(
         _fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
     except KeyboardInterrupt:
         pass
+
+
+def _stored_study(reference: str, storage: str | None) -> optuna.Study:
+    """A stored study by name, or by the name inside a study file."""
+    import optuna
+
+    from hpsearch.storage import mask, storage_url
+
+    name = _load(reference).name if reference.endswith(".toml") else reference
+    url = storage_url(storage)
+    optuna_storage = _open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=optuna_storage)
+    except KeyError:
+        _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+
+
+@app.command()
+def summary(
+    study: Annotated[str, typer.Argument(help="Study name in the storage (or its study file).")],
+    storage: StorageOpt = None,
+    format: Annotated[
+        str, typer.Option("--format", help="table, json, csv or markdown (json is documented and stable).")
+    ] = "table",
+    top: Annotated[int, typer.Option(min=1, help="Trials in the top-trials table.")] = 10,
+) -> None:
+    """Say what a study found: best trial vs baseline, importances, compute, diagnoses.
+
+    Example: hpsearch summary cifar-dropout --format json > summary.json
+    """
+    import json
+
+    from hpsearch.summary import TOP_HEADER, as_csv, as_markdown, headline, summarize, top_rows
+
+    if format not in ("table", "json", "csv", "markdown"):
+        _fail(f"unknown format {format!r} (use table, json, csv or markdown)", USAGE_ERROR)
+    found = summarize(_stored_study(study, storage))
+    if format == "json":
+        print(json.dumps(found, indent=2))
+    elif format == "csv":
+        print(as_csv(found), end="")
+    elif format == "markdown":
+        print(as_markdown(found, top), end="")
+    else:
+        for line in headline(found):
+            console.print(line, highlight=False)
+        table = Table(title="Top trials", title_justify="left")
+        for column in TOP_HEADER:
+            table.add_column(column)
+        for cells in top_rows(found, top):
+            table.add_row(*cells)
+        console.print(table)
+        if found["importances"]:
+            shares = Table(title="Parameter importances (fANOVA)", title_justify="left")
+            shares.add_column("parameter")
+            shares.add_column("importance")
+            for name, share in found["importances"].items():
+                shares.add_row(name, f"{share:.3f}")
+            console.print(shares)
+
+
+@app.command()
+def export(
+    study: Annotated[str, typer.Argument(help="Study name in the storage (or its study file).")],
+    out: Annotated[Path, typer.Option(help="Directory for model.keras, trial.json and curves.json.")],
+    trial: Annotated[str, typer.Option(help="Trial number, or best.")] = "best",
+    storage: StorageOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Retrain a trial's network on all training images, test it, and save it.
+
+    Example: hpsearch export cifar-dropout --trial best --out exported/cifar-dropout
+    """
+    from hpsearch.data import DataError, load_splits
+    from hpsearch.spec import DataSpec
+    from hpsearch.study import DATA_ATTR, SEED_ATTR
+
+    stored = _stored_study(study, storage)
+    if trial == "best":
+        try:
+            chosen = stored.best_trial
+        except ValueError:
+            _fail(f"study {stored.study_name!r} has no completed trial yet", USAGE_ERROR)
+    else:
+        trials = stored.get_trials(deepcopy=False)
+        if not trial.isdigit() or int(trial) >= len(trials):
+            _fail(f"no trial {trial!r} in study {stored.study_name!r} (0..{len(trials) - 1} or best)", USAGE_ERROR)
+        chosen = trials[int(trial)]
+    recorded = stored.user_attrs.get(DATA_ATTR)
+    if recorded is None and data is None:
+        _fail(f"study {stored.study_name!r} did not record its data; name it with --data", USAGE_ERROR)
+    settings = DataSpec.model_validate(recorded or {"dataset": data})
+    seed = int(stored.user_attrs.get(SEED_ATTR, 0))
+    try:
+        splits = load_splits(data or settings.dataset, seed=seed, **settings.split_settings())
+    except DataError as error:
+        _fail(str(error), USAGE_ERROR)
+    from hpsearch.export import export_trial  # loads TensorFlow
+
+    try:
+        result = export_trial(stored, chosen, splits, out, seed)
+    except ValueError as error:
+        _fail(str(error), USAGE_ERROR)
+    console.print(
+        f"Trial {chosen.number} retrained on {len(splits.x_train) + len(splits.x_val)} images for "
+        f"{result.epochs} epochs ({result.seconds:.0f} s): test accuracy {result.test_accuracy:.4f}. "
+        f"Saved model.keras, trial.json and curves.json in {out}",
+        highlight=False,
+    )
+
+
+@app.command()
+def doctor(
+    study: Annotated[Optional[str], typer.Argument(help="Study whose dataset to check.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Check a dataset for the mistakes that keep CNNs stuck: unscaled test sets, blank images,
+    NaNs, bad labels, class imbalance, images shared between train and test. `run` does this too.
+
+    Example: hpsearch doctor --data ../shared/data/cifar10-subset.npz
+    """
+    from hpsearch.data import DataError, load_raw
+    from hpsearch.doctor import examine
+
+    if data is None and study is None:
+        _fail("name a study or give --data PATH", USAGE_ERROR)
+    source = data or _load(str(study)).data.dataset
+    try:
+        findings = examine(load_raw(source))
+    except DataError as error:
+        _fail(str(error), USAGE_ERROR)
+    if not findings:
+        console.print(f"{source}: no problems found.", highlight=False)
+        return
+    _print_findings(findings)
+    if any(f.severity == "severe" for f in findings):
+        raise typer.Exit(RUN_ERROR)
 
 
 @app.command("list")

@@ -179,3 +179,18 @@ def prepare(
     x_train, x_val, y_train, y_val = _stratified_split(x_train, y_train, validation_fraction, seed)
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
+
+
+def load_splits(source: str, *, validation_fraction: float, seed: int, subset: int | None = None,
+                pad_to: int | None = None) -> Splits:
+    """Read and prepare a dataset once; a worker reuses the result for every trial.
+
+    The split depends only on the seed, so every worker (and `export`) sees the same images.
+    """
+    return prepare(
+        load_raw(source, seed=seed),
+        validation_fraction=validation_fraction,
+        seed=seed,
+        subset=subset,
+        pad_to=pad_to,
+    )

@@ -85,6 +85,10 @@ class DataSpec(_Strict):
     subset: int | None = Field(None, ge=20, description="use only this many training images")
     pad_to: int | None = Field(None, ge=1, le=1024, description="zero-pad images to this size")
 
+    def split_settings(self) -> dict[str, Any]:
+        """The keyword arguments of `data.load_splits` besides the source and seed."""
+        return self.model_dump(exclude={"dataset"})
+
 
 class TrainingSpec(_Strict):
     epochs: int = Field(10, ge=1, le=10_000)

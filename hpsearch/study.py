@@ -20,6 +20,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TARGET_ATTR = "target_trials"
 DESCRIPTION_ATTR = "description"
 METRIC_ATTR = "metric"
+DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file
+SEED_ATTR = "seed"
 
 
 def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -71,6 +73,8 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
     study.set_user_attr(TARGET_ATTR, spec.search.trials)
     study.set_user_attr(DESCRIPTION_ATTR, spec.description)
     study.set_user_attr(METRIC_ATTR, spec.search.metric)
+    study.set_user_attr(DATA_ATTR, spec.data.model_dump())
+    study.set_user_attr(SEED_ATTR, spec.search.seed)
     enqueue_baselines(study, spec)
     return study
 

@@ -16,7 +16,7 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.data import Splits, load_raw, prepare
+from hpsearch.data import Splits
 from hpsearch.objective import Objective
 from hpsearch.records import END_REASON_ATTR, INTERRUPTED, LOST_PREFIX
 from hpsearch.spec import StudySpec
@@ -26,21 +26,6 @@ from hpsearch.study import open_study, study_progress
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
 STORAGE_PATIENCE_SECONDS = 120.0  # how long a worker waits for a lost database to come back
-
-
-def load_splits(spec: StudySpec) -> Splits:
-    """The study's data, read and prepared once per worker and reused by every trial.
-
-    The split depends only on the study's seed, so every worker validates on the same images.
-    """
-    data = spec.data
-    return prepare(
-        load_raw(data.dataset, seed=spec.search.seed),
-        validation_fraction=data.validation_fraction,
-        seed=spec.search.seed,
-        subset=data.subset,
-        pad_to=data.pad_to,
-    )
 
 
 class StopOnRepeatedErrors:

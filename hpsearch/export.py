@@ -1,0 +1,73 @@
+"""Turn a stored trial into a model you can use: rebuild it from its recorded architecture,
+retrain it on all the training images (training + validation split) for the study's epochs,
+measure it on the test set, and save the model, its settings and its learning curves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+
+from hpsearch.architecture import Architecture, Training
+from hpsearch.data import Splits
+from hpsearch.model import compile_model
+from hpsearch.records import ARCHITECTURE_ATTR, TRAINING_ATTR
+
+MODEL_FILE = "model.keras"
+SETTINGS_FILE = "trial.json"
+CURVES_FILE = "curves.json"
+
+
+@dataclass(frozen=True)
+class Exported:
+    directory: Path
+    test_accuracy: float
+    test_loss: float
+    epochs: int
+    seconds: float
+
+
+def export_trial(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, splits: Splits, out: Path, seed: int
+) -> Exported:
+    """Retrain `trial`'s network on train + validation images and save it under `out`."""
+    if ARCHITECTURE_ATTR not in trial.user_attrs:
+        raise ValueError(f"trial {trial.number} recorded no architecture (it failed before building)")
+    architecture = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
+    training = Training(**trial.user_attrs[TRAINING_ATTR])
+    x = np.concatenate([splits.x_train, splits.x_val])
+    y = np.concatenate([splits.y_train, splits.y_val])
+
+    keras.utils.clear_session(free_memory=True)
+    keras.utils.set_random_seed(seed)
+    model = compile_model(architecture, training)
+    started = time.perf_counter()
+    history = model.fit(x, y, batch_size=training.batch_size, epochs=training.epochs, shuffle=True, verbose=0)
+    seconds = time.perf_counter() - started
+    test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / MODEL_FILE)
+    settings: dict[str, Any] = {
+        "study": study.study_name,
+        "trial": trial.number,
+        "search_value": trial.value,
+        "params": trial.params,
+        "architecture": architecture.to_dict(),
+        "training": training.to_dict(),
+        "retrained_on_images": int(len(x)),
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "seed": seed,
+    }
+    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+    curves = {key: [float(v) for v in values] for key, values in history.history.items()}
+    (out / CURVES_FILE).write_text(json.dumps(curves, indent=2) + "\n")
+    return Exported(out, float(test_accuracy), float(test_loss), training.epochs, seconds)

@@ -1,0 +1,187 @@
+"""What a study found, as plain data: counts, best trial, gain over the baseline, importances,
+compute spent and a diagnosis of every finished trial. `as_json` is the documented, stable form;
+the table, CSV and Markdown renderings are built from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.diagnosis import diagnose_trial
+from hpsearch.records import (
+    END_REASON_ATTR,
+    EPOCH_SECONDS_ATTR,
+    HISTORY_ATTR,
+    TEST_ACCURACY_ATTR,
+    TRAINING_ATTR,
+)
+from hpsearch.space import BASELINE_ATTR
+from hpsearch.study import METRIC_ATTR, TARGET_ATTR
+
+SCHEMA_VERSION = 1
+STATES = ("complete", "pruned", "fail", "running", "waiting")
+
+
+def _epochs_done(trial: FrozenTrial) -> int:
+    return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
+
+
+def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    diagnosis = diagnose_trial(trial)
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "value": trial.value,
+        "test_accuracy": trial.user_attrs.get(TEST_ACCURACY_ATTR),
+        "epochs": _epochs_done(trial),
+        "baseline": trial.user_attrs.get(BASELINE_ATTR),
+        "end_reason": trial.user_attrs.get(END_REASON_ATTR, trial.state.name.lower()),
+        "diagnosis": diagnosis.label,
+        "diagnosis_detail": diagnosis.detail,
+        "params": dict(trial.params),
+    }
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    """fANOVA importances of the parameters every completed trial has; empty when too few."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError):  # no parameter common to all trials, or all values equal
+        return {}
+    return {name: round(float(share), 4) for name, share in found.items()}
+
+
+def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
+    epochs = sum(_epochs_done(t) for t in trials)
+    seconds = sum(sum(t.user_attrs.get(EPOCH_SECONDS_ATTR, [])) for t in trials)
+    saved = sum(
+        max(0, int(t.user_attrs.get(TRAINING_ATTR, {}).get("epochs", 0)) - _epochs_done(t))
+        for t in trials
+        if t.state == TrialState.PRUNED
+    )
+    return {"epochs": epochs, "hours": round(seconds / 3600, 4), "epochs_saved_by_pruning": saved}
+
+
+def summarize(study: optuna.Study) -> dict[str, Any]:
+    """The study's summary in its stable JSON form (see README, "hpsearch summary")."""
+    trials = study.get_trials(deepcopy=False)
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)  # type: ignore[arg-type,return-value]
+    rows = {t.number: _trial_row(t) for t in trials}
+    baselines = [rows[t.number] for t in complete if t.user_attrs.get(BASELINE_ATTR)]
+    best = rows[ranked[0].number] if ranked else None
+    improvement = None
+    if best and baselines:
+        values = [b["value"] for b in baselines]
+        reference = max(values) if maximize else min(values)
+        gain = best["value"] - reference if maximize else reference - best["value"]
+        improvement = round(100 * gain, 2) if maximize else round(gain, 4)
+    return {
+        "schema": SCHEMA_VERSION,
+        "study": study.study_name,
+        "metric": study.user_attrs.get(METRIC_ATTR, "value"),
+        "direction": "maximize" if maximize else "minimize",
+        "target": study.user_attrs.get(TARGET_ATTR),
+        "counts": {s: sum(t.state.name.lower() == s for t in trials) for s in STATES},
+        "best": best,
+        "baselines": baselines,
+        "improvement": improvement,
+        "improvement_unit": "points" if maximize else "metric units",
+        "importances": _importances(study),
+        "compute": _compute(trials),
+        "trials": [rows[t.number] for t in ranked]
+        + [rows[t.number] for t in trials if t.state != TrialState.COMPLETE],
+    }
+
+
+CSV_COLUMNS = (
+    "number", "state", "value", "test_accuracy", "epochs", "baseline", "diagnosis", "end_reason", "params"
+)
+
+
+def as_csv(summary: dict[str, Any]) -> str:
+    """One row per trial, parameters as `name=value` pairs."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in summary["trials"]:
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        writer.writerow([*(row[c] if row[c] is not None else "" for c in CSV_COLUMNS[:-1]), params])
+    return out.getvalue()
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """The few sentences that matter most, shared by the table and Markdown renderings."""
+    counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+    lines = [f"{summary['study']}: {counts or 'no trials'} (target {summary['target']})"]
+    best, metric = summary["best"], summary["metric"]
+    if best:
+        test = best["test_accuracy"]
+        lines.append(
+            f"best: trial {best['number']}, {metric} {_number(best['value'])}"
+            + (f", test accuracy {_number(test)}" if test is not None else "")
+            + f" ({best['diagnosis']})"
+        )
+        lines.append("best parameters: " + _params_text(best["params"]))
+    for baseline in summary["baselines"]:
+        lines.append(f"baseline {baseline['baseline']}: trial {baseline['number']}, {metric} "
+                     f"{_number(baseline['value'])}")
+    if summary["improvement"] is not None:
+        lines.append(f"improvement over the best baseline: {summary['improvement']:+} "
+                     f"{summary['improvement_unit']}")
+    compute = summary["compute"]
+    lines.append(f"compute: {compute['epochs']} epochs, {compute['hours']:.2f} hours; pruning saved "
+                 f"{compute['epochs_saved_by_pruning']} epochs")
+    return lines
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def top_rows(summary: dict[str, Any], top: int) -> list[list[str]]:
+    """Cells of the top-trials table: completed trials best first, then the others."""
+    return [
+        [
+            str(row["number"]) + (f" ({row['baseline']})" if row["baseline"] else ""),
+            row["state"],
+            _number(row["value"]),
+            _number(row["test_accuracy"]),
+            str(row["epochs"]),
+            row["diagnosis"],
+        ]
+        for row in summary["trials"][:top]
+    ]
+
+
+TOP_HEADER = ["trial", "state", "value", "test acc", "epochs", "diagnosis"]
+
+
+def as_markdown(summary: dict[str, Any], top: int) -> str:
+    lines = [f"# Study {summary['study']}", ""] + [f"- {line}" for line in headline(summary)] + [""]
+    lines += ["| " + " | ".join([*TOP_HEADER, "parameters"]) + " |", "|" + " --- |" * (len(TOP_HEADER) + 1)]
+    lines += [
+        "| " + " | ".join([*cells, _params_text(row["params"])]) + " |"
+        for cells, row in zip(top_rows(summary, top), summary["trials"])
+    ]
+    if summary["importances"]:
+        lines += ["", "| parameter | importance |", "| --- | --- |"]
+        lines += [f"| {name} | {share:.3f} |" for name, share in summary["importances"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,138 @@
+"""`summary` and `export` on studies that really ran: every number comes from the storage, each
+diagnosis label from a run that behaves that way, and an exported model keeps its accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import keras
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.data import load_splits
+from tests.helpers import run_cli, write_study
+
+SMALL_NET = "blocks = 1\nconvs_per_block = 1\nbase_filters = 8\ndense_units = 32\n"
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """Three real studies in one storage, trained once for all the tests in this file."""
+    directory = tmp_path_factory.mktemp("studies")
+    url = f"sqlite:///{directory}/studies.db"
+    labels = write_study(
+        directory, "labels",
+        '[data]\ndataset = "digits"\n[training]\nepochs = 3\n[search]\ntrials = 2\n'
+        '[search.pruner]\ntype = "none"\n'
+        f"[space]\n{SMALL_NET}"
+        '[[baselines]]\nname = "at-chance"\nlearning_rate = 0.0000001\n'
+        '[[baselines]]\nname = "explodes"\nactivation = "elu"\noptimizer = "sgd"\nlearning_rate = 10.0\n'
+        '[[baselines]]\nname = "underfits"\nlearning_rate = 0.003\nconv_dropout = 0.3\ndense_dropout = 0.5\n',
+    )
+    overfits = write_study(
+        directory, "overfits",
+        '[data]\ndataset = "digits"\nsubset = 150\n[training]\nepochs = 40\n[search]\ntrials = 1\n'
+        f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}learning_rate = 0.003\nbatch_size = 16\n'
+        '[[baselines]]\nname = "no-regularization"\n',
+    )
+    beats = write_study(
+        directory, "beats-baseline",
+        '[data]\ndataset = "digits"\n[training]\nepochs = 2\n[search]\ntrials = 3\n'
+        f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}'
+        "learning_rate = 0.005\nbatch_size = { choices = [32, 64] }\n"
+        '[[baselines]]\nname = "hopeless"\nlearning_rate = 0.0000001\n',
+    )
+    for path in (labels, overfits, beats):
+        result = run_cli("run", str(path), "--storage", url)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return url, directory
+
+
+def _summary(url: str, name: str) -> dict:
+    result = run_cli("summary", name, "--storage", url, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_each_diagnosis_comes_from_a_run_that_behaves_so(studies: tuple[str, Path]) -> None:
+    url, _ = studies
+    by_baseline = {row["baseline"]: row for row in _summary(url, "labels")["trials"] if row["baseline"]}
+    assert by_baseline["at-chance"]["diagnosis"] == "chance level"
+    assert by_baseline["explodes"]["diagnosis"] == "diverged"
+    assert by_baseline["explodes"]["state"] == "fail"
+    assert by_baseline["underfits"]["diagnosis"] == "underfitting"
+    (overfit,) = _summary(url, "overfits")["trials"]
+    assert overfit["diagnosis"] == "overfitting", overfit["diagnosis_detail"]
+
+
+def test_summary_agrees_with_the_storage(studies: tuple[str, Path]) -> None:
+    url, _ = studies
+    found = _summary(url, "beats-baseline")
+    study = optuna.load_study(study_name="beats-baseline", storage=url)
+    trials = study.get_trials(deepcopy=False)
+    assert found["counts"]["complete"] == sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    assert found["best"]["number"] == study.best_trial.number
+    assert found["best"]["value"] == study.best_value
+    assert found["best"]["params"] == study.best_trial.params
+    assert found["best"]["test_accuracy"] == study.best_trial.user_attrs["test_accuracy"]
+    assert found["compute"]["epochs"] == 6
+    assert found["trials"][0]["value"] == study.best_value  # best first
+
+
+def test_json_has_the_documented_fields(studies: tuple[str, Path]) -> None:
+    url, _ = studies
+    found = _summary(url, "labels")
+    assert set(found) == {
+        "schema", "study", "metric", "direction", "target", "counts", "best", "baselines",
+        "improvement", "improvement_unit", "importances", "compute", "trials",
+    }
+    assert set(found["counts"]) == {"complete", "pruned", "fail", "running", "waiting"}
+    assert set(found["compute"]) == {"epochs", "hours", "epochs_saved_by_pruning"}
+    assert set(found["trials"][0]) == {
+        "number", "state", "value", "test_accuracy", "epochs", "baseline", "end_reason",
+        "diagnosis", "diagnosis_detail", "params",
+    }
+
+
+def test_a_bad_baseline_shows_a_positive_improvement(studies: tuple[str, Path]) -> None:
+    url, _ = studies
+    found = _summary(url, "beats-baseline")
+    (baseline,) = found["baselines"]
+    assert baseline["baseline"] == "hopeless"
+    assert found["improvement"] == pytest.approx(100 * (found["best"]["value"] - baseline["value"]), abs=0.01)
+    assert found["improvement"] > 20
+    table = run_cli("summary", "beats-baseline", "--storage", url)
+    assert table.returncode == 0 and "improvement over the best baseline: +" in table.stdout
+
+
+def test_csv_and_markdown(studies: tuple[str, Path]) -> None:
+    url, _ = studies
+    rows = list(csv.DictReader(io.StringIO(run_cli("summary", "labels", "--storage", url, "--format", "csv").stdout)))
+    assert {row["diagnosis"] for row in rows} >= {"chance level", "diverged", "underfitting"}
+    markdown = run_cli("summary", "labels", "--storage", url, "--format", "markdown").stdout
+    assert markdown.startswith("# Study labels") and "| trial | state |" in markdown
+    bad = run_cli("summary", "labels", "--storage", url, "--format", "yaml")
+    assert bad.returncode == 2 and "unknown format" in bad.stderr
+    missing = run_cli("summary", "nothing-here", "--storage", url)
+    assert missing.returncode == 2 and "no study named 'nothing-here'" in missing.stderr
+
+
+def test_exported_model_reproduces_its_test_accuracy(studies: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = studies
+    out = tmp_path / "exported"
+    result = run_cli("export", "beats-baseline", "--storage", url, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((out / "trial.json").read_text())
+    study = optuna.load_study(study_name="beats-baseline", storage=url)
+    assert settings["trial"] == study.best_trial.number and settings["params"] == study.best_trial.params
+    assert len(json.loads((out / "curves.json").read_text())["loss"]) == 2
+    model = keras.models.load_model(out / "model.keras")
+    splits = load_splits("digits", validation_fraction=0.1, seed=0)
+    _, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
+    assert accuracy == pytest.approx(settings["test_accuracy"], abs=1e-6)
+    assert f"test accuracy {settings['test_accuracy']:.4f}" in result.stdout
