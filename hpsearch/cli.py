@@ -1,13 +1,14 @@
 """The `hpsearch` command line: parse, call, print. Logic lives in the modules it calls.
 
-TensorFlow is imported only inside `run`, after the study and storage are checked, so every other
-command (and `--help`) starts in well under a second.
+TensorFlow is imported only by the commands that train (`run`, `resume`, `worker`, `export`), after
+the study and storage are checked, so every other command (and `--help`) starts in well under a second.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer

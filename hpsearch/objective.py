@@ -37,7 +37,6 @@ from hpsearch.spec import StudySpec
 from hpsearch.study import FINISHED
 
 
-
 class TrialDiverged(RuntimeError):
     """The training loss became NaN or infinite; the trial ends failed with this reason."""
 
