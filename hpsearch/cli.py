@@ -406,6 +406,26 @@ def summary(
 
 
 @app.command()
+def report(
+    study: Annotated[str, typer.Argument(help="Study name in the storage (or its study file).")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    storage: StorageOpt = None,
+) -> None:
+    """Write one self-contained HTML page (works offline) with the study's plots and summary.
+
+    Example: hpsearch report cifar-dropout --out cifar-dropout.html
+    """
+    from hpsearch.report import render_report
+
+    page = render_report(_stored_study(study, storage))
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {out} ({error.strerror})", USAGE_ERROR)
+    console.print(f"Wrote {out} ({len(page) // 1024} KiB)", highlight=False)
+
+
+@app.command()
 def export(
     study: Annotated[str, typer.Argument(help="Study name in the storage (or its study file).")],
     out: Annotated[Path, typer.Option(help="Directory for model.keras, trial.json and curves.json.")],

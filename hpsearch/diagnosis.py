@@ -40,12 +40,13 @@ def diagnose_curves(history: dict[str, list[float]], num_classes: int) -> Diagno
         return Diagnosis("unknown", "no accuracy curves were recorded")
     train, val = accuracy[-1], val_accuracy[-1]
     chance = 1.0 / max(num_classes, 2)
-    if val <= chance + CHANCE_MARGIN and train <= chance + 2 * CHANCE_MARGIN:
-        return Diagnosis(
-            "chance level",
-            f"validation accuracy {val:.1%} and training accuracy {train:.1%} sit at chance "
-            f"({chance:.0%}): the network learns nothing (check the data, learning rate, init)",
-        )
+    if val <= chance + CHANCE_MARGIN:
+        if train <= chance + 2 * CHANCE_MARGIN:
+            why = "the network learns nothing (check the data, the learning rate, the initializer)"
+        else:
+            why = (f"training accuracy climbs to {train:.1%}, so check that validation images are "
+                   "preprocessed like training ones (hpsearch doctor) and the batch-norm placement")
+        return Diagnosis("chance level", f"validation accuracy {val:.1%} sits at chance ({chance:.0%}): {why}")
     best_val_loss = min(val_loss)
     if train - val >= OVERFIT_GAP:
         return Diagnosis(

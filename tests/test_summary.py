@@ -15,43 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.data import load_splits
-from tests.helpers import run_cli, write_study
-
-SMALL_NET = "blocks = 1\nconvs_per_block = 1\nbase_filters = 8\ndense_units = 32\n"
-
-
-@pytest.fixture(scope="module")
-def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """Three real studies in one storage, trained once for all the tests in this file."""
-    directory = tmp_path_factory.mktemp("studies")
-    url = f"sqlite:///{directory}/studies.db"
-    labels = write_study(
-        directory, "labels",
-        '[data]\ndataset = "digits"\n[training]\nepochs = 3\n[search]\ntrials = 2\n'
-        '[search.pruner]\ntype = "none"\n'
-        f"[space]\n{SMALL_NET}"
-        '[[baselines]]\nname = "at-chance"\nlearning_rate = 0.0000001\n'
-        '[[baselines]]\nname = "explodes"\nactivation = "elu"\noptimizer = "sgd"\nlearning_rate = 10.0\n'
-        '[[baselines]]\nname = "underfits"\nlearning_rate = 0.003\nconv_dropout = 0.3\ndense_dropout = 0.5\n',
-    )
-    overfits = write_study(
-        directory, "overfits",
-        '[data]\ndataset = "digits"\nsubset = 150\n[training]\nepochs = 40\n[search]\ntrials = 1\n'
-        f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}learning_rate = 0.003\nbatch_size = 16\n'
-        '[[baselines]]\nname = "no-regularization"\n',
-    )
-    beats = write_study(
-        directory, "beats-baseline",
-        '[data]\ndataset = "digits"\n[training]\nepochs = 2\n[search]\ntrials = 3\n'
-        f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}'
-        "learning_rate = 0.005\nbatch_size = { choices = [32, 64] }\n"
-        '[[baselines]]\nname = "hopeless"\nlearning_rate = 0.0000001\n',
-    )
-    for path in (labels, overfits, beats):
-        result = run_cli("run", str(path), "--storage", url)
-        assert result.returncode == 0, result.stdout + result.stderr
-    return url, directory
-
+from tests.helpers import run_cli
 
 def _summary(url: str, name: str) -> dict:
     result = run_cli("summary", name, "--storage", url, "--format", "json")
