@@ -57,7 +57,7 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Training:
-    """How a network is trained: optimizer settings, batch size and epochs."""
+    """How a network is trained: optimizer settings, batch size, epochs and execution settings."""
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -66,6 +66,9 @@ class Training:
     clipnorm: float = 0.0
     batch_size: int = 64
     epochs: int = 10
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,9 +86,10 @@ def filters_per_block(base: int, growth: float, cap: int, blocks: int) -> list[i
 
 
 def setup_from_values(
-    values: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, epochs: int
+    values: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, **execution: Any
 ) -> TrialSetup:
-    """Turn resolved hyperparameter values (per-position ones as lists) into a `TrialSetup`."""
+    """Turn resolved hyperparameter values (per-position ones as lists) into a `TrialSetup`;
+    `execution` holds the study's `epochs`, `precision`, `jit_compile`, `steps_per_execution`."""
     n_blocks = values["blocks"]
     filters = filters_per_block(
         values["base_filters"], values["filter_growth"], values["max_filters"], n_blocks
@@ -125,6 +129,6 @@ def setup_from_values(
         nesterov=values["nesterov"],
         clipnorm=float(values["clipnorm"]),
         batch_size=values["batch_size"],
-        epochs=epochs,
+        **execution,
     )
     return TrialSetup(architecture=architecture, training=training)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
@@ -56,12 +57,12 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def _open_storage(url: str) -> BaseStorage:
+def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
     from hpsearch.storage import StorageError, open_storage, quiet_optuna
 
     quiet_optuna()
     try:
-        return open_storage(url)
+        return open_storage(url, read_only=read_only)
     except StorageError as error:
         _fail(str(error), RUN_ERROR)
 
@@ -86,6 +87,17 @@ WorkersOpt = Annotated[
 ]
 GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
 PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
+class Precision(str, Enum):
+    float32 = "float32"
+    mixed_float16 = "mixed_float16"
+    mixed_bfloat16 = "mixed_bfloat16"
+
+
+PrecisionOpt = Annotated[Optional[Precision], typer.Option(help="Training precision (mixed: GPUs).")]
+XlaOpt = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile training steps with XLA.")]
+StepsOpt = Annotated[
+    Optional[int], typer.Option(min=1, help="Batches per compiled call (fewer Python round trips).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
 
 
@@ -218,7 +230,7 @@ def _work_in_processes(
 def _launch(
     study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
     *, resume: bool, trials: int | None, epochs: int | None, data: str | None, subset: int | None,
-    seed: int | None, force: bool,
+    seed: int | None, force: bool, execution: dict[str, Any],
 ) -> None:
     """`run` and `resume`: one worker in this process, or a pool of worker processes."""
     from hpsearch.study import stored_target, study_progress
@@ -226,7 +238,7 @@ def _launch(
 
     spec, url, optuna_storage = _prepare(
         study, storage, trials=trials, keep_stored_target=resume,
-        epochs=epochs, dataset=data, subset=subset, seed=seed,
+        epochs=epochs, dataset=data, subset=subset, seed=seed, **execution,
     )
     if resume:
         if stored_target(optuna_storage, spec.name) is None:
@@ -249,7 +261,19 @@ def _launch(
             "--data", spec.data.dataset, "--seed", str(spec.search.seed)]
     args += ["--subset", str(spec.data.subset)] if spec.data.subset else []
     args += ["--force"] if force else []
+    training = spec.training
+    args += ["--precision", training.precision, "--xla" if training.jit_compile else "--no-xla",
+             "--steps-per-execution", str(training.steps_per_execution)]
     _work_in_processes(spec, optuna_storage, url, slots, args)
+
+
+def _execution(precision: Precision | None, xla: bool | None, steps: int | None) -> dict[str, Any]:
+    """The execution flags as `StudySpec.with_overrides` arguments."""
+    return {
+        "precision": precision.value if precision else None,
+        "jit_compile": xla,
+        "steps_per_execution": steps,
+    }
 
 
 def _launcher(resume: bool) -> Callable[..., None]:
@@ -266,10 +290,14 @@ def _launcher(resume: bool) -> Callable[..., None]:
         workers: WorkersOpt = None,
         gpus: GpusOpt = None,
         workers_per_gpu: PerGpuOpt = 1,
+        precision: PrecisionOpt = None,
+        xla: XlaOpt = None,
+        steps_per_execution: StepsOpt = None,
         force: ForceOpt = False,
     ) -> None:
         _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
-                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed, force=force)
+                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed, force=force,
+                execution=_execution(precision, xla, steps_per_execution))
 
     return launch
 
@@ -301,6 +329,9 @@ def worker(
     sampler_seed: Annotated[
         Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
     ] = None,
+    precision: PrecisionOpt = None,
+    xla: XlaOpt = None,
+    steps_per_execution: StepsOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Join a study as one worker process (for other machines and containers).
@@ -315,6 +346,7 @@ def worker(
     spec, url, optuna_storage = _prepare(
         study, storage, trials=trials, keep_stored_target=True,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
+        **_execution(precision, xla, steps_per_execution),
     )
     _announce(spec, url)
     seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
@@ -354,7 +386,7 @@ def _stored_study(reference: str, storage: str | None) -> optuna.Study:
 
     name = _load(reference).name if reference.endswith(".toml") else reference
     url = storage_url(storage)
-    optuna_storage = _open_storage(url)
+    optuna_storage = _open_storage(url, read_only=True)
     try:
         return optuna.load_study(study_name=name, storage=optuna_storage)
     except KeyError:
@@ -397,7 +429,7 @@ def summary(
             table.add_row(*cells)
         console.print(table)
         if found["importances"]:
-            shares = Table(title="Parameter importances (fANOVA)", title_justify="left")
+            shares = Table(title="Parameter importances (PED-ANOVA)", title_justify="left")
             shares.add_column("parameter")
             shares.add_column("importance")
             for name, share in found["importances"].items():
@@ -530,7 +562,7 @@ def list_studies(storage: StorageOpt = None) -> None:
     if path is not None and not path.exists():
         console.print(f"No studies stored yet ({path} does not exist).", highlight=False)
         return
-    stored = stored_studies(_open_storage(url))
+    stored = stored_studies(_open_storage(url, read_only=True))
     table = Table(title=f"Studies in {mask(url)}", title_justify="left")
     for column in ("name", "finished", "best", "states", "description"):
         table.add_column(column)

@@ -78,11 +78,18 @@ def make_optimizer(training: Training) -> keras.optimizers.Optimizer:
 
 
 def compile_model(arch: Architecture, training: Training) -> keras.Model:
-    """Build and compile: integer labels, accuracy as the metric the search watches."""
+    """Build and compile: integer labels, accuracy as the metric the search watches.
+
+    The precision policy is process-wide in Keras, so it is set here, before every build. Under
+    mixed_float16 Keras wraps the optimizer in loss scaling itself; the softmax stays float32.
+    """
+    keras.mixed_precision.set_global_policy(training.precision)
     model = build_model(arch)
     model.compile(
         optimizer=make_optimizer(training),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=training.jit_compile,
+        steps_per_execution=training.steps_per_execution,
     )
     return model

@@ -117,7 +117,7 @@ class Objective:
             trial.set_user_attr(END_REASON_ATTR, SURPLUS)
             raise SurplusTrial(SURPLUS)
         values = sample(trial, spec.space)
-        setup = setup_from_values(values, splits.input_shape, splits.num_classes, spec.training.epochs)
+        setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
         trial.set_user_attr(ARCHITECTURE_ATTR, setup.architecture.to_dict())
         trial.set_user_attr(TRAINING_ATTR, setup.training.to_dict())
 

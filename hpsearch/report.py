@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from hpsearch.records import HISTORY_ATTR
 from hpsearch.space import BASELINE_ATTR
-from hpsearch.summary import TOP_HEADER, headline, summarize, top_rows
+from hpsearch.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
 BEST_CURVES = 3  # learning curves of this many best trials, beside every baseline's
 
@@ -56,7 +56,8 @@ def _figures(study: optuna.Study, metric: str) -> list[tuple[str, go.Figure]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                figures.append(("Parameter importances", plots.plot_param_importances(study)))
+                importances = plots.plot_param_importances(study, evaluator=importance_evaluator())
+                figures.append(("Parameter importances (PED-ANOVA)", importances))
             except (RuntimeError, ValueError):  # no parameter shared by all trials
                 pass
             figures.append(("Parallel coordinates", plots.plot_parallel_coordinate(study, target_name=metric)))

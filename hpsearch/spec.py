@@ -91,7 +91,14 @@ class DataSpec(_Strict):
 
 
 class TrainingSpec(_Strict):
+    """How every trial trains: epochs, and execution settings that change speed, not the network."""
+
     epochs: int = Field(10, ge=1, le=10_000)
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32", description="mixed precision halves memory traffic on GPUs with tensor cores"
+    )
+    jit_compile: bool = Field(False, description="compile training steps with XLA")
+    steps_per_execution: int = Field(1, ge=1, le=10_000, description="batches per compiled call")
 
 
 class SamplerSpec(_Strict):
@@ -149,12 +156,21 @@ class StudySpec(_Strict):
         dataset: str | None = None,
         subset: int | None = None,
         seed: int | None = None,
+        precision: str | None = None,
+        jit_compile: bool | None = None,
+        steps_per_execution: int | None = None,
     ) -> StudySpec:
         """The spec with command-line flags applied (a flag beats the file)."""
         search = self.search.model_copy(
             update={k: v for k, v in {"trials": trials, "seed": seed}.items() if v is not None}
         )
-        training = self.training.model_copy(update={"epochs": epochs} if epochs else {})
+        execution = {
+            "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
+            "steps_per_execution": steps_per_execution,
+        }
+        training = TrainingSpec.model_validate(
+            {**self.training.model_dump(), **{k: v for k, v in execution.items() if v is not None}}
+        )
         data = self.data.model_copy(
             update={k: v for k, v in {"dataset": dataset, "subset": subset}.items() if v is not None}
         )

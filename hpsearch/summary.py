@@ -49,18 +49,24 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def _importances(study: optuna.Study) -> dict[str, float]:
-    """fANOVA importances of the parameters every completed trial has; empty when too few."""
+    """PED-ANOVA importances (which parameters decide whether a trial reaches the top) of the
+    parameters every completed trial has; empty when too few. fANOVA gives similar answers but
+    takes seconds per thousand trials; PED-ANOVA takes milliseconds."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            found = optuna.importance.get_param_importances(study, evaluator=importance_evaluator())
     except (RuntimeError, ValueError):  # no parameter common to all trials, or all values equal
         return {}
     return {name: round(float(share), 4) for name, share in found.items()}
+
+
+def importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
+    """The one importance method of summaries and reports."""
+    return optuna.importance.PedAnovaImportanceEvaluator()
 
 
 def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:

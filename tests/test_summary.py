@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from hpsearch.data import load_splits
 from tests.helpers import run_cli
 
+
 def _summary(url: str, name: str) -> dict:
     result = run_cli("summary", name, "--storage", url, "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""Benchmarks: each script is one command that prints a table (see BENCHMARKS.md)."""
