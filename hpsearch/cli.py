@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.parameters import PARAMETERS
-from hpsearch.spec import SpecError, StudySpec, load_spec, study_files
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
+
+    from hpsearch.spec import StudySpec
 
 app = typer.Typer(
     help="Hyperparameter search for Keras CNNs: run, continue and inspect studies.",
@@ -43,7 +44,7 @@ StorageOpt = Annotated[
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    from hpsearch.storage import mask
+    from hpsearch.urls import mask
 
     errors.print(f"[bold red]error:[/] {mask(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -68,6 +69,8 @@ def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
 
 
 def _load(reference: str) -> StudySpec:
+    from hpsearch.spec import SpecError, load_spec  # pydantic: only commands that read study files
+
     try:
         return load_spec(reference)
     except SpecError as error:
@@ -105,8 +108,8 @@ def _prepare(
     study: str, storage: str | None, *, trials: int | None, keep_stored_target: bool, **overrides: Any
 ) -> tuple[StudySpec, str, BaseStorage]:
     """Load the spec and storage; the target is the flag, else (when asked) the stored one."""
-    from hpsearch.storage import storage_url
     from hpsearch.study import stored_target
+    from hpsearch.urls import storage_url
 
     spec = _load(study)
     url = storage_url(storage)
@@ -117,7 +120,7 @@ def _prepare(
 
 
 def _announce(spec: StudySpec, url: str) -> None:
-    from hpsearch.storage import mask
+    from hpsearch.urls import mask
 
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.trials} trials of {spec.training.epochs} epochs "
@@ -365,7 +368,7 @@ def dashboard(
     """
     from optuna_dashboard import run_server
 
-    from hpsearch.storage import mask, storage_url
+    from hpsearch.urls import mask, storage_url
 
     url = storage_url(storage)
     optuna_storage = _open_storage(url)
@@ -378,19 +381,49 @@ def dashboard(
         pass
 
 
+def _study_name(reference: str) -> str:
+    """A stored study's name, given as such or as the study file that names it."""
+    return _load(reference).name if reference.endswith(".toml") else reference
+
+
+def _unknown_study(name: str, url: str) -> NoReturn:
+    from hpsearch.urls import mask
+
+    _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+
+
 def _stored_study(reference: str, storage: str | None) -> optuna.Study:
-    """A stored study by name, or by the name inside a study file."""
+    """A stored study through Optuna, for the commands that need all of it (report, export)."""
     import optuna
 
-    from hpsearch.storage import mask, storage_url
+    from hpsearch.urls import storage_url
 
-    name = _load(reference).name if reference.endswith(".toml") else reference
-    url = storage_url(storage)
+    name, url = _study_name(reference), storage_url(storage)
     optuna_storage = _open_storage(url, read_only=True)
     try:
         return optuna.load_study(study_name=name, storage=optuna_storage)
     except KeyError:
-        _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+        _unknown_study(name, url)
+
+
+def _snapshot(reference: str, storage: str | None) -> Any:
+    """A stored study read straight from its tables (fast on thousands of trials), for `summary`."""
+    from hpsearch.snapshot import SnapshotError, UnknownStudy, read_snapshot
+    from hpsearch.storage import quiet_optuna
+    from hpsearch.urls import sqlite_path, storage_url
+
+    quiet_optuna()
+
+    name, url = _study_name(reference), storage_url(storage)
+    path = sqlite_path(url)
+    try:
+        if path is not None and not path.exists():  # reading must not create an empty database
+            raise UnknownStudy(name)
+        return read_snapshot(url, name)
+    except UnknownStudy:
+        _unknown_study(name, url)
+    except SnapshotError as error:
+        _fail(str(error), RUN_ERROR)
 
 
 @app.command()
@@ -412,7 +445,7 @@ def summary(
 
     if format not in ("table", "json", "csv", "markdown"):
         _fail(f"unknown format {format!r} (use table, json, csv or markdown)", USAGE_ERROR)
-    found = summarize(_stored_study(study, storage))
+    found = summarize(_snapshot(study, storage))
     if format == "json":
         print(json.dumps(found, indent=2))
     elif format == "csv":
@@ -470,8 +503,8 @@ def export(
     Example: hpsearch export cifar-dropout --trial best --out exported/cifar-dropout
     """
     from hpsearch.data import DataError, load_splits
+    from hpsearch.records import DATA_ATTR, SEED_ATTR
     from hpsearch.spec import DataSpec
-    from hpsearch.study import DATA_ATTR, SEED_ATTR
 
     stored = _stored_study(study, storage)
     if trial == "best":
@@ -541,6 +574,8 @@ def list_studies(storage: StorageOpt = None) -> None:
 
     Example: hpsearch list --storage postgresql://hpsearch@db.example/hpsearch
     """
+    from hpsearch.spec import SpecError, load_spec, study_files
+
     files = Table(title="Study files", title_justify="left")
     for column in ("name", "dataset", "trials", "epochs", "file"):
         files.add_column(column)
@@ -554,15 +589,18 @@ def list_studies(storage: StorageOpt = None) -> None:
             name, spec.data.dataset, str(spec.search.trials), str(spec.training.epochs), _short(path)
         )
     console.print(files)
-    from hpsearch.storage import mask, sqlite_path, storage_url
-    from hpsearch.study import stored_studies
+    from hpsearch.snapshot import SnapshotError, read_overviews
+    from hpsearch.urls import mask, sqlite_path, storage_url
 
     url = storage_url(storage)
     path = sqlite_path(url)
     if path is not None and not path.exists():
         console.print(f"No studies stored yet ({path} does not exist).", highlight=False)
         return
-    stored = stored_studies(_open_storage(url, read_only=True))
+    try:
+        stored = read_overviews(url)
+    except SnapshotError as error:
+        _fail(str(error), RUN_ERROR)
     table = Table(title=f"Studies in {mask(url)}", title_justify="left")
     for column in ("name", "finished", "best", "states", "description"):
         table.add_column(column)

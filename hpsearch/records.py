@@ -1,9 +1,17 @@
-"""Names of what every trial records in the storage (its user attributes) and of its end reasons.
+"""Names of what every study and trial records in the storage (user attributes), and end reasons.
 
 Kept apart from `objective.py`, which needs TensorFlow, so that commands reading trials back
 (progress, list, summary) stay light.
 """
 
+# On the study: what every worker and read-only command must agree on.
+TARGET_ATTR = "target_trials"
+DESCRIPTION_ATTR = "description"
+METRIC_ATTR = "metric"
+DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file
+SEED_ATTR = "seed"
+
+# On each trial.
 ARCHITECTURE_ATTR = "architecture"
 TRAINING_ATTR = "training"
 HISTORY_ATTR = "history"

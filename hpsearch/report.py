@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from hpsearch.records import HISTORY_ATTR
+from hpsearch.snapshot import snapshot_of
 from hpsearch.space import BASELINE_ATTR
 from hpsearch.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
@@ -74,7 +75,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_report(study: optuna.Study) -> str:
     """The whole report as one HTML document."""
-    found: dict[str, Any] = summarize(study)
+    found: dict[str, Any] = summarize(snapshot_of(study))
     sections = []
     for index, (title, figure) in enumerate(_figures(study, found["metric"])):
         plot = figure.to_html(full_html=False, include_plotlyjs=index == 0, default_height="480px")

@@ -7,22 +7,18 @@ study so that every worker, and `hpsearch list`, agree on when the study is done
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 import optuna
 import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, METRIC_ATTR, SEED_ATTR, TARGET_ATTR
+from hpsearch.snapshot import Progress
 from hpsearch.space import enqueue_baselines
 from hpsearch.spec import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-TARGET_ATTR = "target_trials"
-DESCRIPTION_ATTR = "description"
-METRIC_ATTR = "metric"
-DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file
-SEED_ATTR = "seed"
 
 
 def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -90,28 +86,6 @@ def stored_target(storage: BaseStorage, name: str) -> int | None:
     return None if target is None else int(target)
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a study stands: trials by state and the best value so far."""
-
-    target: int
-    states: Counter[str]
-    best_value: float | None
-    best_number: int | None
-
-    @property
-    def finished(self) -> int:
-        return self.states["COMPLETE"] + self.states["PRUNED"]
-
-    @property
-    def done(self) -> bool:
-        return self.finished >= self.target
-
-    def states_text(self) -> str:
-        order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
-        return ", ".join(f"{self.states[s]} {s.lower()}" for s in order if self.states[s])
-
-
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:
     """Trials by state. On an RDB storage, one GROUP BY on Optuna's own trials table: loading
     every trial (params, attributes, curves) would take seconds on a study of thousands."""
@@ -146,26 +120,3 @@ def progress_in(storage: BaseStorage, study_id: int, target: int) -> Progress:
 def study_progress(study: optuna.Study) -> Progress:
     target = int(study.user_attrs.get(TARGET_ATTR, 0))
     return progress_in(study._storage, study._study_id, target)  # Optuna keeps these two private
-
-
-@dataclass(frozen=True)
-class StoredStudy:
-    name: str
-    description: str
-    progress: Progress
-
-
-def stored_studies(storage: BaseStorage) -> list[StoredStudy]:
-    """Every study in a storage with its progress, read without loading any sampler."""
-    found = []
-    for frozen in storage.get_all_studies():
-        study_id = storage.get_study_id_from_name(frozen.study_name)
-        target = int(frozen.user_attrs.get(TARGET_ATTR, 0))
-        found.append(
-            StoredStudy(
-                name=frozen.study_name,
-                description=str(frozen.user_attrs.get(DESCRIPTION_ATTR, "")),
-                progress=progress_in(storage, study_id, target),
-            )
-        )
-    return found

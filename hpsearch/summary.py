@@ -6,8 +6,11 @@ the table, CSV and Markdown renderings are built from it.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
+import sys
 import warnings
+from types import ModuleType
 from typing import Any
 
 import optuna
@@ -18,11 +21,13 @@ from hpsearch.records import (
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
     HISTORY_ATTR,
+    METRIC_ATTR,
+    TARGET_ATTR,
     TEST_ACCURACY_ATTR,
     TRAINING_ATTR,
 )
+from hpsearch.snapshot import StudySnapshot
 from hpsearch.space import BASELINE_ATTR
-from hpsearch.study import METRIC_ATTR, TARGET_ATTR
 
 SCHEMA_VERSION = 1
 STATES = ("complete", "pruned", "fail", "running", "waiting")
@@ -48,17 +53,24 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def _importances(study: optuna.Study) -> dict[str, float]:
+def _importances(snapshot: StudySnapshot) -> dict[str, float]:
     """PED-ANOVA importances (which parameters decide whether a trial reaches the top) of the
     parameters every completed trial has; empty when too few. fANOVA gives similar answers but
-    takes seconds per thousand trials; PED-ANOVA takes milliseconds."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    takes seconds per thousand trials; PED-ANOVA takes milliseconds. Optuna's evaluators take a
+    study, so the completed trials' parameters and values go into a throwaway in-memory one."""
+    complete = [t for t in snapshot.trials if t.state == TrialState.COMPLETE]
     if len(complete) < 2:
         return {}
+    study = optuna.create_study(direction="maximize" if snapshot.maximize else "minimize")
+    study.add_trials([
+        optuna.trial.create_trial(state=TrialState.COMPLETE, values=t.values, params=t.params,
+                                  distributions=t.distributions)
+        for t in complete
+    ])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = optuna.importance.get_param_importances(study, evaluator=importance_evaluator())
+            found = _import_importance().get_param_importances(study, evaluator=importance_evaluator())
     except (RuntimeError, ValueError):  # no parameter common to all trials, or all values equal
         return {}
     return {name: round(float(share), 4) for name, share in found.items()}
@@ -66,7 +78,24 @@ def _importances(study: optuna.Study) -> dict[str, float]:
 
 def importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
     """The one importance method of summaries and reports."""
-    return optuna.importance.PedAnovaImportanceEvaluator()
+    return _import_importance().PedAnovaImportanceEvaluator()
+
+
+def _import_importance() -> ModuleType:
+    """`optuna.importance`, without scikit-learn when nothing has loaded it yet.
+
+    Importing `optuna.importance` imports scikit-learn and SciPy for its fANOVA evaluator, which
+    hpsearch does not use: over a second, most of what `summary` may take. Marking scikit-learn
+    absent while the module loads makes Optuna skip that import (fANOVA then reports scikit-learn
+    missing, in this process only); PED-ANOVA needs only NumPy.
+    """
+    if "sklearn" in sys.modules:
+        return importlib.import_module("optuna.importance")
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # the import system's "not installed"
+    try:
+        return importlib.import_module("optuna.importance")
+    finally:
+        del sys.modules["sklearn"]
 
 
 def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
@@ -80,10 +109,9 @@ def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
     return {"epochs": epochs, "hours": round(seconds / 3600, 4), "epochs_saved_by_pruning": saved}
 
 
-def summarize(study: optuna.Study) -> dict[str, Any]:
+def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
     """The study's summary in its stable JSON form (see README, "hpsearch summary")."""
-    trials = study.get_trials(deepcopy=False)
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    trials, maximize = snapshot.trials, snapshot.maximize
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)  # type: ignore[arg-type,return-value]
     rows = {t.number: _trial_row(t) for t in trials}
@@ -97,16 +125,16 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
         improvement = round(100 * gain, 2) if maximize else round(gain, 4)
     return {
         "schema": SCHEMA_VERSION,
-        "study": study.study_name,
-        "metric": study.user_attrs.get(METRIC_ATTR, "value"),
+        "study": snapshot.name,
+        "metric": snapshot.user_attrs.get(METRIC_ATTR, "value"),
         "direction": "maximize" if maximize else "minimize",
-        "target": study.user_attrs.get(TARGET_ATTR),
+        "target": snapshot.user_attrs.get(TARGET_ATTR),
         "counts": {s: sum(t.state.name.lower() == s for t in trials) for s in STATES},
         "best": best,
         "baselines": baselines,
         "improvement": improvement,
         "improvement_unit": "points" if maximize else "metric units",
-        "importances": _importances(study),
+        "importances": _importances(snapshot),
         "compute": _compute(trials),
         "trials": [rows[t.number] for t in ranked]
         + [rows[t.number] for t in trials if t.state != TrialState.COMPLETE],

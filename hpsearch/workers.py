@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from hpsearch.urls import STORAGE_ENV
+
 STOP_SECONDS = 10.0  # how long workers get to record their interrupted trial before SIGKILL
 
 
@@ -64,7 +66,7 @@ def plan_workers(workers: int | None, gpus: list[str], per_gpu: int) -> list[Wor
 
 
 def worker_environment(slot: WorkerSlot, cpu_workers: int, storage_url: str) -> dict[str, str]:
-    env = {**os.environ, "HPSEARCH_STORAGE": storage_url, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    env = {**os.environ, STORAGE_ENV: storage_url, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     if slot.gpu is None:
         env["CUDA_VISIBLE_DEVICES"] = ""  # keep CPU workers off any GPU
         threads = str(max(1, (os.cpu_count() or 1) // max(1, cpu_workers)))

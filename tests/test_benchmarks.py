@@ -13,6 +13,10 @@ from tests.helpers import REPO
 TINY = {
     "overhead": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--repeats", "1"],
     "cli_latency": ["--trials", "30", "--repeats", "1"],
+    "search_quality": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
+                       "--seeds", "0", "--fresh"],
+    "pruning": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
+                "--seeds", "0", "--fresh"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
 }
 

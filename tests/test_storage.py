@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.storage import DEFAULT_STORAGE, driver_url, mask, storage_url
+from hpsearch.urls import DEFAULT_STORAGE, driver_url, mask, storage_url
 
 
 def test_flag_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:

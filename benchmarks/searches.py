@@ -1,0 +1,255 @@
+"""Searches run under one budget of training epochs, shared by the search-quality and pruning
+benchmarks: hpsearch's own search (the real `Objective`, sampler and pruner), variants of it,
+Keras Tuner's Hyperband on the same space, and the studies' hand-tuned baselines.
+
+Every arm counts the epochs it really trained (pruned trials included) and stops starting trials
+once the budget is spent; the trial running then finishes, so an arm may overshoot the budget by
+less than one trial (the tables report the epochs actually spent). Results are saved as JSON
+per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
+benchmarks reuse each other's runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import optuna
+
+from hpsearch.architecture import setup_from_values
+from hpsearch.data import Splits
+from hpsearch.model import compile_model
+from hpsearch.objective import Objective
+from hpsearch.records import HISTORY_ATTR, TEST_ACCURACY_ATTR
+from hpsearch.space import BASELINE_ATTR, enqueue_baselines, sample
+from hpsearch.spec import StudySpec
+from hpsearch.storage import quiet_optuna
+from hpsearch.study import make_pruner, make_sampler
+
+RESULTS_DIR = Path(__file__).parent / "results"
+UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
+
+
+@dataclass
+class ArmResult:
+    """What one search found, and the path it took to get there."""
+
+    arm: str
+    seed: int
+    epochs_spent: int
+    seconds: float
+    trials: int
+    best_val: float | None
+    best_test: float | None
+    best_name: str = ""
+    # (epochs spent so far, best value so far) after each trial, for the pruning benchmark
+    trajectory: list[tuple[int, float | None]] = field(default_factory=list)
+
+    def epochs_to_reach(self, value: float) -> int | None:
+        """Epochs spent when the best-so-far first reached `value`; None if it never did."""
+        for epochs, best in self.trajectory:
+            if best is not None and best >= value:
+                return epochs
+        return None
+
+
+def _trained_epochs(trial: optuna.trial.FrozenTrial) -> int:
+    return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
+
+
+def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget: int, *,
+                   random: bool = False, pruning: bool = True, baselines: bool = True) -> ArmResult:
+    """hpsearch's search as `hpsearch run` does it, with the sampler and pruner switchable."""
+    spec = spec.with_overrides(seed=seed, trials=UNLIMITED_TRIALS)
+    sampler = optuna.samplers.RandomSampler(seed=seed) if random else make_sampler(spec, seed)
+    pruner = make_pruner(spec) if pruning else optuna.pruners.NopPruner()
+    study = optuna.create_study(sampler=sampler, pruner=pruner, direction=spec.search.direction)
+    if baselines:
+        enqueue_baselines(study, spec)
+    trajectory: list[tuple[int, float | None]] = []
+
+    def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        spent = sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False))
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        trajectory.append((spent, max((t.value for t in complete), default=None)))
+        if spent >= budget:
+            study.stop()
+
+    started = time.perf_counter()
+    study.optimize(Objective(spec, splits), callbacks=[stop_at_budget], catch=(Exception,))
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    best = study.best_trial if complete else None
+    return ArmResult(
+        arm=arm, seed=seed, epochs_spent=trajectory[-1][0], seconds=time.perf_counter() - started,
+        trials=len(study.trials), best_val=best.value if best else None,
+        best_test=best.user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
+        best_name=(best.user_attrs.get(BASELINE_ATTR) or f"trial {best.number}") if best else "",
+        trajectory=trajectory,
+    )
+
+
+def run_baselines(spec: StudySpec, splits: Splits, seed: int) -> ArmResult:
+    """Each hand-tuned baseline trained for the same epochs as a full trial; the best one counts."""
+    spec = spec.with_overrides(seed=seed, trials=len(spec.baselines))
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
+    enqueue_baselines(study, spec)
+    started = time.perf_counter()
+    study.optimize(Objective(spec, splits), n_trials=len(spec.baselines))
+    best = study.best_trial
+    return ArmResult(
+        arm="baseline", seed=seed, epochs_spent=sum(_trained_epochs(t) for t in study.trials),
+        seconds=time.perf_counter() - started, trials=len(study.trials), best_val=best.value,
+        best_test=best.user_attrs.get(TEST_ACCURACY_ATTR), best_name=best.user_attrs[BASELINE_ATTR],
+    )
+
+
+class _KerasTunerTrial:
+    """Lets hpsearch's `sample` draw from a Keras Tuner `HyperParameters`: the same space, to the
+    letter, defined through Keras Tuner's own Choice/Int/Float."""
+
+    user_attrs: dict[str, Any] = {}
+
+    def __init__(self, hp: Any) -> None:
+        self.hp = hp
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self.hp.Choice(name, choices)
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return self.hp.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float:
+        return self.hp.Float(name, low, high, step=step, sampling="log" if log else "linear")
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    """Counts epochs over every trial; Keras Tuner deep-copies callbacks, so copies share this one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _EpochCounter:
+        return self
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epochs += 1
+
+
+def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
+    """Keras Tuner's Hyperband (max epochs and reduction factor as the study's), stopped when the
+    budget is spent. Its best trial is its own choice: best validation accuracy at any epoch,
+    with the weights of that epoch."""
+    import keras_tuner
+
+    def setup_of(hp: Any) -> Any:
+        values = sample(_KerasTunerTrial(hp), spec.space)  # type: ignore[arg-type]
+        return setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
+
+    class SpaceHyperModel(keras_tuner.HyperModel):
+        def build(self, hp: Any) -> keras.Model:
+            setup = setup_of(hp)
+            return compile_model(setup.architecture, setup.training)
+
+        def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+            return model.fit(*args, batch_size=setup_of(hp).training.batch_size, **kwargs)
+
+    counter = _EpochCounter()
+
+    class BudgetHyperband(keras_tuner.Hyperband):
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if counter.epochs >= budget:
+                self.oracle.max_trials = len(self.oracle.trials)  # the oracle then says STOPPED
+
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        tuner = BudgetHyperband(
+            SpaceHyperModel(), objective="val_accuracy", max_epochs=spec.training.epochs,
+            factor=spec.search.pruner.reduction_factor, hyperband_iterations=UNLIMITED_TRIALS,
+            seed=seed, directory=directory, project_name="bench", overwrite=True,
+        )
+        tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                     callbacks=[counter], shuffle=True, verbose=0)
+        best_trial = tuner.oracle.get_best_trials(1)[0]
+        best_model = tuner.get_best_models(1)[0]
+        _, test_accuracy = best_model.evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
+        trials = len(tuner.oracle.trials)
+    return ArmResult(
+        arm="keras-tuner", seed=seed, epochs_spent=counter.epochs, seconds=time.perf_counter() - started,
+        trials=trials, best_val=float(best_trial.score), best_test=float(test_accuracy),
+        best_name=f"trial {best_trial.trial_id}",
+    )
+
+
+def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmResult],
+           results_dir: Path | None) -> ArmResult:
+    """Run an arm, or read its result if these exact settings already ran."""
+    quiet_optuna()
+    if results_dir is None:
+        return run()
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    path = results_dir / f"{arm}-seed{seed}-{key}.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        stored["trajectory"] = [tuple(step) for step in stored["trajectory"]]
+        return ArmResult(**{k: v for k, v in stored.items() if k != "settings"})
+    result = run()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**asdict(result), "settings": copy.deepcopy(settings)}, indent=1))
+    return result
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", default="cifar-dropout")
+    parser.add_argument("--data", default="../shared/data/cifar10-subset.npz")
+    parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of a fully trained trial")
+    parser.add_argument("--budget", type=int, default=24, help="training epochs each search may spend")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR,
+                        help="where each finished search is saved and reused from")
+    parser.add_argument("--fresh", action="store_true", help="run every search again, saving nothing")
+
+
+@dataclass
+class Bench:
+    """A benchmark's study, data and settings, loaded once for all its searches."""
+
+    spec: StudySpec
+    splits: Splits
+    budget: int
+    seeds: list[int]
+    results_dir: Path | None
+    settings: dict[str, Any]
+
+    def run(self, arm: str, seed: int, search: Callable[[], ArmResult]) -> ArmResult:
+        result = cached(arm, seed, {**self.settings, "arm": arm, "seed": seed}, search, self.results_dir)
+        print(f"  {arm:<16} seed {seed}: best val {_percent(result.best_val)}, test "
+              f"{_percent(result.best_test)} ({result.best_name}), {result.epochs_spent} epochs, "
+              f"{result.trials} trials, {result.seconds / 60:.1f} min", flush=True)
+        return result
+
+
+def load_bench(args: argparse.Namespace) -> Bench:
+    from hpsearch.data import load_splits
+    from hpsearch.spec import load_spec
+
+    spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
+    splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
+    settings = {"study": spec.model_dump(mode="json", exclude={"source"}), "budget": args.budget}
+    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
