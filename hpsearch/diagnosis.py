@@ -18,12 +18,20 @@ OVERFIT_GAP = 0.10  # training accuracy this far above validation accuracy
 VAL_LOSS_RISE = 1.10  # final validation loss 10% above its best while training loss still falls
 UNDERFIT_ACCURACY = 0.90  # a network that cannot reach this on its own training images...
 UNDERFIT_GAP = 0.02  # ...and does no better on them than on the validation images
+# Cross-entropy at chance is ln(classes), about 2.3 for 10 classes; a mean loss a hundred times
+# that means the weights blew up, even while it is still a finite number.
+EXPLODED_LOSS = 1000.0
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     label: str  # overfitting, underfitting, chance level, diverged, pruned, good fit, failed
     detail: str  # one sentence with the numbers behind the label
+
+
+def loss_diverged(loss: float) -> bool:
+    """Whether a training loss shows the network blew up: NaN, infinite, or absurdly large."""
+    return not math.isfinite(loss) or loss > EXPLODED_LOSS
 
 
 def _finite(values: list[float]) -> bool:
@@ -34,8 +42,8 @@ def diagnose_curves(history: dict[str, list[float]], num_classes: int) -> Diagno
     """Label a finished training run from its per-epoch loss and accuracy curves."""
     loss, val_loss = history.get("loss", []), history.get("val_loss", [])
     accuracy, val_accuracy = history.get("accuracy", []), history.get("val_accuracy", [])
-    if not (_finite(loss) and _finite(val_loss)):
-        return Diagnosis("diverged", "the loss became NaN or infinite")
+    if not (_finite(loss) and _finite(val_loss)) or any(loss_diverged(v) for v in loss):
+        return Diagnosis("diverged", "the training loss became NaN, infinite or exploded")
     if not (accuracy and val_accuracy):
         return Diagnosis("unknown", "no accuracy curves were recorded")
     train, val = accuracy[-1], val_accuracy[-1]

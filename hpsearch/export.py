@@ -18,6 +18,7 @@ import optuna
 from hpsearch.architecture import Architecture, Training
 from hpsearch.data import Splits
 from hpsearch.model import compile_model
+from hpsearch.pipeline import on_host, ordered_batches, shuffled_batches
 from hpsearch.records import ARCHITECTURE_ATTR, TRAINING_ATTR
 
 MODEL_FILE = "model.keras"
@@ -49,9 +50,11 @@ def export_trial(
     keras.utils.set_random_seed(seed)
     model = compile_model(architecture, training)
     started = time.perf_counter()
-    history = model.fit(x, y, batch_size=training.batch_size, epochs=training.epochs, shuffle=True, verbose=0)
+    batches = shuffled_batches(on_host(x), on_host(y), training.batch_size, seed)
+    history = model.fit(batches, epochs=training.epochs, verbose=0)
     seconds = time.perf_counter() - started
-    test_loss, test_accuracy = model.evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
+    test = ordered_batches(on_host(splits.x_test), on_host(splits.y_test))
+    test_loss, test_accuracy = model.evaluate(test, verbose=0)
 
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)

@@ -6,7 +6,6 @@ Everything a later command needs is stored on the trial as user attributes, so `
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -18,7 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
+from hpsearch.diagnosis import loss_diverged
 from hpsearch.model import compile_model
+from hpsearch.pipeline import InputPipeline
 from hpsearch.records import (
     ARCHITECTURE_ATTR,
     END_REASON_ATTR,
@@ -38,7 +39,7 @@ from hpsearch.study import FINISHED
 
 
 class TrialDiverged(RuntimeError):
-    """The training loss became NaN or infinite; the trial ends failed with this reason."""
+    """The training loss became NaN, infinite or exploded; the trial ends failed with this reason."""
 
 
 class SurplusTrial(RuntimeError):
@@ -69,7 +70,7 @@ class TrialMonitor(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         loss = self.history.get("loss", [0.0])[-1]
-        if not math.isfinite(loss):
+        if loss_diverged(loss):
             raise TrialDiverged(f"diverged at epoch {epoch + 1} (training loss {loss})")
 
 
@@ -102,6 +103,7 @@ class Objective:
     def __init__(self, spec: StudySpec, splits: Splits) -> None:
         self.spec = spec
         self.splits = splits
+        self.pipeline = InputPipeline(splits)  # the images become tensors once per worker
         self.current_number: int | None = None  # the trial being trained, for interruptions
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
@@ -129,18 +131,13 @@ class Objective:
             model = compile_model(setup.architecture, setup.training)
             trial.set_user_attr(PARAMS_ATTR, int(model.count_params()))
             model.fit(
-                splits.x_train,
-                splits.y_train,
-                batch_size=setup.training.batch_size,
+                self.pipeline.training(setup.training.batch_size, seed=spec.search.seed + trial.number),
                 epochs=setup.training.epochs,
-                validation_data=(splits.x_val, splits.y_val),
+                validation_data=self.pipeline.validation,
                 callbacks=[monitor, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
-                shuffle=True,
                 verbose=0,
             )
-            _, test_accuracy = model.evaluate(
-                splits.x_test, splits.y_test, batch_size=max(256, setup.training.batch_size), verbose=0
-            )
+            _, test_accuracy = model.evaluate(self.pipeline.test, verbose=0)
             trial.set_user_attr(TEST_ACCURACY_ATTR, float(test_accuracy))
         except optuna.TrialPruned:
             end_reason = f"pruned at epoch {monitor.epochs_done}"
