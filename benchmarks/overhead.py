@@ -64,7 +64,7 @@ def _bare_fit(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, p
     if pipeline:
         batches = InputPipeline(splits)
         model.fit(batches.training(setup.training.batch_size, seed=0), epochs=spec.training.epochs,
-                  validation_data=batches.validation, callbacks=[timer], verbose=0)
+                  validation_data=batches.validation, callbacks=[timer], shuffle=False, verbose=0)
     else:
         model.fit(splits.x_train, splits.y_train, batch_size=setup.training.batch_size,
                   epochs=spec.training.epochs, validation_data=(splits.x_val, splits.y_val),

@@ -51,7 +51,7 @@ def export_trial(
     model = compile_model(architecture, training)
     started = time.perf_counter()
     batches = shuffled_batches(on_host(x), on_host(y), training.batch_size, seed)
-    history = model.fit(batches, epochs=training.epochs, verbose=0)
+    history = model.fit(batches, epochs=training.epochs, shuffle=False, verbose=0)  # batches are shuffled
     seconds = time.perf_counter() - started
     test = ordered_batches(on_host(splits.x_test), on_host(splits.y_test))
     test_loss, test_accuracy = model.evaluate(test, verbose=0)

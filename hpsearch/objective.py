@@ -135,6 +135,7 @@ class Objective:
                 epochs=setup.training.epochs,
                 validation_data=self.pipeline.validation,
                 callbacks=[monitor, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
+                shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
             _, test_accuracy = model.evaluate(self.pipeline.test, verbose=0)

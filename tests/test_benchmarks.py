@@ -17,6 +17,8 @@ TINY = {
                        "--seeds", "0", "--fresh"],
     "pruning": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
                 "--seeds", "0", "--fresh"],
+    "gpu": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--workers-per-gpu", "1",
+            "--settings", "1", "--allow-cpu"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
 }
 
