@@ -11,20 +11,16 @@ first came within one point of it.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
-from benchmarks.searches import add_search_arguments, load_bench, run_optuna_arm
+from benchmarks.searches import bench_from_command_line, run_optuna_arm
 
 WITHIN = 0.01  # one point of accuracy
 TARGET_RATIO = 0.5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_search_arguments(parser)
-    args = parser.parse_args()
-    bench = load_bench(args)
+    bench = bench_from_command_line(__doc__ or "")
     spec, splits, budget = bench.spec, bench.splits, bench.budget
 
     rows = []

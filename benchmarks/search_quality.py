@@ -16,13 +16,11 @@ accuracy (what a user gets), as mean and spread over seeds.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 from benchmarks.searches import (
     ArmResult,
-    add_search_arguments,
-    load_bench,
+    bench_from_command_line,
     run_baselines,
     run_keras_tuner_arm,
     run_optuna_arm,
@@ -40,10 +38,7 @@ def _spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_search_arguments(parser)
-    args = parser.parse_args()
-    bench = load_bench(args)
+    bench = bench_from_command_line(__doc__ or "")
     spec, splits, budget = bench.spec, bench.splits, bench.budget
 
     results: dict[str, list[ArmResult]] = {arm: [] for arm in ARMS}

@@ -210,7 +210,14 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmR
     return result
 
 
-def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+def bench_from_command_line(description: str) -> Bench:
+    """Parse a search benchmark's command line and load its study and data."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_search_arguments(parser)
+    return _load_bench(parser.parse_args())
+
+
+def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", default="cifar-dropout")
     parser.add_argument("--data", default="../shared/data/cifar10-subset.npz")
     parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
@@ -241,7 +248,7 @@ class Bench:
         return result
 
 
-def load_bench(args: argparse.Namespace) -> Bench:
+def _load_bench(args: argparse.Namespace) -> Bench:
     from hpsearch.data import load_splits
     from hpsearch.spec import load_spec
 
