@@ -21,8 +21,11 @@ from hpsearch.spec import StudySpec
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The spec's sampler. Each worker needs its own seed, or they would all draw the same trials."""
+def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = True) -> optuna.samplers.BaseSampler:
+    """The spec's sampler. Each worker needs its own seed, or they would all draw the same trials.
+
+    `constant_liar` stays on in hpsearch (benchmarks/parallel_sampling.py turns it off to show why).
+    """
     sampler = spec.search.sampler
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -31,7 +34,7 @@ def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampl
         n_startup_trials=sampler.startup_trials,
         multivariate=True,  # model interactions such as learning rate x batch size
         group=True,  # the space is conditional (per-block values depend on the block count)
-        constant_liar=True,  # parallel workers do not all try the same point
+        constant_liar=constant_liar,  # running trials count as bad results: workers spread out
     )
 
 
