@@ -6,6 +6,8 @@ attribute must come back as Optuna itself returns it. No training: trials are wr
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -96,3 +98,23 @@ def test_snapshot_matches_optuna_on_sqlite(tmp_path: Path) -> None:
 def test_snapshot_matches_optuna_on_postgresql(postgres: PostgresServer, database: str) -> None:
     _fill(database)
     _check_against_optuna(database)
+
+
+def test_list_and_summary_load_no_heavy_modules(tmp_path: Path) -> None:
+    """What keeps them fast on big studies: `list` never imports Optuna, and `summary` neither
+    Alembic (Optuna's schema check), scikit-learn (Optuna's fANOVA) nor TensorFlow."""
+    url = f"sqlite:///{tmp_path}/study.db"
+    _fill(url)
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from hpsearch.cli import app\n"
+        "def loaded(args):\n"
+        "    result = CliRunner().invoke(app, [*args, '--storage', sys.argv[1]])\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "    return sorted(m for m in ('optuna', 'alembic', 'sklearn', 'tensorflow') if m in sys.modules)\n"
+        "print(loaded(['list']), loaded(['summary', 'minimized']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, url], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] ['optuna']"
