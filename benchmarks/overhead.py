@@ -30,7 +30,7 @@ from hpsearch.data import Splits, load_splits
 from hpsearch.model import compile_model
 from hpsearch.objective import Objective
 from hpsearch.pipeline import InputPipeline
-from hpsearch.records import EPOCH_SECONDS_ATTR
+from hpsearch.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
 from hpsearch.space import baseline_trial, sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import open_storage, quiet_optuna
@@ -53,7 +53,7 @@ def _bare_fit(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, p
     """Bare Keras: the same architecture, built from the same values, one plain fit on NumPy
     arrays (or on hpsearch's tf.data pipeline)."""
     study = optuna.create_study(storage=storage, study_name=name)
-    study.enqueue_trial(params, user_attrs={"baseline_overrides": overrides})
+    study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: overrides})
     setup = setup_from_values(
         sample(study.ask(), spec.space), splits.input_shape, splits.num_classes, **spec.training.model_dump()
     )
@@ -77,7 +77,7 @@ def _hpsearch_trial(spec: StudySpec, splits: Splits, storage: RDBStorage, name: 
     """hpsearch: a real trial of the study, through Optuna, the storage and its tf.data pipeline."""
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                 pruner=optuna.pruners.NopPruner())
-    study.enqueue_trial(params, user_attrs={"baseline_overrides": overrides})
+    study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: overrides})
     study.optimize(Objective(spec, splits), n_trials=1)
     return study.trials[0].user_attrs[EPOCH_SECONDS_ATTR]
 

@@ -28,8 +28,8 @@ from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
 from hpsearch.model import compile_model
 from hpsearch.objective import Objective
-from hpsearch.records import HISTORY_ATTR, TEST_ACCURACY_ATTR
-from hpsearch.space import BASELINE_ATTR, enqueue_baselines, sample
+from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
+from hpsearch.space import enqueue_baselines, sample
 from hpsearch.spec import StudySpec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_pruner, make_sampler

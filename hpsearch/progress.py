@@ -9,9 +9,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.records import END_REASON_ATTR
+from hpsearch.records import BASELINE_ATTR, END_REASON_ATTR
 from hpsearch.snapshot import Progress as StudyProgress
-from hpsearch.space import BASELINE_ATTR
 from hpsearch.spec import StudySpec
 from hpsearch.study import study_progress
 

@@ -12,6 +12,8 @@ DATA_ATTR = "data"  # where the images came from, so `export` can retrain withou
 SEED_ATTR = "seed"
 
 # On each trial.
+BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only
+OVERRIDES_ATTR = "baseline_overrides"  # fixed values a baseline sets that the study does not search
 ARCHITECTURE_ATTR = "architecture"
 TRAINING_ATTR = "training"
 HISTORY_ATTR = "history"

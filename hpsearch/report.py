@@ -13,9 +13,8 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from hpsearch.records import HISTORY_ATTR
+from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR
 from hpsearch.snapshot import snapshot_of
-from hpsearch.space import BASELINE_ATTR
 from hpsearch.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
 BEST_CURVES = 3  # learning curves of this many best trials, beside every baseline's

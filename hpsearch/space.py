@@ -11,10 +11,8 @@ from typing import Any
 import optuna
 
 from hpsearch.parameters import PARAMETERS, SGD_ONLY, positions_of
+from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR
 from hpsearch.spec import Baseline, Dimension, StudySpec
-
-BASELINE_ATTR = "baseline"
-OVERRIDES_ATTR = "baseline_overrides"
 
 
 def _suggest(trial: optuna.Trial, label: str, dim: Dimension) -> Any:

@@ -14,10 +14,12 @@ from types import ModuleType
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.diagnosis import diagnose_trial
 from hpsearch.records import (
+    BASELINE_ATTR,
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
     HISTORY_ATTR,
@@ -27,7 +29,6 @@ from hpsearch.records import (
     TRAINING_ATTR,
 )
 from hpsearch.snapshot import StudySnapshot
-from hpsearch.space import BASELINE_ATTR
 
 SCHEMA_VERSION = 1
 STATES = ("complete", "pruned", "fail", "running", "waiting")
@@ -53,24 +54,36 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
+class _CompletedTrials:
+    """Just what Optuna's importance evaluators read from a study (its direction and its
+    completed trials), served from a snapshot: building a real in-memory study would deep-copy
+    every trial first, a tenth of a second on 2,000 trials."""
+
+    def __init__(self, trials: list[FrozenTrial], maximize: bool) -> None:
+        self._trials = trials
+        self.directions = [StudyDirection.MAXIMIZE if maximize else StudyDirection.MINIMIZE]
+
+    def _is_multi_objective(self) -> bool:
+        return False
+
+    def get_trials(self, deepcopy: bool = False, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+
 def _importances(snapshot: StudySnapshot) -> dict[str, float]:
     """PED-ANOVA importances (which parameters decide whether a trial reaches the top) of the
     parameters every completed trial has; empty when too few. fANOVA gives similar answers but
-    takes seconds per thousand trials; PED-ANOVA takes milliseconds. Optuna's evaluators take a
-    study, so the completed trials' parameters and values go into a throwaway in-memory one."""
+    takes seconds per thousand trials; PED-ANOVA takes milliseconds."""
     complete = [t for t in snapshot.trials if t.state == TrialState.COMPLETE]
     if len(complete) < 2:
         return {}
-    study = optuna.create_study(direction="maximize" if snapshot.maximize else "minimize")
-    study.add_trials([
-        optuna.trial.create_trial(state=TrialState.COMPLETE, values=t.values, params=t.params,
-                                  distributions=t.distributions)
-        for t in complete
-    ])
+    study = _CompletedTrials(complete, snapshot.maximize)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = _import_importance().get_param_importances(study, evaluator=importance_evaluator())
+            found = _import_importance().get_param_importances(
+                study, evaluator=importance_evaluator()  # type: ignore[arg-type]
+            )
     except (RuntimeError, ValueError):  # no parameter common to all trials, or all values equal
         return {}
     return {name: round(float(share), 4) for name, share in found.items()}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import optuna
 
 from hpsearch.architecture import setup_from_values
-from hpsearch.space import BASELINE_ATTR, enqueue_baselines, sample
+from hpsearch.records import BASELINE_ATTR
+from hpsearch.space import enqueue_baselines, sample
 from hpsearch.spec import load_spec
 
 
