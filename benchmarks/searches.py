@@ -115,10 +115,9 @@ class _KerasTunerTrial:
     """Lets hpsearch's `sample` draw from a Keras Tuner `HyperParameters`: the same space, to the
     letter, defined through Keras Tuner's own Choice/Int/Float."""
 
-    user_attrs: dict[str, Any] = {}
-
     def __init__(self, hp: Any) -> None:
         self.hp = hp
+        self.user_attrs: dict[str, Any] = {}  # no baseline overrides: Keras Tuner samples freely
 
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
         return self.hp.Choice(name, choices)
@@ -195,7 +194,6 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
 def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmResult],
            results_dir: Path | None) -> ArmResult:
     """Run an arm, or read its result if these exact settings already ran."""
-    quiet_optuna()
     if results_dir is None:
         return run()
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -252,6 +250,7 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     from hpsearch.data import load_splits
     from hpsearch.spec import load_spec
 
+    quiet_optuna()
     spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     settings = {"study": spec.model_dump(mode="json", exclude={"source"}), "budget": args.budget}
