@@ -369,7 +369,9 @@ def dashboard(
     from optuna_dashboard import run_server
 
     from hpsearch.urls import mask, storage_url
+    from hpsearch.workers import stop_on_sigterm
 
+    stop_on_sigterm()  # a container stop ends it as cleanly as Ctrl-C
     url = storage_url(storage)
     optuna_storage = _open_storage(url)
     console.print(f"optuna-dashboard on http://{host}:{port} for {mask(url)} (Ctrl-C stops it)", highlight=False)
