@@ -117,7 +117,7 @@ def _attrs(rows: list[Any]) -> dict[Any, dict[str, Any]]:
 
 
 def read_overviews(url: str) -> list[StudyOverview]:
-    """Every study in the storage with its trial counts and best value: four small queries."""
+    """Every study in the storage with its trial counts and best value: five small queries."""
     studies, directions, attrs, counts, bests = _read(url, [
         select(STUDIES.c.study_id, STUDIES.c.study_name).order_by(STUDIES.c.study_id),
         select(DIRECTIONS.c.study_id, DIRECTIONS.c.direction).where(DIRECTIONS.c.objective == 0),
