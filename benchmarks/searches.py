@@ -6,7 +6,9 @@ Every arm counts the epochs it really trained (pruned trials included) and stops
 once the budget is spent; the trial running then finishes, so an arm may overshoot the budget by
 less than one trial (the tables report the epochs actually spent). Results are saved as JSON
 per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
-benchmarks reuse each other's runs.
+benchmarks reuse each other's runs. The key holds the benchmark's settings, not hpsearch's code:
+after a change to how trials train or are scored, delete the saved runs of the arms that use
+hpsearch's `Objective` (all but keras-tuner).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
 
+    from hpsearch.snapshot import StudySnapshot
     from hpsearch.spec import StudySpec
 
 app = typer.Typer(
@@ -408,18 +409,17 @@ def _stored_study(reference: str, storage: str | None) -> optuna.Study:
         _unknown_study(name, url)
 
 
-def _snapshot(reference: str, storage: str | None) -> Any:
+def _snapshot(reference: str, storage: str | None) -> StudySnapshot:
     """A stored study read straight from its tables (fast on thousands of trials), for `summary`."""
     from hpsearch.snapshot import SnapshotError, UnknownStudy, read_snapshot
     from hpsearch.storage import quiet_optuna
-    from hpsearch.urls import sqlite_path, storage_url
+    from hpsearch.urls import missing_sqlite_file, storage_url
 
     quiet_optuna()
 
     name, url = _study_name(reference), storage_url(storage)
-    path = sqlite_path(url)
     try:
-        if path is not None and not path.exists():  # reading must not create an empty database
+        if missing_sqlite_file(url):
             raise UnknownStudy(name)
         return read_snapshot(url, name)
     except UnknownStudy:
@@ -592,11 +592,11 @@ def list_studies(storage: StorageOpt = None) -> None:
         )
     console.print(files)
     from hpsearch.snapshot import SnapshotError, read_overviews
-    from hpsearch.urls import mask, sqlite_path, storage_url
+    from hpsearch.urls import mask, missing_sqlite_file, storage_url
 
     url = storage_url(storage)
-    path = sqlite_path(url)
-    if path is not None and not path.exists():
+    path = missing_sqlite_file(url)
+    if path is not None:
         console.print(f"No studies stored yet ({path} does not exist).", highlight=False)
         return
     try:

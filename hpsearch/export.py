@@ -1,6 +1,7 @@
 """Turn a stored trial into a model you can use: rebuild it from its recorded architecture,
-retrain it on all the training images (training + validation split) for the study's epochs,
-measure it on the test set, and save the model, its settings and its learning curves.
+retrain it on all the training images (training + validation split) for as many epochs as the
+trial needed to reach its best validation metric, measure it on the test set, and save the
+model, its settings and its learning curves.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hpsearch.architecture import Architecture, Training
 from hpsearch.data import Splits
 from hpsearch.model import compile_model
 from hpsearch.pipeline import on_host, ordered_batches, shuffled_batches
-from hpsearch.records import ARCHITECTURE_ATTR, TRAINING_ATTR
+from hpsearch.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "trial.json"
@@ -43,6 +44,8 @@ def export_trial(
         raise ValueError(f"trial {trial.number} recorded no architecture (it failed before building)")
     architecture = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
     training = Training(**trial.user_attrs[TRAINING_ATTR])
+    # Trials recorded before hpsearch kept the best epoch trained all their epochs.
+    epochs = int(trial.user_attrs.get(BEST_EPOCH_ATTR, training.epochs))
     x = np.concatenate([splits.x_train, splits.x_val])
     y = np.concatenate([splits.y_train, splits.y_val])
 
@@ -51,7 +54,7 @@ def export_trial(
     model = compile_model(architecture, training)
     started = time.perf_counter()
     batches = shuffled_batches(on_host(x), on_host(y), training.batch_size, seed)
-    history = model.fit(batches, epochs=training.epochs, shuffle=False, verbose=0)  # batches are shuffled
+    history = model.fit(batches, epochs=epochs, shuffle=False, verbose=0)  # batches are shuffled
     seconds = time.perf_counter() - started
     test = ordered_batches(on_host(splits.x_test), on_host(splits.y_test))
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
@@ -66,6 +69,7 @@ def export_trial(
         "architecture": architecture.to_dict(),
         "training": training.to_dict(),
         "retrained_on_images": int(len(x)),
+        "epochs": epochs,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "seed": seed,
@@ -73,4 +77,4 @@ def export_trial(
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     curves = {key: [float(v) for v in values] for key, values in history.history.items()}
     (out / CURVES_FILE).write_text(json.dumps(curves, indent=2) + "\n")
-    return Exported(out, float(test_accuracy), float(test_loss), training.epochs, seconds)
+    return Exported(out, float(test_accuracy), float(test_loss), epochs, seconds)

@@ -22,6 +22,7 @@ from hpsearch.model import compile_model
 from hpsearch.pipeline import InputPipeline
 from hpsearch.records import (
     ARCHITECTURE_ATTR,
+    BEST_EPOCH_ATTR,
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
     HISTORY_ATTR,
@@ -72,6 +73,35 @@ class TrialMonitor(keras.callbacks.Callback):
         loss = self.history.get("loss", [0.0])[-1]
         if loss_diverged(loss):
             raise TrialDiverged(f"diverged at epoch {epoch + 1} (training loss {loss})")
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Remembers the epoch with the best validation metric and that epoch's weights.
+
+    A trial is worth what it was at its best: a network that overfits after epoch 8 of 15 is
+    judged, tested and exported as it was at epoch 8, not by its decline afterwards.
+    """
+
+    def __init__(self, metric: str, maximize: bool) -> None:
+        super().__init__()
+        self.metric = metric
+        self.maximize = maximize
+        self.value: float | None = None
+        self.epoch = 0  # 1-based; 0 until an epoch gave a comparable (non-NaN) value
+        self._weights: list[Any] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = float((logs or {})[self.metric])
+        if np.isnan(value):
+            return
+        if self.value is None or (value > self.value if self.maximize else value < self.value):
+            self.value, self.epoch = value, epoch + 1
+            self._weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        """Put the best epoch's weights back into the model."""
+        if self._weights:
+            self.model.set_weights(self._weights)
 
 
 class EpochPruning(keras.callbacks.Callback):
@@ -126,6 +156,7 @@ class Objective:
         keras.utils.clear_session(free_memory=True)  # drop the previous trial's graph and weights
         keras.utils.set_random_seed(spec.search.seed + trial.number)
         monitor = TrialMonitor()
+        best = BestEpoch(spec.search.metric, maximize=spec.search.direction == "maximize")
         end_reason = "complete"
         try:
             model = compile_model(setup.architecture, setup.training)
@@ -134,12 +165,14 @@ class Objective:
                 self.pipeline.training(setup.training.batch_size, seed=spec.search.seed + trial.number),
                 epochs=setup.training.epochs,
                 validation_data=self.pipeline.validation,
-                callbacks=[monitor, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
+                callbacks=[monitor, best, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
+            best.restore()
             _, test_accuracy = model.evaluate(self.pipeline.test, verbose=0)
             trial.set_user_attr(TEST_ACCURACY_ATTR, float(test_accuracy))
+            trial.set_user_attr(BEST_EPOCH_ATTR, best.epoch or setup.training.epochs)
         except optuna.TrialPruned:
             end_reason = f"pruned at epoch {monitor.epochs_done}"
             raise
@@ -157,7 +190,7 @@ class Objective:
             raise
         finally:
             self._record(trial, monitor, end_reason)
-        return monitor.history[spec.search.metric][-1]
+        return monitor.history[spec.search.metric][-1] if best.value is None else best.value
 
     def _record(self, trial: optuna.Trial, monitor: TrialMonitor, end_reason: str) -> None:
         trial.set_user_attr(END_REASON_ATTR, end_reason)

@@ -17,6 +17,7 @@ OVERRIDES_ATTR = "baseline_overrides"  # fixed values a baseline sets that the s
 ARCHITECTURE_ATTR = "architecture"
 TRAINING_ATTR = "training"
 HISTORY_ATTR = "history"
+BEST_EPOCH_ATTR = "best_epoch"  # 1-based epoch of the best validation metric: the trial's value
 PARAMS_ATTR = "params_count"
 EPOCH_SECONDS_ATTR = "epoch_seconds"
 IMAGES_PER_SECOND_ATTR = "images_per_second"

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections import Counter
 
 import optuna
-import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, METRIC_ATTR, SEED_ATTR, TARGET_ATTR
-from hpsearch.snapshot import Progress
+from hpsearch.snapshot import Progress, count_states
 from hpsearch.space import enqueue_baselines
 from hpsearch.spec import StudySpec
 
@@ -90,19 +89,11 @@ def stored_target(storage: BaseStorage, name: str) -> int | None:
 
 
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:
-    """Trials by state. On an RDB storage, one GROUP BY on Optuna's own trials table: loading
-    every trial (params, attributes, curves) would take seconds on a study of thousands."""
+    """Trials by state; on an RDB storage without loading every trial (seconds on thousands)."""
     backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
     if isinstance(backend, RDBStorage):
-        from optuna.storages._rdb.models import TrialModel
-
-        query = (
-            sqlalchemy.select(TrialModel.state, sqlalchemy.func.count())
-            .where(TrialModel.study_id == study_id)
-            .group_by(TrialModel.state)
-        )
         with backend.engine.connect() as connection:
-            return Counter({state.name: int(count) for state, count in connection.execute(query)})
+            return count_states(connection, study_id)
     return Counter(t.state.name for t in storage.get_all_trials(study_id, deepcopy=False))
 
 

@@ -36,12 +36,16 @@ def mask(text: str, url: str = "") -> str:
     return re.sub(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL when it does not exist, else None (other databases included).
+
+    Read-only commands check this first: opening a missing file would create an empty database.
+    """
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url == prefix or ":memory:" in url:
         return None
-    return Path(url[len(prefix) :])
+    path = Path(url[len(prefix) :])
+    return None if path.exists() else path
 
 
 def driver_url(url: str) -> str:

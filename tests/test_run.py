@@ -51,7 +51,8 @@ def test_run_records_everything_and_continues_without_rerunning(tmp_path: Path) 
         attrs = trial.user_attrs
         assert set(attrs["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert all(len(curve) == 2 for curve in attrs["history"].values())
-        assert trial.value == attrs["history"]["val_accuracy"][-1]
+        curve = attrs["history"]["val_accuracy"]
+        assert trial.value == max(curve) and attrs["best_epoch"] == curve.index(max(curve)) + 1
         assert attrs["end_reason"] == "complete"
         assert attrs["params_count"] > 0 and attrs["images_per_second"] > 0
         assert len(attrs["epoch_seconds"]) == 2 and 0.0 <= attrs["test_accuracy"] <= 1.0

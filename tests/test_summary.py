@@ -95,7 +95,8 @@ def test_exported_model_reproduces_its_test_accuracy(studies: tuple[str, Path], 
     settings = json.loads((out / "trial.json").read_text())
     study = optuna.load_study(study_name="beats-baseline", storage=url)
     assert settings["trial"] == study.best_trial.number and settings["params"] == study.best_trial.params
-    assert len(json.loads((out / "curves.json").read_text())["loss"]) == 2
+    assert settings["epochs"] == study.best_trial.user_attrs["best_epoch"]
+    assert len(json.loads((out / "curves.json").read_text())["loss"]) == settings["epochs"]
     model = keras.models.load_model(out / "model.keras")
     splits = load_splits("digits", validation_fraction=0.1, seed=0)
     _, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
