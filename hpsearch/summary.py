@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.diagnosis import diagnose_trial
 from hpsearch.records import (
     BASELINE_ATTR,
+    BEST_EPOCH_ATTR,
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
     HISTORY_ATTR,
@@ -46,6 +47,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "value": trial.value,
         "test_accuracy": trial.user_attrs.get(TEST_ACCURACY_ATTR),
         "epochs": _epochs_done(trial),
+        "best_epoch": trial.user_attrs.get(BEST_EPOCH_ATTR),
         "baseline": trial.user_attrs.get(BASELINE_ATTR),
         "end_reason": trial.user_attrs.get(END_REASON_ATTR, trial.state.name.lower()),
         "diagnosis": diagnosis.label,
@@ -155,7 +157,8 @@ def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
 
 
 CSV_COLUMNS = (
-    "number", "state", "value", "test_accuracy", "epochs", "baseline", "diagnosis", "end_reason", "params"
+    "number", "state", "value", "test_accuracy", "epochs", "best_epoch", "baseline", "diagnosis", "end_reason",
+    "params",
 )
 
 
@@ -183,6 +186,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
         test = best["test_accuracy"]
         lines.append(
             f"best: trial {best['number']}, {metric} {_number(best['value'])}"
+            + (f" at epoch {best['best_epoch']} of {best['epochs']}" if best["best_epoch"] else "")
             + (f", test accuracy {_number(test)}" if test is not None else "")
             + f" ({best['diagnosis']})"
         )

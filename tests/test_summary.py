@@ -45,6 +45,7 @@ def test_summary_agrees_with_the_storage(studies: tuple[str, Path]) -> None:
     assert found["best"]["value"] == study.best_value
     assert found["best"]["params"] == study.best_trial.params
     assert found["best"]["test_accuracy"] == study.best_trial.user_attrs["test_accuracy"]
+    assert found["best"]["best_epoch"] == study.best_trial.user_attrs["best_epoch"]
     assert found["compute"]["epochs"] == 6
     assert found["trials"][0]["value"] == study.best_value  # best first
 
@@ -59,7 +60,7 @@ def test_json_has_the_documented_fields(studies: tuple[str, Path]) -> None:
     assert set(found["counts"]) == {"complete", "pruned", "fail", "running", "waiting"}
     assert set(found["compute"]) == {"epochs", "hours", "epochs_saved_by_pruning"}
     assert set(found["trials"][0]) == {
-        "number", "state", "value", "test_accuracy", "epochs", "baseline", "end_reason",
+        "number", "state", "value", "test_accuracy", "epochs", "best_epoch", "baseline", "end_reason",
         "diagnosis", "diagnosis_detail", "params",
     }
 
@@ -73,6 +74,8 @@ def test_a_bad_baseline_shows_a_positive_improvement(studies: tuple[str, Path]) 
     assert found["improvement"] > 20
     table = run_cli("summary", "beats-baseline", "--storage", url)
     assert table.returncode == 0 and "improvement over the best baseline: +" in table.stdout
+    best = found["best"]
+    assert f"{best['value']:.4f} at epoch {best['best_epoch']} of {best['epochs']}" in table.stdout
 
 
 def test_csv_and_markdown(studies: tuple[str, Path]) -> None:
