@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.records import BASELINE_ATTR, END_REASON_ATTR
+from hpsearch.records import BASELINE_ATTR, end_reason
 from hpsearch.snapshot import Progress as StudyProgress
 from hpsearch.spec import StudySpec
 from hpsearch.study import study_progress
@@ -72,7 +72,7 @@ class LiveProgress:
                          status=self._status(progress))
 
     def _trial_line(self, trial: FrozenTrial) -> str:
-        reason = str(trial.user_attrs.get(END_REASON_ATTR, trial.state.name.lower()))
+        reason = end_reason(trial)
         baseline = trial.user_attrs.get(BASELINE_ATTR)
         label = f"trial {trial.number}" + (f" (baseline {baseline})" if baseline else "")
         if trial.state == TrialState.COMPLETE:

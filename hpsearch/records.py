@@ -4,6 +4,13 @@ Kept apart from `objective.py`, which needs TensorFlow, so that commands reading
 (progress, list, summary) stay light.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
 # On the study: what every worker and read-only command must agree on.
 TARGET_ATTR = "target_trials"
 DESCRIPTION_ATTR = "description"
@@ -28,3 +35,14 @@ TEST_ACCURACY_ATTR = "test_accuracy"
 INTERRUPTED = "interrupted"
 LOST_PREFIX = "lost: "
 SURPLUS = "not needed: other workers reached the study's target"
+# A failed trial that recorded no reason: its worker died, or the database went away, mid-trial;
+# the heartbeat check failed it and the storage queued it again.
+NO_RESULT = "lost: no result recorded (its worker stopped or lost the database)"
+
+
+def end_reason(trial: FrozenTrial) -> str:
+    """Why a trial ended: the reason it recorded, or else what its state says."""
+    recorded = trial.user_attrs.get(END_REASON_ATTR)
+    if recorded is not None:
+        return str(recorded)
+    return NO_RESULT if trial.state.name == "FAIL" else trial.state.name.lower()

@@ -21,13 +21,13 @@ from hpsearch.diagnosis import diagnose_trial
 from hpsearch.records import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
-    END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
     HISTORY_ATTR,
     METRIC_ATTR,
     TARGET_ATTR,
     TEST_ACCURACY_ATTR,
     TRAINING_ATTR,
+    end_reason,
 )
 from hpsearch.snapshot import StudySnapshot
 
@@ -49,7 +49,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "epochs": _epochs_done(trial),
         "best_epoch": trial.user_attrs.get(BEST_EPOCH_ATTR),
         "baseline": trial.user_attrs.get(BASELINE_ATTR),
-        "end_reason": trial.user_attrs.get(END_REASON_ATTR, trial.state.name.lower()),
+        "end_reason": end_reason(trial),
         "diagnosis": diagnosis.label,
         "diagnosis_detail": diagnosis.detail,
         "params": dict(trial.params),

@@ -19,6 +19,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.records import LOST_PREFIX, end_reason
 from hpsearch.storage import open_storage, quiet_optuna
 from tests.helpers import run_cli, start_cli, wait_until, write_study
 from tests.postgres import PostgresServer, free_port
@@ -136,14 +137,22 @@ def test_sigterm_stops_all_workers_and_resume_finishes(tmp_path: Path, database:
 
 
 def test_study_survives_a_postgres_restart(tmp_path: Path, database: str, postgres: PostgresServer) -> None:
-    path = _study(tmp_path, epochs=3, trials=8)
+    # Trials of many short epochs: a trial is mid-training for most of its life, so the restart
+    # below lands in one (with 3-epoch trials the whole study once finished between two polls).
+    path = _study(tmp_path, epochs=60, trials=4)
     run = start_cli("run", str(path), "--workers", "2", "--storage", database,
                     log=tmp_path / "run.log", env=FAST_HEARTBEAT)
     wait_until(lambda: _training_now(database, path.stem, 1), 120, "workers to train")
     postgres.restart()
     assert run.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()
     trials = _trials(database, path.stem)
-    assert _count(trials, *FINISHED) == 8 and _count(trials, TrialState.RUNNING) == 0
+    assert _count(trials, *FINISHED) == 4 and _count(trials, TrialState.RUNNING) == 0
+    # A trial the restart cut short is failed as lost and trained again with the same parameters.
+    retries = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
+    for lost in (t for t in trials if t.state == TrialState.FAIL):
+        assert end_reason(lost).startswith(LOST_PREFIX)
+        assert f"trial {lost.number}: failed, {end_reason(lost)}" in (tmp_path / "run.log").read_text()
+        assert retries[lost.number].params == lost.params and retries[lost.number].state in FINISHED
 
 
 def test_resume_needs_an_existing_study(tmp_path: Path) -> None:
