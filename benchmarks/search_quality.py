@@ -77,6 +77,25 @@ def main() -> None:
     print(f"hpsearch ahead of every peer on mean test accuracy: {'yes' if peers_behind else 'no'}; "
           f"{over_baseline:+.1f} points over the best baseline "
           f"(target: ahead of every peer and >= +{TARGET_POINTS_OVER_BASELINE:.0f})")
+    if len(bench.seeds) > 1:
+        print()
+        for arm in ARMS[1:]:
+            print(_difference("hpsearch", arm, results))
+
+
+def _difference(arm: str, peer: str, results: dict[str, list[ArmResult]]) -> str:
+    """How far apart two arms' test accuracies are, and whether the seeds can tell them apart:
+    a 95% interval from Welch's t-test (the arms' spreads differ; seeds are not paired)."""
+    from scipy import stats
+
+    ours = [r.best_test or 0.0 for r in results[arm]]
+    theirs = [r.best_test or 0.0 for r in results[peer]]
+    test = stats.ttest_ind(ours, theirs, equal_var=False)
+    interval = test.confidence_interval(0.95)
+    verdict = "apart" if interval.low > 0 or interval.high < 0 else "not apart at this many seeds"
+    return (f"{arm} - {peer}: {100 * (statistics.mean(ours) - statistics.mean(theirs)):+.1f} points of test "
+            f"accuracy, 95% interval {100 * interval.low:+.1f} to {100 * interval.high:+.1f} "
+            f"(Welch's t, p = {test.pvalue:.2f}): {verdict}")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,18 @@ def test_search_results_are_reused_only_for_identical_settings(tmp_path: Path) -
     cached("a", 0, {"budget": 6}, search, tmp_path)
     assert len(runs) == 2
     assert first.epochs_to_reach(0.39) == 5 and first.epochs_to_reach(0.5) is None
+
+
+def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
+    from benchmarks.search_quality import _difference
+    from benchmarks.searches import ArmResult
+
+    def runs(arm: str, tests: list[float]) -> list[ArmResult]:
+        return [ArmResult(arm=arm, seed=seed, epochs_spent=24, seconds=1.0, trials=6, best_val=test,
+                          best_test=test) for seed, test in enumerate(tests)]
+
+    close = {"a": runs("a", [0.40, 0.44, 0.39]), "b": runs("b", [0.42, 0.41, 0.45])}
+    assert _difference("a", "b", close).startswith("a - b: -1.7 points")
+    assert _difference("a", "b", close).endswith("not apart at this many seeds")
+    far = {"a": runs("a", [0.60, 0.61, 0.62]), "b": runs("b", [0.40, 0.41, 0.42])}
+    assert _difference("a", "b", far).endswith("(Welch's t, p = 0.00): apart")
