@@ -5,9 +5,10 @@ sampler (hpsearch's TPE settings, its own seed) on the shared storage; in every 
 before any reports back, as trials of equal length would. Compared: hpsearch's TPE with
 constant liar (running trials count as bad results, so the next worker looks elsewhere) and the
 same TPE without it. Values come from a synthetic landscape over the study's real search space
-(a smooth bump per parameter, centred at a point fixed by the parameter's name), so the
-benchmark trains nothing and runs in seconds; what it measures is the samplers' behaviour:
-duplicates among concurrent trials, how far apart concurrent trials are (per parameter, in\nunits of its range), distinct configurations, and the best value found.
+(`benchmarks/landscape.py`), so the benchmark trains nothing and runs in seconds; what it
+measures is the samplers' behaviour: duplicates among concurrent trials, how far apart
+concurrent trials are (per parameter, in units of its range), distinct configurations, and the
+best value found.
 
     python -m benchmarks.parallel_sampling --study cifar-dropout --workers 8 --rounds 10 --seeds 5
 """
@@ -15,40 +16,20 @@ duplicates among concurrent trials, how far apart concurrent trials are (per par
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
-from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
 
+from benchmarks.landscape import position, score
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_sampler
 
 
-def _centre(name: str) -> float:
-    """A fixed point in [0, 1] per parameter name: where the synthetic landscape peaks."""
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-
-def _position(value: Any, distribution: optuna.distributions.BaseDistribution) -> float:
-    """A parameter value mapped to [0, 1] of its range (categorical: its index among the choices)."""
-    if isinstance(distribution, CategoricalDistribution):
-        return distribution.choices.index(value) / max(1, len(distribution.choices) - 1)
-    low, high = distribution.low, distribution.high  # type: ignore[attr-defined]
-    return 0.0 if high == low else (value - low) / (high - low)
-
-
-def _score(trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any]) -> float:
-    distributions = trial.distributions
-    return statistics.mean(1 - (_position(v, distributions[k]) - _centre(k)) ** 2 for k, v in params.items())
-
-
 def _spread(trials: list[optuna.Trial]) -> float:
     """Mean distance between two concurrent trials, per parameter, in [0, 1] units of its range."""
-    points = [{k: _position(v, t.distributions[k]) for k, v in t.params.items()} for t in trials]
+    points = [{k: position(v, t.distributions[k]) for k, v in t.params.items()} for t in trials]
     gaps = [
         statistics.mean(abs(a[k] - b.get(k, a[k])) for k in a)
         for i, a in enumerate(points) for b in points[i + 1:]
@@ -72,7 +53,7 @@ def _search(spec: StudySpec, workers: int, rounds: int, seed: int, liar: bool) -
         duplicates += len(keys) - len(set(keys))
         spreads.append(_spread(asked))
         for study, trial in zip(studies, asked):
-            study.tell(trial, _score(trial, trial.params))
+            study.tell(trial, score(trial, trial.params))
     trials = studies[0].get_trials(deepcopy=False)
     return {
         "duplicates": duplicates,

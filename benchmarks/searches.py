@@ -32,7 +32,7 @@ from hpsearch.model import compile_model
 from hpsearch.objective import Objective
 from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
 from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import StudySpec
+from hpsearch.spec import PrunerSpec, StudySpec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_pruner, make_sampler
 
@@ -71,8 +71,11 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
                    random: bool = False, pruning: bool = True, baselines: bool = True) -> ArmResult:
     """hpsearch's search as `hpsearch run` does it, with the sampler and pruner switchable."""
     spec = spec.with_overrides(seed=seed, trials=UNLIMITED_TRIALS)
+    if not pruning:  # the study as if its file said no pruner (the sampler's settings follow)
+        search = spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})
+        spec = spec.model_copy(update={"search": search})
     sampler = optuna.samplers.RandomSampler(seed=seed) if random else make_sampler(spec, seed)
-    pruner = make_pruner(spec) if pruning else optuna.pruners.NopPruner()
+    pruner = make_pruner(spec)
     study = optuna.create_study(sampler=sampler, pruner=pruner, direction=spec.search.direction)
     if baselines:
         enqueue_baselines(study, spec)

@@ -20,6 +20,7 @@ TINY = {
                 "--seeds", "0", "--fresh"],
     "gpu": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--workers-per-gpu", "1",
             "--settings", "1", "--allow-cpu"],
+    "bracket_startup": ["--trials", "8", "--seeds", "2"],
     "parallel_sampling": ["--workers", "2", "--rounds", "2", "--seeds", "1"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
 }

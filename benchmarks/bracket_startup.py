@@ -1,0 +1,109 @@
+"""TPE's startup under Hyperband: how many of a study's trials are random, and what it finds.
+
+Optuna's HyperbandPruner shows the sampler only the finished trials of the asking trial's own
+bracket, so TPE's `n_startup_trials` is spent once per bracket: with Optuna's default of 10,
+cifar-dropout's 3 brackets leave most of its 40 trials random. hpsearch shares the study's
+startup trials among the brackets instead (`hpsearch.study.make_sampler`). This runs both on a
+study's real search space, trial target, epochs and Hyperband pruner, with synthetic learning
+curves (a trial climbs to its landscape value from `benchmarks/landscape.py`, with noise in
+every epoch's validation value), so it trains nothing and takes seconds.
+
+    python -m benchmarks.bracket_startup --study cifar-dropout --seeds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+
+import optuna
+from optuna.trial import TrialState
+
+from benchmarks.landscape import score
+from hpsearch.space import sample
+from hpsearch.spec import StudySpec, load_spec
+from hpsearch.storage import quiet_optuna
+from hpsearch.study import hyperband_brackets, make_pruner, make_sampler
+
+NOISE = 0.003  # sd of an epoch's validation value: the landscape's values differ by hundredths
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _validation(value: float, epoch: int, epochs: int, rng: random.Random) -> float:
+    """A learning curve that rises steeply, then flattens towards the trial's landscape value."""
+    return value * (1 - 0.5 * math.exp(-3 * epoch / epochs)) + rng.gauss(0, NOISE)
+
+
+def _search(spec: StudySpec, seed: int) -> dict[str, float]:
+    sampler = make_sampler(spec, seed)
+    startup = math.ceil(spec.search.sampler.startup_trials / hyperband_brackets(spec))  # per bracket
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner), "the study's pruner must be hyperband"
+    study = optuna.create_study(study_name=f"startup-{seed}", sampler=sampler, pruner=pruner,
+                                direction="maximize")
+    rng = random.Random(seed)
+    epochs, random_trials, spent = spec.training.epochs, 0, 0
+    true_value: dict[int, float] = {}
+    for _ in range(spec.search.trials):
+        trial = study.ask()
+        # What the sampler sees: the finished trials of this trial's bracket (Optuna's own, private,
+        # bracket assignment; every trial is in bracket 0 until the pruner first runs).
+        bracket = pruner._get_bracket_id(study, trial)  # type: ignore[arg-type]
+        seen = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
+                if pruner._get_bracket_id(study, t) == bracket]
+        random_trials += len(seen) < startup
+        sample(trial, spec.space)
+        true_value[trial.number] = score(trial, trial.params)
+        curve = []
+        for epoch in range(1, epochs + 1):
+            curve.append(_validation(true_value[trial.number], epoch, epochs, rng))
+            trial.report(curve[-1], epoch)
+            if epoch < epochs and trial.should_prune():
+                break
+        spent += len(curve)
+        if len(curve) < epochs:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, max(curve))  # a trial is worth its best epoch, as in hpsearch
+    best = study.best_trial
+    return {"random": random_trials, "best": true_value[best.number], "epochs": spent,
+            "complete": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default="cifar-dropout")
+    parser.add_argument("--trials", type=int, default=None, help="trials per search (default: the study's)")
+    parser.add_argument("--seeds", type=int, default=20)
+    args = parser.parse_args()
+
+    quiet_optuna()
+    spec = load_spec(args.study).with_overrides(trials=args.trials)
+    brackets = hyperband_brackets(spec)
+    startup = spec.search.sampler.startup_trials
+    # Optuna's default: the full startup in every bracket (what a study's startup times brackets gives)
+    every_bracket = spec.model_copy(update={"search": spec.search.model_copy(update={
+        "sampler": spec.search.sampler.model_copy(update={"startup_trials": startup * brackets})})})
+    print(f"TPE startup under Hyperband: {spec.name}'s space, {spec.search.trials} trials of "
+          f"{spec.training.epochs} epochs, {brackets} brackets, {startup} startup trials, synthetic "
+          f"learning curves, {args.seeds} seeds (mean ± sd)")
+    print()
+    print(f"| TPE startup | random trials of {spec.search.trials} | best trial's landscape value (max 1) "
+          "| epochs spent | complete trials |")
+    print("| --- | --- | --- | --- | --- |")
+    arms = ((f"{math.ceil(startup / brackets)} per bracket, {startup} in all (hpsearch)", spec),
+            (f"{startup} per bracket (Optuna's default)", every_bracket))
+    for label, arm_spec in arms:
+        runs = [_search(arm_spec, seed) for seed in range(args.seeds)]
+        cells = []
+        for key, digits in (("random", 1), ("best", 4), ("epochs", 0), ("complete", 1)):
+            values = [run[key] for run in runs]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}")
+        print(f"| {label} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""A synthetic landscape over a study's real search space, for benchmarks of the samplers and
+pruners that must not spend minutes training: a smooth bump per parameter, centred at a point
+fixed by the parameter's name, so every seed and every run sees the same landscape."""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+
+
+def _centre(name: str) -> float:
+    """A fixed point in [0, 1] per parameter name: where the landscape peaks."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def position(value: Any, distribution: optuna.distributions.BaseDistribution) -> float:
+    """A parameter value mapped to [0, 1] of its range (categorical: its index among the choices)."""
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices.index(value) / max(1, len(distribution.choices) - 1)
+    low, high = distribution.low, distribution.high  # type: ignore[attr-defined]
+    return 0.0 if high == low else (value - low) / (high - low)
+
+
+def score(trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any]) -> float:
+    """The landscape's value at `params` (at most 1, at the peak)."""
+    distributions = trial.distributions
+    return statistics.mean(1 - (position(v, distributions[k]) - _centre(k)) ** 2 for k, v in params.items())
