@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import statistics
 
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks.landscape import score
+from benchmarks.landscape import score, table_row
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
@@ -97,13 +96,7 @@ def main() -> None:
             (f"{startup} per bracket (Optuna's default)", every_bracket))
     for label, arm_spec in arms:
         runs = [_search(arm_spec, seed) for seed in range(args.seeds)]
-        cells = []
-        for key, digits in (("random", 1), ("best", 4), ("epochs", 0), ("complete", 1)):
-            values = [run[key] for run in runs]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}")
-        print(f"| {label} | {' | '.join(cells)} |")
-
+        print(table_row(label, runs, (("random", 1), ("best", 4), ("epochs", 0), ("complete", 1))))
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """A synthetic landscape over a study's real search space, for benchmarks of the samplers and
 pruners that must not spend minutes training: a smooth bump per parameter, centred at a point
-fixed by the parameter's name, so every seed and every run sees the same landscape."""
+fixed by the parameter's name, so every seed and every run sees the same landscape. Also the
+table row those benchmarks print from their runs over many seeds."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def score(trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any]
     """The landscape's value at `params` (at most 1, at the peak)."""
     distributions = trial.distributions
     return statistics.mean(1 - (position(v, distributions[k]) - _centre(k)) ** 2 for k, v in params.items())
+
+
+def table_row(label: str, runs: list[dict[str, float]], columns: tuple[tuple[str, int], ...]) -> str:
+    """A markdown row: `label`, then mean ± sd over the runs of each (key, decimals) column."""
+    cells = []
+    for key, digits in columns:
+        values = [run[key] for run in runs]
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        cells.append(f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}")
+    return f"| {label} | {' | '.join(cells)} |"

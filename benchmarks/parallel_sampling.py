@@ -20,7 +20,7 @@ import statistics
 
 import optuna
 
-from benchmarks.landscape import position, score
+from benchmarks.landscape import position, score, table_row
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
@@ -82,13 +82,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for label, liar in (("TPE with constant liar (hpsearch)", True), ("TPE without constant liar", False)):
         runs = [_search(spec, args.workers, args.rounds, seed, liar) for seed in range(args.seeds)]
-        cells = []
-        for key, digits in (("duplicates", 1), ("spread", 3), ("distinct", 1), ("best", 4)):
-            values = [run[key] for run in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}")
-        print(f"| {label} | {' | '.join(cells)} |")
-
+        print(table_row(label, runs, (("duplicates", 1), ("spread", 3), ("distinct", 1), ("best", 4))))
 
 if __name__ == "__main__":
     main()
