@@ -7,6 +7,17 @@ from keras import layers
 
 from hpsearch.architecture import Architecture, Training
 
+# Batch norm's moving averages, which validation and test use, follow each batch's statistics
+# at this rate. Keras's default of 0.99 needs hundreds of steps to forget its starting values:
+# a batch-norm network trained 4 epochs on 4,576 CIFAR images scored 14% on validation against
+# 38% with 0.9 (same training curve), so short trials and the pruner judged batch norm by stale
+# statistics, not by what it learned. 0.9 is PyTorch's default (its momentum=0.1).
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def _batch_norm() -> layers.BatchNormalization:
+    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)
+
 
 def _conv_block(x: keras.KerasTensor, arch: Architecture, index: int) -> keras.KerasTensor:
     block = arch.blocks[index]
@@ -22,14 +33,14 @@ def _conv_block(x: keras.KerasTensor, arch: Architecture, index: int) -> keras.K
             use_bias=arch.batch_norm != "before_activation",  # BN's shift replaces the bias
         )(x)
         if arch.batch_norm == "before_activation":
-            x = layers.BatchNormalization()(x)
+            x = _batch_norm()(x)
         x = layers.Activation(arch.activation)(x)
         if arch.batch_norm == "after_activation":
-            x = layers.BatchNormalization()(x)
+            x = _batch_norm()(x)
     if not strided:
         x = layers.MaxPooling2D(2, padding="same")(x)
     if arch.batch_norm == "after_pooling":
-        x = layers.BatchNormalization()(x)
+        x = _batch_norm()(x)
     if block.dropout > 0:
         x = layers.Dropout(block.dropout)(x)
     return x
@@ -47,7 +58,7 @@ def build_model(arch: Architecture) -> keras.Model:
         x = _conv_block(x, arch, index)
     x = layers.Flatten()(x) if arch.head == "flatten" else layers.GlobalAveragePooling2D()(x)
     if arch.head_batch_norm:
-        x = layers.BatchNormalization()(x)
+        x = _batch_norm()(x)
     constraint = keras.constraints.MaxNorm(arch.max_norm) if arch.max_norm > 0 else None
     for dense in arch.dense:
         x = layers.Dense(
