@@ -7,8 +7,8 @@ once the budget is spent; the trial running then finishes, so an arm may oversho
 less than one trial (the tables report the epochs actually spent). Results are saved as JSON
 per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
 benchmarks reuse each other's runs. The key holds the benchmark's settings, not hpsearch's code:
-after a change to how trials train or are scored, delete the saved runs of the arms that use
-hpsearch's `Objective` (all but keras-tuner).
+after a change to how networks are built, trained or scored, delete the saved runs it touches
+(Keras Tuner's arm builds hpsearch's networks too; only the baselines' may be untouched).
 """
 
 from __future__ import annotations
