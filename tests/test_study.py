@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from hpsearch.spec import PrunerSpec, load_spec
+from hpsearch.storage import quiet_optuna
 from hpsearch.study import hyperband_brackets, make_pruner, make_sampler
 
 
@@ -26,6 +27,7 @@ def test_hyperband_brackets_are_the_ones_optunas_pruner_makes(epochs: int, min_r
 
 
 def test_startup_trials_are_shared_among_hyperband_brackets() -> None:
+    quiet_optuna()  # grouped TPE is marked experimental
     spec = load_spec("cifar-dropout")  # Hyperband over 15 epochs: 3 brackets, 10 startup trials
     sampler = make_sampler(spec, seed=0)
     assert hyperband_brackets(spec) == 3
