@@ -24,7 +24,7 @@ from benchmarks.landscape import score, table_row
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
-from hpsearch.study import hyperband_brackets, make_pruner, make_sampler
+from hpsearch.study import hyperband_brackets, make_pruner, make_sampler, startup_trials_per_bracket
 
 NOISE = 0.003  # sd of an epoch's validation value: the landscape's values differ by hundredths
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -37,7 +37,7 @@ def _validation(value: float, epoch: int, epochs: int, rng: random.Random) -> fl
 
 def _search(spec: StudySpec, seed: int) -> dict[str, float]:
     sampler = make_sampler(spec, seed)
-    startup = math.ceil(spec.search.sampler.startup_trials / hyperband_brackets(spec))  # per bracket
+    startup = startup_trials_per_bracket(spec)
     pruner = make_pruner(spec)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner), "the study's pruner must be hyperband"
     study = optuna.create_study(study_name=f"startup-{seed}", sampler=sampler, pruner=pruner,
@@ -92,7 +92,7 @@ def main() -> None:
     print(f"| TPE startup | random trials of {spec.search.trials} | best trial's landscape value (max 1) "
           "| epochs spent | complete trials |")
     print("| --- | --- | --- | --- | --- |")
-    arms = ((f"{math.ceil(startup / brackets)} per bracket, {startup} in all (hpsearch)", spec),
+    arms = ((f"{startup_trials_per_bracket(spec)} per bracket, {startup} in all (hpsearch)", spec),
             (f"{startup} per bracket (Optuna's default)", every_bracket))
     for label, arm_spec in arms:
         runs = [_search(arm_spec, seed) for seed in range(args.seeds)]

@@ -31,14 +31,21 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(
         seed=seed,
-        # Optuna's Hyperband shows the sampler only the asking trial's bracket, so TPE's startup
-        # counts once per bracket: 10 in each of cifar-dropout's 3 brackets left 27 of its 40
-        # trials random. The study's startup trials are shared among the brackets instead.
-        n_startup_trials=math.ceil(sampler.startup_trials / hyperband_brackets(spec)),
+        n_startup_trials=startup_trials_per_bracket(spec),
         multivariate=True,  # model interactions such as learning rate x batch size
         group=True,  # the space is conditional (per-block values depend on the block count)
         constant_liar=constant_liar,  # running trials count as bad results: workers spread out
     )
+
+
+def startup_trials_per_bracket(spec: StudySpec) -> int:
+    """TPE's random trials before it models the space, as each Hyperband bracket counts them.
+
+    Optuna's Hyperband shows the sampler only the asking trial's bracket, so TPE's startup counts
+    once per bracket: 10 in each of cifar-dropout's 3 brackets left 27 of its 40 trials random.
+    The study's startup trials are shared among the brackets instead.
+    """
+    return math.ceil(spec.search.sampler.startup_trials / hyperband_brackets(spec))
 
 
 def hyperband_brackets(spec: StudySpec) -> int:
