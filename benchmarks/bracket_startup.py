@@ -20,7 +20,7 @@ import random
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks.landscape import score, table_row
+from benchmarks.landscape import replay_curve, score, table_row
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
@@ -55,17 +55,8 @@ def _search(spec: StudySpec, seed: int) -> dict[str, float]:
         random_trials += len(seen) < startup
         sample(trial, spec.space)
         true_value[trial.number] = score(trial, trial.params)
-        curve = []
-        for epoch in range(1, epochs + 1):
-            curve.append(_validation(true_value[trial.number], epoch, epochs, rng))
-            trial.report(curve[-1], epoch)
-            if epoch < epochs and trial.should_prune():
-                break
-        spent += len(curve)
-        if len(curve) < epochs:
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, max(curve))  # a trial is worth its best epoch, as in hpsearch
+        curve = [_validation(true_value[trial.number], epoch, epochs, rng) for epoch in range(1, epochs + 1)]
+        spent += replay_curve(study, trial, curve)
     best = study.best_trial
     return {"random": random_trials, "best": true_value[best.number], "epochs": spent,
             "complete": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))}

@@ -1,7 +1,8 @@
 """A synthetic landscape over a study's real search space, for benchmarks of the samplers and
 pruners that must not spend minutes training: a smooth bump per parameter, centred at a point
-fixed by the parameter's name, so every seed and every run sees the same landscape. Also the
-table row those benchmarks print from their runs over many seeds."""
+fixed by the parameter's name, so every seed and every run sees the same landscape. Also how
+such benchmarks walk a trial through a learning curve under a pruner, and the table row they
+print from their runs over many seeds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
 
 
 def _centre(name: str) -> float:
@@ -30,6 +32,19 @@ def score(trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any]
     """The landscape's value at `params` (at most 1, at the peak)."""
     distributions = trial.distributions
     return statistics.mean(1 - (position(v, distributions[k]) - _centre(k)) ** 2 for k, v in params.items())
+
+
+def replay_curve(study: optuna.Study, trial: optuna.Trial, curve: list[float]) -> int:
+    """Report `curve` epoch by epoch (epochs counted from 1, as hpsearch's objective does) until
+    the study's pruner stops the trial, then tell the study; returns the epochs trained. A trial
+    that trains every epoch completes, worth its best epoch as in hpsearch."""
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+        if epoch < len(curve) and trial.should_prune():
+            study.tell(trial, state=TrialState.PRUNED)
+            return epoch
+    study.tell(trial, max(curve))
+    return len(curve)
 
 
 def table_row(label: str, runs: list[dict[str, float]], columns: tuple[tuple[str, int], ...]) -> str:

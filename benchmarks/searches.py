@@ -54,6 +54,9 @@ class ArmResult:
     best_name: str = ""
     # (epochs spent so far, best value so far) after each trial, for the pruning benchmark
     trajectory: list[tuple[int, float | None]] = field(default_factory=list)
+    # each trial's validation metric per epoch, in trial order (pruned trials' curves end early):
+    # real learning curves on which pruning rules can be compared after the fact
+    curves: list[list[float]] = field(default_factory=list)
 
     def epochs_to_reach(self, value: float) -> int | None:
         """Epochs spent when the best-so-far first reached `value`; None if it never did."""
@@ -65,6 +68,10 @@ class ArmResult:
 
 def _trained_epochs(trial: optuna.trial.FrozenTrial) -> int:
     return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
+
+
+def _curve(trial: optuna.trial.FrozenTrial, metric: str) -> list[float]:
+    return list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, []))
 
 
 def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget: int, *,
@@ -97,7 +104,7 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
         trials=len(study.trials), best_val=best.value if best else None,
         best_test=best.user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
         best_name=(best.user_attrs.get(BASELINE_ATTR) or f"trial {best.number}") if best else "",
-        trajectory=trajectory,
+        trajectory=trajectory, curves=[_curve(t, spec.search.metric) for t in study.trials],
     )
 
 

@@ -68,3 +68,35 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
     assert _difference("a", "b", close).endswith("not apart at this many seeds")
     far = {"a": runs("a", [0.60, 0.61, 0.62]), "b": runs("b", [0.40, 0.41, 0.42])}
     assert _difference("a", "b", far).endswith("(Welch's t, p = 0.00): apart")
+
+
+def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
+    from benchmarks.pruning_replay import replay
+    from hpsearch.spec import PrunerSpec, load_spec
+
+    spec = load_spec("cifar-dropout").with_overrides(epochs=4)
+    early_leader, late_bloomer = [0.40, 0.42, 0.43, 0.44], [0.20, 0.35, 0.45, 0.52]
+    order = [early_leader, late_bloomer]
+    # Successive halving from epoch 1 promotes the second trial only if it leads after epoch 1.
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=1), order, "order-0") == (5, None)
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=2), order, "order-0") == (6, None)
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=3), order, "order-0") == (8, 8)
+    assert replay(spec, PrunerSpec(type="none"), order, "order-0") == (8, 8)
+
+
+def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> None:
+    import json
+    import random
+
+    rng = random.Random(0)
+    curves = [sorted(rng.uniform(0.1, 0.6) for _ in range(2)) for _ in range(12)]
+    settings = {"arm": "random", "study": {"name": "digits-quick", "training": {"epochs": 2}}}
+    (tmp_path / "random-seed0-x.json").write_text(json.dumps({"settings": settings, "curves": curves}))
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pruning_replay", "--study", "digits-quick", "--epochs", "2",
+         "--trials", "6", "--orders", "3", "--results", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) >= 5 and table[2].startswith("| none | 12.0 | 100% |"), result.stdout

@@ -1,0 +1,125 @@
+"""Pruning rules replayed on real learning curves: which rule spends the fewest epochs before the
+search holds a network within one point of the best, and how often does it stop that network?
+
+The search benchmarks save every trial's validation curve (`benchmarks/results`). This takes the
+curves of the trials that trained every epoch in searches without a pruner (the `random` and
+`tpe-no-pruning` arms of search_quality and pruning, for the given study and epochs) and replays
+them through each rule: Optuna's own pruner, configured by hpsearch from the study file's
+`[search.pruner]`, sees a curve epoch by epoch and stops it where it would have stopped the real
+trial. Each order draws `--trials` curves at random (a search of that many full trials) and walks
+them in turn; every rule replays the same orders, so the comparison is paired. Nothing is trained,
+so it takes seconds. What it cannot show is how pruning steers the sampler: these trials are fixed.
+
+    python -m benchmarks.pruning_replay --study cifar-dropout --epochs 4 --trials 24 --orders 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+from pathlib import Path
+
+import optuna
+
+from benchmarks.landscape import replay_curve
+from benchmarks.searches import RESULTS_DIR
+from hpsearch.spec import PrunerSpec, StudySpec, load_spec
+from hpsearch.storage import quiet_optuna
+from hpsearch.study import make_pruner
+
+UNPRUNED_ARMS = ("random", "tpe-no-pruning")
+WITHIN = 0.01  # one point of accuracy, as benchmarks/pruning.py
+
+
+def saved_curves(results_dir: Path, study: str, epochs: int) -> list[list[float]]:
+    """Full-length validation curves of the unpruned searches saved for this study and epochs."""
+    curves = []
+    for path in sorted(results_dir.glob("*.json")):
+        saved = json.loads(path.read_text())
+        settings = saved["settings"]
+        if (settings["arm"] in UNPRUNED_ARMS and settings["study"]["name"] == study
+                and settings["study"]["training"]["epochs"] == epochs):
+            curves += [curve for curve in saved.get("curves", []) if len(curve) == epochs]
+    return curves
+
+
+def rules(spec: StudySpec) -> list[tuple[str, PrunerSpec]]:
+    """No pruner, the study's own, and Hyperband and median pruning from each epoch a trial can
+    be stopped at."""
+    own = spec.search.pruner
+    candidates = [("none", PrunerSpec(type="none")), (f"the study's ({_describe(own)})", own)]
+    for epoch in range(1, spec.training.epochs):
+        for pruner in (PrunerSpec(type="hyperband", min_resource=epoch, reduction_factor=own.reduction_factor),
+                       PrunerSpec(type="median", warmup_epochs=epoch)):
+            if pruner != own:
+                candidates.append((_describe(pruner), pruner))
+    return candidates
+
+
+def _describe(pruner: PrunerSpec) -> str:
+    if pruner.type in ("hyperband", "successive_halving"):
+        return f"{pruner.type}, min_resource {pruner.min_resource}, reduction {pruner.reduction_factor}"
+    if pruner.type == "median":
+        return f"median, warmup {pruner.warmup_epochs}, startup {pruner.startup_trials}"
+    return pruner.type
+
+
+def replay(spec: StudySpec, pruner: PrunerSpec, order: list[list[float]], name: str) -> tuple[int, int | None]:
+    """Walk one order of curves under `pruner`: (epochs spent in all, epochs spent when the
+    best-so-far first came within one point of the order's best curve, or None)."""
+    rule_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": pruner})})
+    # The same study name for every rule: Hyperband assigns brackets by it and the trial number.
+    study = optuna.create_study(study_name=name, pruner=make_pruner(rule_spec), direction="maximize")
+    target = max(max(curve) for curve in order) - WITHIN
+    spent, reached = 0, None
+    for curve in order:
+        trial = study.ask()
+        trained = replay_curve(study, trial, curve)
+        spent += trained
+        if reached is None and trained == len(curve) and max(curve) >= target:
+            reached = spent
+    return spent, reached
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default="cifar-dropout")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of a fully trained trial, as the searches ran")
+    parser.add_argument("--trials", type=int, default=24, help="curves per order: a search of that many full trials")
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the searches were saved")
+    args = parser.parse_args()
+
+    quiet_optuna()
+    spec = load_spec(args.study).with_overrides(epochs=args.epochs)
+    curves = saved_curves(args.results, spec.name, args.epochs)
+    if len(curves) < args.trials:
+        raise SystemExit(f"{len(curves)} saved unpruned curves of {args.epochs} epochs for {spec.name} in "
+                         f"{args.results}; run the search_quality and pruning benchmarks with --epochs "
+                         f"{args.epochs} first, or ask for fewer --trials.")
+    rng = random.Random(0)
+    orders = [rng.sample(curves, args.trials) for _ in range(args.orders)]
+    runs = {label: [replay(spec, pruner, order, f"replay-{i}") for i, order in enumerate(orders)]
+            for label, pruner in rules(spec)}
+    unpruned = runs["none"]
+
+    print(f"Pruning rules replayed: {spec.name}, {len(curves)} saved curves of {args.epochs} epochs, "
+          f"{args.orders} orders of {args.trials} trials each; epochs until the best-so-far is within "
+          "one point of the order's best curve")
+    print()
+    print("| rule | epochs spent (all trials) | orders where it kept a network within one point "
+          "| epochs to within one point (mean) | ratio to no pruning (paired, where reached) |")
+    print("| --- | --- | --- | --- | --- |")
+    for label, results in runs.items():
+        reached = [(r, u) for (_, r), (_, u) in zip(results, unpruned) if r is not None]
+        ratios = [r / u for r, u in reached if u]  # type: ignore[operator]
+        print(f"| {label} | {statistics.mean(s for s, _ in results):.1f} | "
+              f"{100 * len(reached) / len(results):.0f}% | "
+              f"{statistics.mean(r for r, _ in reached) if reached else float('nan'):.1f} | "
+              f"{statistics.mean(ratios) if ratios else float('nan'):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
