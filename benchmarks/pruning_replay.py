@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -66,21 +67,31 @@ def _describe(pruner: PrunerSpec) -> str:
     return pruner.type
 
 
-def replay(spec: StudySpec, pruner: PrunerSpec, order: list[list[float]], name: str) -> tuple[int, int | None]:
-    """Walk one order of curves under `pruner`: (epochs spent in all, epochs spent when the
-    best-so-far first came within one point of the order's best curve, or None)."""
+@dataclass
+class Replay:
+    """One order of curves walked under one rule."""
+
+    spent: int  # epochs trained in all, pruned trials included
+    reached: int | None  # epochs spent when the best-so-far came within one point of the order's best
+    shortfall: float  # the order's best curve minus the best complete trial's: what the rule lost
+
+
+def replay(spec: StudySpec, pruner: PrunerSpec, order: list[list[float]], name: str) -> Replay:
+    """Walk one order of curves under `pruner`, as a search of those trials would have."""
     rule_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": pruner})})
     # The same study name for every rule: Hyperband assigns brackets by it and the trial number.
     study = optuna.create_study(study_name=name, pruner=make_pruner(rule_spec), direction="maximize")
-    target = max(max(curve) for curve in order) - WITHIN
-    spent, reached = 0, None
+    best_possible = max(max(curve) for curve in order)
+    spent, reached, best = 0, None, 0.0
     for curve in order:
         trial = study.ask()
         trained = replay_curve(study, trial, curve)
         spent += trained
-        if reached is None and trained == len(curve) and max(curve) >= target:
-            reached = spent
-    return spent, reached
+        if trained == len(curve):
+            best = max(best, max(curve))
+            if reached is None and best >= best_possible - WITHIN:
+                reached = spent
+    return Replay(spent, reached, best_possible - best)
 
 
 def main() -> None:
@@ -110,14 +121,16 @@ def main() -> None:
           "one point of the order's best curve")
     print()
     print("| rule | epochs spent (all trials) | orders where it kept a network within one point "
-          "| epochs to within one point (mean) | ratio to no pruning (paired, where reached) |")
-    print("| --- | --- | --- | --- | --- |")
+          "| points lost to the order's best (mean) | epochs to within one point (mean, where kept) "
+          "| ratio to no pruning (paired, where kept) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for label, results in runs.items():
-        reached = [(r, u) for (_, r), (_, u) in zip(results, unpruned) if r is not None]
-        ratios = [r / u for r, u in reached if u]  # type: ignore[operator]
-        print(f"| {label} | {statistics.mean(s for s, _ in results):.1f} | "
-              f"{100 * len(reached) / len(results):.0f}% | "
-              f"{statistics.mean(r for r, _ in reached) if reached else float('nan'):.1f} | "
+        kept = [(r.reached, u.reached) for r, u in zip(results, unpruned) if r.reached is not None]
+        ratios = [r / u for r, u in kept if u]  # type: ignore[operator]
+        print(f"| {label} | {statistics.mean(r.spent for r in results):.1f} | "
+              f"{100 * len(kept) / len(results):.0f}% | "
+              f"{100 * statistics.mean(r.shortfall for r in results):.2f} | "
+              f"{statistics.mean(r for r, _ in kept) if kept else float('nan'):.1f} | "
               f"{statistics.mean(ratios) if ratios else float('nan'):.2f} |")
 
 

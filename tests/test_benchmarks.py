@@ -71,17 +71,17 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
 
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
-    from benchmarks.pruning_replay import replay
+    from benchmarks.pruning_replay import Replay, replay
     from hpsearch.spec import PrunerSpec, load_spec
 
     spec = load_spec("cifar-dropout").with_overrides(epochs=4)
     early_leader, late_bloomer = [0.40, 0.42, 0.43, 0.44], [0.20, 0.35, 0.45, 0.52]
     order = [early_leader, late_bloomer]
     # Successive halving from epoch 1 promotes the second trial only if it leads after epoch 1.
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=1), order, "order-0") == (5, None)
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=2), order, "order-0") == (6, None)
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=3), order, "order-0") == (8, 8)
-    assert replay(spec, PrunerSpec(type="none"), order, "order-0") == (8, 8)
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=1), order, "order-0") == Replay(5, None, 0.52 - 0.44)
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=2), order, "order-0") == Replay(6, None, 0.52 - 0.44)
+    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=3), order, "order-0") == Replay(8, 8, 0.0)
+    assert replay(spec, PrunerSpec(type="none"), order, "order-0") == Replay(8, 8, 0.0)
 
 
 def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> None:
@@ -99,4 +99,4 @@ def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) >= 5 and table[2].startswith("| none | 12.0 | 100% |"), result.stdout
+    assert len(table) >= 5 and table[2].startswith("| none | 12.0 | 100% | 0.00 |"), result.stdout
