@@ -116,6 +116,7 @@ def main() -> None:
             for label, pruner in rules(spec)}
     unpruned = runs["none"]
 
+    _print_rank_agreement(curves)
     print(f"Pruning rules replayed: {spec.name}, {len(curves)} saved curves of {args.epochs} epochs, "
           f"{args.orders} orders of {args.trials} trials each; epochs until the best-so-far is within "
           "one point of the order's best curve")
@@ -132,6 +133,21 @@ def main() -> None:
               f"{100 * statistics.mean(r.shortfall for r in results):.2f} | "
               f"{statistics.mean(r for r, _ in kept) if kept else float('nan'):.1f} | "
               f"{statistics.mean(ratios) if ratios else float('nan'):.2f} |")
+
+
+def _print_rank_agreement(curves: list[list[float]]) -> None:
+    """How well each epoch's validation value ranks the networks by their best: what a pruner
+    deciding at that epoch can know."""
+    from scipy import stats
+
+    print(f"Rank agreement of each epoch with the curve's best ({len(curves)} curves)")
+    print()
+    print("| epoch | Spearman correlation with the curve's best |")
+    print("| --- | --- |")
+    best = [max(curve) for curve in curves]
+    for epoch in range(1, len(curves[0])):
+        print(f"| {epoch} | {stats.spearmanr([curve[epoch - 1] for curve in curves], best).statistic:.2f} |")
+    print()
 
 
 if __name__ == "__main__":

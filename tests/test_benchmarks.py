@@ -99,4 +99,5 @@ def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) >= 5 and table[2].startswith("| none | 12.0 | 100% | 0.00 |"), result.stdout
+    assert table[2].startswith("| 1 | "), result.stdout  # epoch 1's rank agreement
+    assert any(line.startswith("| none | 12.0 | 100% | 0.00 |") for line in table), result.stdout
