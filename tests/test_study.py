@@ -28,10 +28,11 @@ def test_hyperband_brackets_are_the_ones_optunas_pruner_makes(epochs: int, min_r
 
 def test_startup_trials_are_shared_among_hyperband_brackets() -> None:
     quiet_optuna()  # grouped TPE is marked experimental
-    spec = load_spec("cifar-dropout")  # Hyperband over 15 epochs: 3 brackets, 10 startup trials
+    # Hyperband from epoch 2 over 18 epochs: 3 brackets (18 / 2 = 3 ** 2), 10 startup trials
+    spec = load_spec("cifar-dropout").with_overrides(epochs=18)
     sampler = make_sampler(spec, seed=0)
     assert hyperband_brackets(spec) == 3
     assert isinstance(sampler, optuna.samplers.TPESampler)
-    assert sampler._n_startup_trials == math.ceil(10 / 3)  # type: ignore[attr-defined]
+    assert sampler._n_startup_trials == math.ceil(spec.search.sampler.startup_trials / 3)  # type: ignore[attr-defined]
     digits = load_spec("digits-quick")  # a median pruner sees every trial: no sharing
     assert make_sampler(digits, seed=0)._n_startup_trials == digits.search.sampler.startup_trials  # type: ignore[attr-defined]
