@@ -11,6 +11,9 @@ them in turn; every rule replays the same orders, so the comparison is paired. N
 so it takes seconds. What it cannot show is how pruning steers the sampler: these trials are fixed.
 
     python -m benchmarks.pruning_replay --study cifar-dropout --epochs 4 --trials 24 --orders 200
+
+The last rows are bounds, not rules: a pruner with foresight, stopping at a given epoch every trial
+that will not end within one point of the best, shows how much any rule deciding then could save.
 """
 
 from __future__ import annotations
@@ -94,6 +97,20 @@ def replay(spec: StudySpec, pruner: PrunerSpec, order: list[list[float]], name: 
     return Replay(spent, reached, best_possible - best)
 
 
+def foresight(order: list[list[float]], epoch: int) -> Replay:
+    """The best any rule deciding at `epoch` could do: it stops every trial there except those
+    that end within one point of the order's best, which train to the end."""
+    best_possible = max(max(curve) for curve in order)
+    spent, reached = 0, None
+    for curve in order:
+        if max(curve) >= best_possible - WITHIN:
+            spent += len(curve)
+            reached = spent if reached is None else reached
+        else:
+            spent += epoch
+    return Replay(spent, reached, 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="cifar-dropout")
@@ -114,6 +131,8 @@ def main() -> None:
     orders = [rng.sample(curves, args.trials) for _ in range(args.orders)]
     runs = {label: [replay(spec, pruner, order, f"replay-{i}") for i, order in enumerate(orders)]
             for label, pruner in rules(spec)}
+    for epoch in range(1, spec.training.epochs):
+        runs[f"foresight from epoch {epoch} (a bound, not a rule)"] = [foresight(order, epoch) for order in orders]
     unpruned = runs["none"]
 
     _print_rank_agreement(curves)

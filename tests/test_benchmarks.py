@@ -71,7 +71,7 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
 
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
-    from benchmarks.pruning_replay import Replay, replay
+    from benchmarks.pruning_replay import Replay, foresight, replay
     from hpsearch.spec import PrunerSpec, load_spec
 
     spec = load_spec("cifar-dropout").with_overrides(epochs=4)
@@ -82,6 +82,8 @@ def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None
     assert replay(spec, PrunerSpec(type="successive_halving", min_resource=2), order, "order-0") == Replay(6, None, 0.52 - 0.44)
     assert replay(spec, PrunerSpec(type="successive_halving", min_resource=3), order, "order-0") == Replay(8, 8, 0.0)
     assert replay(spec, PrunerSpec(type="none"), order, "order-0") == Replay(8, 8, 0.0)
+    # Foresight stops the early leader at epoch 1 and trains the late bloomer to the end.
+    assert foresight(order, 1) == Replay(5, 5, 0.0)
 
 
 def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> None:
