@@ -2,7 +2,7 @@
 
 Optuna's HyperbandPruner shows the sampler only the finished trials of the asking trial's own
 bracket, so TPE's `n_startup_trials` is spent once per bracket: with Optuna's default of 10,
-cifar-dropout's 3 brackets leave most of its 40 trials random. hpsearch shares the study's
+cifar-dropout's 2 brackets leave half of its 40 trials random. hpsearch shares the study's
 startup trials among the brackets instead (`hpsearch.study.make_sampler`). This runs both on a
 study's real search space, trial target, epochs and Hyperband pruner, with synthetic learning
 curves (a trial climbs to its landscape value from `benchmarks/landscape.py`, with noise in

@@ -42,7 +42,7 @@ def startup_trials_per_bracket(spec: StudySpec) -> int:
     """TPE's random trials before it models the space, as each Hyperband bracket counts them.
 
     Optuna's Hyperband shows the sampler only the asking trial's bracket, so TPE's startup counts
-    once per bracket: 10 in each of cifar-dropout's 3 brackets left 27 of its 40 trials random.
+    once per bracket: 10 in each of 3 brackets left 27 of a 40-trial study's trials random.
     The study's startup trials are shared among the brackets instead.
     """
     return math.ceil(spec.search.sampler.startup_trials / hyperband_brackets(spec))
