@@ -122,6 +122,8 @@ def main() -> None:
 
     quiet_optuna()
     spec = load_spec(args.study).with_overrides(epochs=args.epochs)
+    if spec.search.direction != "maximize":
+        raise SystemExit(f"{spec.name} minimizes {spec.search.metric}; the replay compares metrics to maximize.")
     curves = saved_curves(args.results, spec.name, args.epochs)
     if len(curves) < args.trials:
         raise SystemExit(f"{len(curves)} saved unpruned curves of {args.epochs} epochs for {spec.name} in "
