@@ -28,7 +28,7 @@ from pathlib import Path
 import optuna
 
 from benchmarks.landscape import replay_curve
-from benchmarks.searches import RESULTS_DIR
+from benchmarks import RESULTS_DIR
 from hpsearch.spec import PrunerSpec, StudySpec, load_spec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_pruner

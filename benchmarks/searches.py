@@ -26,6 +26,7 @@ from typing import Any, Callable
 import keras
 import optuna
 
+from benchmarks import RESULTS_DIR
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
 from hpsearch.model import compile_model
@@ -36,7 +37,6 @@ from hpsearch.spec import PrunerSpec, StudySpec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_pruner, make_sampler
 
-RESULTS_DIR = Path(__file__).parent / "results"
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
 
 
