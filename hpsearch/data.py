@@ -8,14 +8,17 @@ never sees the test set.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 KERAS_DATASETS = ("cifar10", "mnist", "fashion_mnist")
 BUNDLED_DATASETS = ("digits",)
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+SAVEZ_CALL = f"numpy.savez(path, {', '.join(f'{key}=...' for key in NPZ_KEYS)})"
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 0..16 intensities
 DIGITS_TEST_FRACTION = 0.2
 
@@ -79,18 +82,52 @@ def _digits(seed: int) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, max_pixel=DIGITS_MAX_PIXEL)
 
 
+def _check_npz_format(path: Path) -> None:
+    """Name what the file is when it is not an .npz archive (numpy would guess, and talk of pickles)."""
+    with path.open("rb") as file:
+        start = file.read(len(np.lib.format.MAGIC_PREFIX))
+    if start == np.lib.format.MAGIC_PREFIX:
+        what = "it holds a single .npy array (from numpy.save), not an archive of arrays"
+    elif not zipfile.is_zipfile(path):
+        what = "it is not a zip archive of arrays"
+    else:
+        return
+    raise DataError(f"{path}: not a readable .npz file: {what}; write one with {SAVEZ_CALL}")
+
+
+def _holds_objects(archive: NpzFile, key: str) -> bool:
+    """Whether an array of the archive is pickled Python objects, read from its header alone."""
+    name = key if key in archive.zip.namelist() else f"{key}.npy"  # as numpy names members
+    with archive.zip.open(name) as member:
+        fmt = np.lib.format
+        header = fmt.read_array_header_1_0 if fmt.read_magic(member) == (1, 0) else fmt.read_array_header_2_0
+        return bool(header(member)[2].hasobject)
+
+
 def _read_npz(path: Path) -> RawData:
+    """The four arrays of an .npz, or one sentence on what is wrong with the file."""
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
     try:
+        _check_npz_format(path)
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
             if missing:
-                raise DataError(f"{path}: missing array {missing[0]} (needs {', '.join(NPZ_KEYS)})")
+                has = ", ".join(archive.files) or "none"
+                raise DataError(
+                    f"{path}: missing array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                    f"(hpsearch needs {', '.join(NPZ_KEYS)}; the file has {has})"
+                )
+            for key in NPZ_KEYS:
+                if _holds_objects(archive, key):
+                    raise DataError(
+                        f"{path}: array {key} holds pickled Python objects (often ragged lists), which "
+                        "hpsearch does not load as unpickling can run code; save numeric arrays instead"
+                    )
             arrays = {key: archive[key] for key in NPZ_KEYS}
     except DataError:
         raise
-    except Exception as error:  # zip, pickle and format errors
+    except Exception as error:  # a damaged archive, or an array numpy cannot read
         raise DataError(f"{path}: not a readable .npz file ({error})") from None
     return RawData(**arrays)
 
@@ -153,6 +190,26 @@ def _stratified_split(
     return x_rest, x_kept, y_rest, y_kept
 
 
+def _check_split_sizes(
+    classes: int, y_train: np.ndarray, y_val: np.ndarray, validation_fraction: float
+) -> None:
+    """Each part of the split needs at least one image of every class.
+
+    With fewer, a class is missing from validation (val_accuracy never scores it) or from training
+    (the network never sees it), and scikit-learn cannot stratify, so it happens silently. One per
+    class is the least that avoids this; demanding more would refuse the small smoke-test runs (the
+    tests' digits `subset = 150`, 15 validation images for 10 classes) that are still useful.
+    """
+    total = len(y_train) + len(y_val)
+    for part, labels in (("training", y_train), ("validation", y_val)):
+        if len(labels) < classes:
+            raise DataError(
+                f"the {part} split would hold {len(labels)} images for {classes} classes, fewer than one "
+                f"per class (validation_fraction {validation_fraction:g} of {total} images); use more "
+                "images (a larger subset) or another validation_fraction"
+            )
+
+
 def prepare(
     raw: RawData,
     *,
@@ -176,7 +233,9 @@ def prepare(
         x_train, x_test = _pad(x_train, pad_to), _pad(x_test, pad_to)
     if subset is not None and subset < len(x_train):
         _, x_train, _, y_train = _stratified_split(x_train, y_train, subset, seed)
+    classes = len(np.unique(y_train))
     x_train, x_val, y_train, y_val = _stratified_split(x_train, y_train, validation_fraction, seed)
+    _check_split_sizes(classes, y_train, y_val, validation_fraction)
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
 

@@ -13,13 +13,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpsearch.parameters import PARAMETERS, Parameter, positions_of
 
 
 class SpecError(ValueError):
     """A study file (or a study name) that cannot be used; the message is one sentence."""
+
+
+# numpy and scikit-learn take seeds 0 .. 2**32 - 1, and hpsearch adds to the study's seed: Keras
+# gets `seed + trial.number` and each worker's sampler `seed + worker index`. Stopping the study's
+# seed at 2**31 - 1 leaves 2**31 trials and workers of room (the CLI's random worker seeds stay
+# below 2**31 too).
+MAX_SEED = 2**31 - 1
+
+# How far from a grid point a value may be, in steps: Optuna's own tolerance, so that 0.3 is on
+# the 0.1 grid although 0.3 / 0.1 is 2.9999999999999996 in floating point.
+GRID_TOLERANCE = 1e-8
+
+
+def on_grid(value: float, low: float, step: float) -> bool:
+    """Whether `value` is `low` plus a whole number of `step`s, as Optuna's stepped ranges draw."""
+    steps = (value - low) / step
+    return abs(steps - round(steps)) < GRID_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -47,11 +64,16 @@ class Dimension:
     def is_int_range(self) -> bool:
         return PARAMETERS[self.name].kind is int
 
-    def contains(self, value: Any) -> bool:
+    def problem(self, value: Any) -> str | None:
+        """Say why the search can never draw `value`, or None when it can."""
         if self.choices is not None:
-            return value in self.choices
+            return None if value in self.choices else f"outside the searched {self.describe()}"
         assert self.low is not None and self.high is not None
-        return self.low <= value <= self.high
+        if not self.low <= value <= self.high:
+            return f"outside the searched range {self.describe()}"
+        if self.step is not None and not on_grid(value, self.low, self.step):
+            return f"not on the search's grid {self.describe()}"
+        return None
 
     def largest(self) -> Any:
         """The largest value this dimension can take (for counts such as `blocks`)."""
@@ -74,7 +96,10 @@ class Dimension:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A settings table that refuses unknown keys and wrong types (`trials = "12"`, `= true`,
+    `= 12.0`) instead of converting them; a whole number may still stand for a float."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataSpec(_Strict):
@@ -118,9 +143,19 @@ class SearchSpec(_Strict):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
-    seed: int = 0
+    seed: int = Field(0, description=f"0 .. {MAX_SEED}: the sampler, the split and the weights")
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, seed: int) -> int:
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"must be from 0 to {MAX_SEED}, which leaves room for the trial and worker numbers "
+                f"added to it (got {seed})"
+            )
+        return seed
 
     @model_validator(mode="after")
     def _direction_fits_metric(self) -> SearchSpec:
@@ -160,21 +195,24 @@ class StudySpec(_Strict):
         jit_compile: bool | None = None,
         steps_per_execution: int | None = None,
     ) -> StudySpec:
-        """The spec with command-line flags applied (a flag beats the file)."""
-        search = self.search.model_copy(
-            update={k: v for k, v in {"trials": trials, "seed": seed}.items() if v is not None}
-        )
-        execution = {
-            "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
-            "steps_per_execution": steps_per_execution,
+        """The spec with command-line flags applied (a flag beats the file), checked as the file is."""
+        flags = {
+            "search": {"trials": trials, "seed": seed},
+            "training": {
+                "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
+                "steps_per_execution": steps_per_execution,
+            },
+            "data": {"dataset": dataset, "subset": subset},
         }
-        training = TrainingSpec.model_validate(
-            {**self.training.model_dump(), **{k: v for k, v in execution.items() if v is not None}}
-        )
-        data = self.data.model_copy(
-            update={k: v for k, v in {"dataset": dataset, "subset": subset}.items() if v is not None}
-        )
-        return self.model_copy(update={"search": search, "training": training, "data": data})
+        sections: dict[str, BaseModel] = {}
+        for section, values in flags.items():
+            current = getattr(self, section)
+            given = {k: v for k, v in values.items() if v is not None}
+            try:
+                sections[section] = type(current).model_validate({**current.model_dump(), **given})
+            except ValidationError as error:
+                raise _spec_error(error, "command line", section) from None
+        return self.model_copy(update=sections)
 
     def baseline_values(self, baseline: Baseline) -> dict[str, Any]:
         return resolve_baseline(self.space, baseline.values)
@@ -228,8 +266,13 @@ def _parse_dimension(name: str, raw: Any) -> Dimension:
         raise SpecError(f"{key}.log: must be true or false")
     if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
         raise SpecError(f"{key}.step: must be a positive number")
+    if step is not None and param.kind is int and not isinstance(step, int):
+        raise SpecError(f"{key}.step: {name} takes whole numbers, so its step must be one (got {step!r})")
     if log and step is not None:
         raise SpecError(f"{key}: step and log cannot be combined")
+    if step is not None and not on_grid(high, low, step):
+        raise SpecError(f"{key}.high: {high!r} is not on the grid from {low!r} in steps of {step!r}, "
+                        "so the search would silently stop below it")
     if log and low <= 0:
         raise SpecError(f"{key}: a log range needs low above 0")
     return Dimension(name, low=low, high=high, step=step, log=log, each=each)
@@ -282,24 +325,29 @@ def _parse_baselines(raw: Any, space: dict[str, Dimension]) -> tuple[Baseline, .
         where = f"baselines[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise SpecError(f"{where}.name: every baseline needs a name")
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise SpecError(f"{where}.note: must be text in quotes (got {note!r})")
         values = {k: v for k, v in entry.items() if k not in ("name", "note")}
         for name, value in values.items():
             key = f"{where}.{name}"
             if name not in PARAMETERS:
                 raise SpecError(f"{key}: unknown hyperparameter")
             values[name] = _check_fixed(key, PARAMETERS[name], value)
-        baseline = Baseline(name=entry["name"], note=str(entry.get("note", "")), values=values)
+        baseline = Baseline(name=entry["name"], note=note, values=values)
         resolved = resolve_baseline(space, values)
         for name, dim in space.items():
             key = f"{where}.{name}"
             _check_positions(key, name, resolved[name], resolved)
             if dim.searched:
-                _check_in_dimension(key, dim, resolved[name], resolved)
+                _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)
         baselines.append(baseline)
     return tuple(baselines)
 
 
-def _check_in_dimension(key: str, dim: Dimension, value: Any, resolved: dict[str, Any]) -> None:
+def _check_in_dimension(
+    key: str, baseline: str, dim: Dimension, value: Any, resolved: dict[str, Any]
+) -> None:
     """A baseline's value for a searched hyperparameter must be one the search could draw."""
     if isinstance(value, tuple):
         if not dim.each:
@@ -309,8 +357,9 @@ def _check_in_dimension(key: str, dim: Dimension, value: Any, resolved: dict[str
     else:
         values = (value,)
     for item in values:
-        if not dim.contains(item):
-            raise SpecError(f"{key}: {item!r} is outside the searched space.{dim.name} ({dim.describe()})")
+        problem = dim.problem(item)
+        if problem:
+            raise SpecError(f"{key}: baseline {baseline!r} sets {dim.name} = {item!r}, which is {problem}")
 
 
 def parse_spec(document: dict[str, Any], source: str) -> StudySpec:
@@ -323,14 +372,22 @@ def parse_spec(document: dict[str, Any], source: str) -> StudySpec:
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif first["type"] == "missing":
-            message = "required but missing"
-        raise SpecError(f"{source}: {key}: {message}") from None
+        raise _spec_error(error, source) from None
+
+
+def _spec_error(error: ValidationError, source: str, section: str = "") -> SpecError:
+    """Pydantic's first complaint as `<source>: <key>: <reason>`, with the value it got."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in (section, *first["loc"]) if part != "") or "(top level)"
+    if first["type"] == "extra_forbidden":
+        reason = "unknown key"
+    elif first["type"] == "missing":
+        reason = "required but missing"
+    elif first["type"] == "value_error":  # our validators' own sentences, which name the value
+        reason = str(first["ctx"]["error"])
+    else:
+        reason = f"{first['msg']} (got {first['input']!r})"
+    return SpecError(f"{source}: {key}: {reason}")
 
 
 def load_spec_file(path: Path) -> StudySpec:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import optuna
+import pytest
 
 from hpsearch.architecture import setup_from_values
 from hpsearch.records import BASELINE_ATTR
 from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import load_spec
+from hpsearch.spec import load_spec, load_spec_file
+from tests.helpers import write_study
 
 
 def _first_trials(name: str, count: int) -> list[dict]:
@@ -64,3 +69,32 @@ def test_momentum_is_only_searched_with_sgd() -> None:
         values = sample(trial, spec.space)
         assert ("momentum" in trial.params) == (values["optimizer"] == "sgd")
         study.tell(trial, 0.0)
+
+
+def test_baselines_on_the_grid_are_enqueued_as_optuna_draws_them(tmp_path: Path) -> None:
+    """What the study file accepts as on the grid, Optuna's stepped ranges accept too (no warning
+    that an enqueued value is out of range, nor that a range's high is not on its grid)."""
+    path = write_study(
+        tmp_path, "grid",
+        '[data]\ndataset = "digits"\n[space]\nblocks = 3\n'
+        "conv_dropout = { low = 0.0, high = 0.5, step = 0.1, each = true }\n"
+        "dense_dropout = { low = 0.1, high = 0.7, step = 0.2 }\n"
+        "base_filters = { low = 8, high = 64, step = 8 }\n"
+        '[[baselines]]\nname = "b"\nconv_dropout = [0.3, 0.5, 0.1]\ndense_dropout = 0.7\nbase_filters = 24\n',
+    )
+    spec = load_spec_file(path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enqueue_baselines(study, spec)
+        values = sample(study.ask(), spec.space)
+    assert values["conv_dropout"] == [0.3, 0.5, 0.1]
+    assert values["dense_dropout"] == [0.7] and values["base_filters"] == 24
+
+
+@pytest.mark.parametrize("name", ["cifar-dropout", "cifar-architecture", "cifar-allconv", "mnist-vgg11",
+                                  "digits-quick"])
+def test_shipped_studies_draw_without_optuna_adjusting_anything(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _first_trials(name, 4)
