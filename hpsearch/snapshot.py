@@ -21,7 +21,7 @@ import sqlalchemy
 from sqlalchemy import column, select, table
 
 from hpsearch.records import DESCRIPTION_ATTR, TARGET_ATTR
-from hpsearch.urls import driver_url, engine_kwargs, mask
+from hpsearch.urls import driver_url, engine_kwargs, opening
 
 if TYPE_CHECKING:
     import optuna
@@ -101,16 +101,16 @@ def _engine(url: str) -> sqlalchemy.Engine:
 
 
 def _read(url: str, queries: list[sqlalchemy.Select[Any]]) -> list[list[Any]]:
-    """Run the queries in one connection; any database failure becomes one masked sentence."""
-    engine = _engine(url)
-    try:
-        with engine.connect() as connection:
-            return [list(connection.execute(query)) for query in queries]
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise SnapshotError(mask(f"cannot open storage {url}: {reason}", url)) from None
-    finally:
-        engine.dispose()
+    """Run the queries in one connection; a bad URL or any database failure becomes one masked
+    sentence, worded as `open_storage` words it."""
+    with opening(url, SnapshotError):
+        engine = _engine(url)
+        try:
+            with engine.connect() as connection:
+                rows = [list(connection.execute(query)) for query in queries]
+        finally:
+            engine.dispose()
+    return rows
 
 
 def count_states(connection: sqlalchemy.Connection, study_id: int) -> Counter[str]:

@@ -16,6 +16,8 @@ import psycopg2
 import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
+from optuna_dashboard._storage_url import get_storage
+from sqlalchemy.engine import make_url
 
 from hpsearch.storage import open_storage, quiet_optuna
 from tests.helpers import run_cli
@@ -148,3 +150,67 @@ def test_storage_survives_a_server_restart(postgres: PostgresServer, database: s
     bystander.close()
     study.optimize(_quadratic, n_trials=2)  # ...yet the storage's pool reconnects (pool_pre_ping)
     assert len(_finished(storage, "restarted")) == 4
+
+
+def test_optuna_and_the_dashboard_open_the_same_url(database: str, storage: RDBStorage) -> None:
+    """Users hand the URL hpsearch uses to Optuna's own tools, which let SQLAlchemy pick the
+    driver: psycopg 3 for postgresql:// since SQLAlchemy 2.1, so it must be installed too."""
+    optuna.create_study(storage=storage, study_name="shared", direction="maximize").optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+
+    assert make_url(database).get_dialect().driver == "psycopg"  # what the plain URL connects with
+    plain = optuna.load_study(study_name="shared", storage=database)
+    assert [t.value for t in plain.trials] == [t.value for t in _finished(storage, "shared")]
+    dashboard = get_storage(database)
+    try:
+        assert optuna.load_study(study_name="shared", storage=dashboard).best_value == plain.best_value
+    finally:
+        dashboard.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_storage_survives_its_connections_being_killed(postgres: PostgresServer, database: str,
+                                                       storage: RDBStorage) -> None:
+    """An administrator (or an idle timeout) ending every session: the next write reconnects."""
+    assert storage.engine.pool.size() == 2  # type: ignore[attr-defined]  # bounded per worker process
+    study = optuna.create_study(storage=storage, study_name="killed")
+    study.set_user_attr("before", 1)
+    admin = postgres.connect(database.rsplit("/", 1)[1])
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            killed = cursor.fetchall()
+    finally:
+        admin.close()
+    assert killed and all(done for (done,) in killed)  # the storage's pooled connections are gone
+
+    study.set_user_attr("after", 2)
+    assert optuna.load_study(study_name="killed", storage=storage).user_attrs == {"before": 1, "after": 2}
+
+
+def test_list_never_prints_a_password_given_in_query_or_percent_encoded(postgres: PostgresServer,
+                                                                        database: str,
+                                                                        storage: RDBStorage) -> None:
+    """Working URLs, so the password reaches the server and `list` prints its title with the URL."""
+    optuna.create_study(storage=storage, study_name="secretive")
+    secret = "p@ss%w0rd:" + secrets.token_hex(6)
+    conn = postgres.connect(database.rsplit("/", 1)[1])
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE ROLE awkward LOGIN SUPERUSER PASSWORD %s", (secret,))
+    finally:
+        conn.close()
+    host = f"127.0.0.1:{postgres.port}/{database.rsplit('/', 1)[1]}"
+    encoded = secret.replace("%", "%25").replace("@", "%40").replace(":", "%3A")
+    for url in (f"postgresql://hpsearch@{host}?password={postgres.password}",
+                f"postgresql://awkward:{encoded}@{host}",
+                f"postgresql://awkward@{host}?sslmode=disable&password={encoded}"):
+        for command in (["list"], ["summary", "secretive"]):
+            result = run_cli(*command, "--storage", url, timeout=60)
+            output = result.stdout + result.stderr
+            assert result.returncode == 0, output
+            assert "secretive" in result.stdout
+            for leaked in (postgres.password, secret, encoded, secret.rsplit(":", 1)[1]):
+                assert leaked not in output, command
