@@ -19,9 +19,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from hpsearch.workers import detect_gpus
 
@@ -47,7 +49,8 @@ def child(study: str, data: str, epochs: int, precision: str, xla: bool) -> None
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     trial_study = optuna.create_study(direction=spec.search.direction, pruner=optuna.pruners.NopPruner())
     enqueue_baselines(trial_study, spec)
-    trial_study.optimize(Objective(spec, splits), n_trials=1)
+    checkpoints = Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))
+    trial_study.optimize(Objective(spec, splits, checkpoints), n_trials=1)
     print(json.dumps({"images_per_second": trial_study.trials[0].user_attrs[IMAGES_PER_SECOND_ATTR]}))
 
 

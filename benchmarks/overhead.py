@@ -79,7 +79,7 @@ def _hpsearch_trial(spec: StudySpec, splits: Splits, storage: RDBStorage, name: 
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                 pruner=optuna.pruners.NopPruner())
     study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: overrides})
-    study.optimize(Objective(spec, splits), n_trials=1)
+    study.optimize(Objective(spec, splits, Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))), n_trials=1)
     return study.trials[0].user_attrs[EPOCH_SECONDS_ATTR]
 
 

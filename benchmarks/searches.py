@@ -40,6 +40,11 @@ from hpsearch.study import make_pruner, make_sampler
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
 
 
+def _scratch_checkpoints() -> Path:
+    """A throwaway checkpoint directory: benchmark searches are never retried."""
+    return Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))
+
+
 @dataclass
 class ArmResult:
     """What one search found, and the path it took to get there."""
@@ -96,7 +101,7 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
             study.stop()
 
     started = time.perf_counter()
-    study.optimize(Objective(spec, splits), callbacks=[stop_at_budget], catch=(Exception,))
+    study.optimize(Objective(spec, splits, _scratch_checkpoints()), callbacks=[stop_at_budget], catch=(Exception,))
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = study.best_trial if complete else None
     return ArmResult(
@@ -114,7 +119,7 @@ def run_baselines(spec: StudySpec, splits: Splits, seed: int) -> ArmResult:
     study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
     enqueue_baselines(study, spec)
     started = time.perf_counter()
-    study.optimize(Objective(spec, splits), n_trials=len(spec.baselines))
+    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines))
     best = study.best_trial
     return ArmResult(
         arm="baseline", seed=seed, epochs_spent=sum(_trained_epochs(t) for t in study.trials),

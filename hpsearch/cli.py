@@ -6,7 +6,7 @@ the study and storage are checked, so every other command (and `--help`) starts 
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -33,6 +33,19 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show TensorFlow's native start-up log lines too.")
+    ] = False,
+) -> None:
+    """Options for every command (before the command's name)."""
+    if verbose:
+        from hpsearch.native_logs import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"  # worker processes inherit it
 
 USAGE_ERROR = 2  # bad study file, bad data file, bad flag
 RUN_ERROR = 1  # storage unreachable, target not reached
@@ -102,14 +115,21 @@ XlaOpt = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile 
 StepsOpt = Annotated[
     Optional[int], typer.Option(min=1, help="Batches per compiled call (fewer Python round trips).")
 ]
+CheckpointsOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Directory for trial checkpoints (a retried trial resumes from its last epoch); "
+                 "default $HPSEARCH_CHECKPOINTS, else beside the SQLite file. Share it between machines."),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
 
 
 def _prepare(
     study: str, storage: str | None, *, trials: int | None, keep_stored_target: bool, **overrides: Any
 ) -> tuple[StudySpec, str, BaseStorage]:
-    """Load the spec and storage; the target is the flag, else (when asked) the stored one."""
-    from hpsearch.study import stored_target
+    """Load the spec and storage; the target is the flag, else (when asked) the stored one. An
+    existing study keeps the data, epochs and seed it was created with (`study.KEPT_SETTINGS`)."""
+    from hpsearch.spec import SpecError
+    from hpsearch.study import keep_settings, kept_settings, stored_target
     from hpsearch.urls import storage_url
 
     spec = _load(study)
@@ -117,7 +137,14 @@ def _prepare(
     optuna_storage = _open_storage(url)
     if trials is None and keep_stored_target:
         trials = stored_target(optuna_storage, spec.name)
-    return spec.with_overrides(trials=trials, **overrides), url, optuna_storage
+    try:
+        overrides, notes = keep_settings(spec, kept_settings(optuna_storage, spec.name), overrides)
+        settled = spec.with_overrides(trials=trials, **overrides)
+    except SpecError as error:
+        _fail(str(error), USAGE_ERROR)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    return settled, url, optuna_storage
 
 
 def _announce(spec: StudySpec, url: str) -> None:
@@ -173,20 +200,27 @@ def _load_checked_data(spec: StudySpec, force: bool) -> Any:
     return splits
 
 
-def _work_here(spec: StudySpec, optuna_storage: BaseStorage, sampler_seed: int | None, force: bool) -> None:
+def _work_here(
+    spec: StudySpec, optuna_storage: BaseStorage, checkpoints: Path, sampler_seed: int | None, force: bool
+) -> None:
     """Run trials in this process (one worker)."""
+    from hpsearch import stopping
+    from hpsearch.native_logs import filter_native_stderr
     from hpsearch.progress import LiveProgress
-    from hpsearch.workers import stop_on_sigterm
 
-    stop_on_sigterm()
+    filter_native_stderr()
     splits = _load_checked_data(spec, force)
     from hpsearch.worker import run_worker  # loads TensorFlow
 
     try:
         with LiveProgress(console, spec) as live:
-            study = run_worker(spec, optuna_storage, splits, on_trial=live.on_trial, sampler_seed=sampler_seed)
+            study = run_worker(spec, optuna_storage, splits, checkpoints, on_trial=live.on_trial,
+                               sampler_seed=sampler_seed)
     except KeyboardInterrupt:
-        _fail("interrupted; the running trial is queued again and `hpsearch resume` continues", 130)
+        study = None
+    if study is None or stopping.stop_requested():
+        _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
+              stopping.SIGNAL_EXIT_CODE)
     _finish(spec, study, live)
 
 
@@ -204,28 +238,39 @@ def _poll_tolerantly(live: Any, study: optuna.Study) -> None:
 def _work_in_processes(
     spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[Any], worker_args: list[str]
 ) -> None:
-    """Start worker processes and show their shared progress until they are all done."""
+    """Start worker processes and show their shared progress until they are all done.
+
+    A stop signal stops the workers (each hands back its trial); trials of workers that had to
+    be killed are released here, so none is left RUNNING.
+    """
     import tempfile
 
+    from hpsearch import stopping
     from hpsearch.progress import LiveProgress
+    from hpsearch.retries import release_trials
     from hpsearch.study import open_study
-    from hpsearch.workers import WorkerPool, stop_on_sigterm
+    from hpsearch.workers import WorkerPool
 
-    stop_on_sigterm()
     study = open_study(spec, optuna_storage)  # created (baselines queued) before workers race to it
     pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
     places = ", ".join(f"GPU {s.gpu}" if s.gpu is not None else "CPU" for s in slots)
     console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
-    pool.start(seed=spec.search.seed)
     try:
+        pool.start(seed=spec.search.seed)
         with LiveProgress(console, spec) as live:
-            while pool.running():
+            while pool.running() and not stopping.stop_requested():
                 _poll_tolerantly(live, study)
-                time.sleep(1.0)
-            live.poll(study)
-    except KeyboardInterrupt:
-        pool.stop()
-        _fail("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues", 130)
+                stopping.pause(1.0)
+            if not stopping.stop_requested():
+                live.poll(study)
+    finally:
+        interrupted = stopping.stop_requested() or pool.running()
+        if interrupted:
+            pool.stop()
+            release_trials(study, pool.identities())
+    if interrupted:
+        _fail("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues",
+              stopping.SIGNAL_EXIT_CODE)
     if USAGE_ERROR in pool.exit_codes():
         _fail(pool.last_error().removeprefix("error: "), USAGE_ERROR)
     _finish(spec, study, live)
@@ -234,11 +279,15 @@ def _work_in_processes(
 def _launch(
     study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
     *, resume: bool, trials: int | None, epochs: int | None, data: str | None, subset: int | None,
-    seed: int | None, force: bool, execution: dict[str, Any],
+    seed: int | None, checkpoints: str | None, force: bool, execution: dict[str, Any],
 ) -> None:
     """`run` and `resume`: one worker in this process, or a pool of worker processes."""
+    from hpsearch import stopping
     from hpsearch.study import stored_target, study_progress
-    from hpsearch.workers import detect_gpus, plan_workers
+    from hpsearch.urls import checkpoint_dir
+    from hpsearch.workers import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
+
+    stopping.stop_gracefully()
 
     spec, url, optuna_storage = _prepare(
         study, storage, trials=trials, keep_stored_target=resume,
@@ -254,15 +303,19 @@ def _launch(
             console.print(f"Study {spec.name} is already finished: {progress.finished} of "
                           f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
             return
+    try:
+        chosen = choose_gpus(gpus, detect_gpus())
+        slots = plan_workers(workers, chosen, per_gpu)
+        check_worker_count(len(slots), chosen)
+    except WorkerPlanError as error:
+        _fail(str(error), USAGE_ERROR)
     _announce(spec, url)
-    found = detect_gpus()
-    chosen = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else found
-    slots = plan_workers(workers, chosen, per_gpu)
+    checkpoint_root = checkpoint_dir(url, checkpoints)
     if len(slots) == 1 and slots[0].gpu is None:
-        _work_here(spec, optuna_storage, sampler_seed=None, force=force)
+        _work_here(spec, optuna_storage, checkpoint_root, sampler_seed=None, force=force)
         return
     args = [study, "--trials", str(spec.search.trials), "--epochs", str(spec.training.epochs),
-            "--data", spec.data.dataset, "--seed", str(spec.search.seed)]
+            "--data", spec.data.dataset, "--seed", str(spec.search.seed), "--checkpoints", str(checkpoint_root)]
     args += ["--subset", str(spec.data.subset)] if spec.data.subset else []
     args += ["--force"] if force else []
     training = spec.training
@@ -297,10 +350,12 @@ def _launcher(resume: bool) -> Callable[..., None]:
         precision: PrecisionOpt = None,
         xla: XlaOpt = None,
         steps_per_execution: StepsOpt = None,
+        checkpoints: CheckpointsOpt = None,
         force: ForceOpt = False,
     ) -> None:
         _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
-                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed, force=force,
+                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed,
+                checkpoints=checkpoints, force=force,
                 execution=_execution(precision, xla, steps_per_execution))
 
     return launch
@@ -336,6 +391,7 @@ def worker(
     precision: PrecisionOpt = None,
     xla: XlaOpt = None,
     steps_per_execution: StepsOpt = None,
+    checkpoints: CheckpointsOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Join a study as one worker process (for other machines and containers).
@@ -347,6 +403,10 @@ def worker(
     """
     import secrets
 
+    from hpsearch import stopping
+    from hpsearch.urls import checkpoint_dir
+
+    stopping.stop_gracefully()
     spec, url, optuna_storage = _prepare(
         study, storage, trials=trials, keep_stored_target=True,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
@@ -354,7 +414,7 @@ def worker(
     )
     _announce(spec, url)
     seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
-    _work_here(spec, optuna_storage, seed_here, force)
+    _work_here(spec, optuna_storage, checkpoint_dir(url, checkpoints), seed_here, force)
 
 
 @app.command()
@@ -369,12 +429,12 @@ def dashboard(
     """
     from optuna_dashboard import run_server
 
+    from hpsearch.stopping import stop_at_once_on_sigterm
     from hpsearch.urls import mask, storage_url
-    from hpsearch.workers import stop_on_sigterm
 
-    stop_on_sigterm()  # a container stop ends it as cleanly as Ctrl-C
+    stop_at_once_on_sigterm()  # a container stop ends it as cleanly as Ctrl-C
     url = storage_url(storage)
-    optuna_storage = _open_storage(url)
+    optuna_storage = _open_storage(url, read_only=True)  # it only reads; a read-only file will do
     console.print(f"optuna-dashboard on http://{host}:{port} for {mask(url)} (Ctrl-C stops it)", highlight=False)
     try:
         run_server(optuna_storage, host=host, port=port)
@@ -399,9 +459,11 @@ def _stored_study(reference: str, storage: str | None) -> optuna.Study:
     """A stored study through Optuna, for the commands that need all of it (report, export)."""
     import optuna
 
-    from hpsearch.urls import storage_url
+    from hpsearch.urls import missing_sqlite_file, storage_url
 
     name, url = _study_name(reference), storage_url(storage)
+    if missing_sqlite_file(url):  # opening it would create an empty database file
+        _unknown_study(name, url)
     optuna_storage = _open_storage(url, read_only=True)
     try:
         return optuna.load_study(study_name=name, storage=optuna_storage)
@@ -505,9 +567,11 @@ def export(
     Example: hpsearch export cifar-dropout --trial best --out exported/cifar-dropout
     """
     from hpsearch.data import DataError, load_splits
+    from hpsearch.native_logs import filter_native_stderr
     from hpsearch.records import DATA_ATTR, SEED_ATTR
     from hpsearch.spec import DataSpec
 
+    filter_native_stderr()
     stored = _stored_study(study, storage)
     if trial == "best":
         try:

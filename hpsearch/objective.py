@@ -7,6 +7,7 @@ Everything a later command needs is stored on the trial as user attributes, so `
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -15,7 +16,9 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
+from hpsearch import stopping
 from hpsearch.architecture import setup_from_values
+from hpsearch.checkpoints import Resumed, TrialCheckpoint
 from hpsearch.data import Splits
 from hpsearch.diagnosis import loss_diverged
 from hpsearch.model import compile_model
@@ -30,9 +33,13 @@ from hpsearch.records import (
     INTERRUPTED,
     LOST_PREFIX,
     PARAMS_ATTR,
+    RESUMED_EPOCHS_ATTR,
+    RETRY_OF_ATTR,
     SURPLUS,
     TEST_ACCURACY_ATTR,
     TRAINING_ATTR,
+    WORKER_ATTR,
+    worker_identity,
 )
 from hpsearch.space import sample
 from hpsearch.spec import StudySpec
@@ -48,15 +55,18 @@ class SurplusTrial(RuntimeError):
 
 
 class TrialMonitor(keras.callbacks.Callback):
-    """Records per-epoch curves and timings, and stops a trial whose loss diverged.
+    """Records per-epoch curves and timings on the trial, and stops a trial whose loss diverged.
 
     It runs before the pruning callback, so the curves include the epoch a trial was pruned at.
+    The record is written to the storage after every epoch, so a worker killed mid-trial leaves
+    the epochs it trained on its attempt (and the dashboard shows live curves).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trial: optuna.Trial, resumed: Resumed | None) -> None:
         super().__init__()
-        self.history: dict[str, list[float]] = {}
-        self.epoch_seconds: list[float] = []
+        self.trial = trial
+        self.history: dict[str, list[float]] = dict(resumed.history) if resumed else {}
+        self.epoch_seconds: list[float] = list(resumed.epoch_seconds) if resumed else []
         self._started = 0.0
 
     @property
@@ -70,9 +80,33 @@ class TrialMonitor(keras.callbacks.Callback):
         self.epoch_seconds.append(time.perf_counter() - self._started)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        self.trial.set_user_attr(HISTORY_ATTR, self.history)
+        self.trial.set_user_attr(EPOCH_SECONDS_ATTR, self.epoch_seconds)
         loss = self.history.get("loss", [0.0])[-1]
         if loss_diverged(loss):
             raise TrialDiverged(f"diverged at epoch {epoch + 1} (training loss {loss})")
+
+
+class StopAtSafePoint(keras.callbacks.Callback):
+    """Ends the trial soon after a stop signal (see `stopping.py`), never in the middle of a write.
+
+    The batch hook runs on Keras's asynchronous callback thread (it only reads a flag), so it
+    costs no device synchronisation; it asks Keras to end the epoch early, and the epoch hooks,
+    which run first among the trial's callbacks, raise before that partial epoch is recorded,
+    reported to the pruner or checkpointed.
+    """
+
+    async_safe = True
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if stopping.stop_requested():
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        stopping.check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        stopping.check()
 
 
 class BestEpoch(keras.callbacks.Callback):
@@ -82,13 +116,13 @@ class BestEpoch(keras.callbacks.Callback):
     judged, tested and exported as it was at epoch 8, not by its decline afterwards.
     """
 
-    def __init__(self, metric: str, maximize: bool) -> None:
+    def __init__(self, metric: str, maximize: bool, resumed: Resumed | None = None) -> None:
         super().__init__()
         self.metric = metric
         self.maximize = maximize
-        self.value: float | None = None
-        self.epoch = 0  # 1-based; 0 until an epoch gave a comparable (non-NaN) value
-        self._weights: list[Any] = []
+        self.value: float | None = resumed.best_value if resumed else None
+        self.epoch = resumed.best_epoch if resumed else 0  # 1-based; 0 until a comparable (non-NaN) value
+        self.weights: list[Any] = resumed.best_weights if resumed else []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = float((logs or {})[self.metric])
@@ -96,12 +130,12 @@ class BestEpoch(keras.callbacks.Callback):
             return
         if self.value is None or (value > self.value if self.maximize else value < self.value):
             self.value, self.epoch = value, epoch + 1
-            self._weights = self.model.get_weights()
+            self.weights = self.model.get_weights()
 
     def restore(self) -> None:
         """Put the best epoch's weights back into the model."""
-        if self._weights:
-            self.model.set_weights(self._weights)
+        if self.weights:
+            self.model.set_weights(self.weights)
 
 
 class EpochPruning(keras.callbacks.Callback):
@@ -127,14 +161,28 @@ class EpochPruning(keras.callbacks.Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
 
+class SaveCheckpoint(keras.callbacks.Callback):
+    """Saves the trial after each epoch but its last (see `checkpoints.py`); it runs after the
+    pruning callback, so a pruned epoch is never saved."""
+
+    def __init__(self, checkpoint: TrialCheckpoint, monitor: TrialMonitor, best: BestEpoch, epochs: int) -> None:
+        super().__init__()
+        self.checkpoint, self.monitor, self.best, self.epochs = checkpoint, monitor, best, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch + 1 < self.epochs:
+            self.checkpoint.save(self.model, epoch + 1, self.monitor.history, self.monitor.epoch_seconds,
+                                 self.best.epoch, self.best.value, self.best.weights)
+
+
 class Objective:
     """The function Optuna calls once per trial, holding the data a worker loaded once."""
 
-    def __init__(self, spec: StudySpec, splits: Splits) -> None:
+    def __init__(self, spec: StudySpec, splits: Splits, checkpoints: Path) -> None:
         self.spec = spec
         self.splits = splits
+        self.checkpoints = checkpoints
         self.pipeline = InputPipeline(splits)  # the images become tensors once per worker
-        self.current_number: int | None = None  # the trial being trained, for interruptions
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
         """Finished trials plus those started earlier elsewhere already make the target."""
@@ -144,7 +192,10 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
-        self.current_number = trial.number
+        trial.set_user_attr(WORKER_ATTR, worker_identity())
+        if stopping.stop_requested():  # asked for while Optuna created the trial
+            trial.set_user_attr(END_REASON_ATTR, INTERRUPTED)
+            stopping.check()
         if self._is_surplus(trial):
             trial.set_user_attr(END_REASON_ATTR, SURPLUS)
             raise SurplusTrial(SURPLUS)
@@ -155,17 +206,27 @@ class Objective:
 
         keras.utils.clear_session(free_memory=True)  # drop the previous trial's graph and weights
         keras.utils.set_random_seed(spec.search.seed + trial.number)
-        monitor = TrialMonitor()
-        best = BestEpoch(spec.search.metric, maximize=spec.search.direction == "maximize")
+        first_number = int(trial.user_attrs.get(RETRY_OF_ATTR, trial.number))
+        checkpoint = TrialCheckpoint(self.checkpoints, spec.name, first_number, trial.params)
+        resumed = checkpoint.load()
+        monitor = TrialMonitor(trial, resumed)
+        best = BestEpoch(spec.search.metric, maximize=spec.search.direction == "maximize", resumed=resumed)
         end_reason = "complete"
         try:
-            model = compile_model(setup.architecture, setup.training)
+            model = resumed.model if resumed else compile_model(setup.architecture, setup.training)
             trial.set_user_attr(PARAMS_ATTR, int(model.count_params()))
+            if resumed:
+                trial.set_user_attr(RESUMED_EPOCHS_ATTR, resumed.epoch)
+                for step, value in enumerate(monitor.history[spec.search.metric], start=1):
+                    trial.report(value, step)  # the pruner judges the retry on its whole curve
+            epochs = setup.training.epochs
             model.fit(
                 self.pipeline.training(setup.training.batch_size, seed=spec.search.seed + trial.number),
-                epochs=setup.training.epochs,
+                epochs=epochs,
+                initial_epoch=resumed.epoch if resumed else 0,
                 validation_data=self.pipeline.validation,
-                callbacks=[monitor, best, EpochPruning(trial, spec.search.metric, setup.training.epochs)],
+                callbacks=[StopAtSafePoint(), monitor, best, EpochPruning(trial, spec.search.metric, epochs),
+                           SaveCheckpoint(checkpoint, monitor, best, epochs)],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
@@ -179,7 +240,7 @@ class Objective:
         except TrialDiverged as error:
             end_reason = str(error)
             raise
-        except KeyboardInterrupt:
+        except (stopping.StopRequested, KeyboardInterrupt):
             end_reason = INTERRUPTED
             raise
         except SQLAlchemyError as error:
@@ -190,6 +251,8 @@ class Objective:
             raise
         finally:
             self._record(trial, monitor, end_reason)
+            if end_reason != INTERRUPTED and not end_reason.startswith(LOST_PREFIX):
+                checkpoint.remove()  # the trial ended for a reason of its own: no retry will want it
         return monitor.history[spec.search.metric][-1] if best.value is None else best.value
 
     def _record(self, trial: optuna.Trial, monitor: TrialMonitor, end_reason: str) -> None:

@@ -6,6 +6,8 @@ Kept apart from `objective.py`, which needs TensorFlow, so that commands reading
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +19,7 @@ DESCRIPTION_ATTR = "description"
 METRIC_ATTR = "metric"
 DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file
 SEED_ATTR = "seed"
+EPOCHS_ATTR = "epochs"  # every trial's length; with DATA_ATTR and SEED_ATTR, fixed once the study exists
 
 # On each trial.
 BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only
@@ -29,6 +32,9 @@ PARAMS_ATTR = "params_count"
 EPOCH_SECONDS_ATTR = "epoch_seconds"
 IMAGES_PER_SECOND_ATTR = "images_per_second"
 END_REASON_ATTR = "end_reason"
+RETRY_OF_ATTR = "retry_of"  # on a retry: the number of the trial's first attempt (its checkpoint's key)
+RESUMED_EPOCHS_ATTR = "resumed_epochs"  # on a retry resumed from a checkpoint: the epochs it did not train again
+WORKER_ATTR = "worker"  # host:pid of the process that trained the trial
 TEST_ACCURACY_ATTR = "test_accuracy"
 
 # End reasons of trials that failed for reasons outside the network; workers queue them again.
@@ -38,6 +44,11 @@ SURPLUS = "not needed: other workers reached the study's target"
 # A failed trial that recorded no reason: its worker died, or the database went away, mid-trial;
 # the heartbeat check failed it and the storage queued it again.
 NO_RESULT = "lost: no result recorded (its worker stopped or lost the database)"
+
+
+def worker_identity() -> str:
+    """This process as trials record it, so a launcher that had to kill it can find its trials."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def end_reason(trial: FrozenTrial) -> str:

@@ -13,25 +13,17 @@ import warnings
 
 import optuna
 from optuna.exceptions import StorageInternalError
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
+from optuna.storages import RDBStorage
 from sqlalchemy.exc import SQLAlchemyError
 
-from hpsearch.urls import driver_url, engine_kwargs, mask
+from hpsearch.retries import retry_trial
+from hpsearch.urls import driver_url, engine_kwargs, opening
 
 # A running trial's worker writes a heartbeat this often; a trial silent for the grace period is
 # taken to have lost its worker, failed, and queued again. Environment variables override both
 # (short ones in tests; longer ones where storage hiccups are common).
 HEARTBEAT_ENV, HEARTBEAT_SECONDS = "HPSEARCH_HEARTBEAT_SECONDS", 10
 GRACE_ENV, GRACE_SECONDS = "HPSEARCH_GRACE_SECONDS", 60
-MAX_RETRIES = 3
-
-
-def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a trial again with the same parameters: a WAITING copy that remembers its attempts
-    (`failed_trial`, `retry_history`). The storage calls it for trials whose heartbeat went
-    stale; workers call it for interrupted ones."""
-    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
 
 
 class StorageError(RuntimeError):
@@ -42,10 +34,11 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
     """Open (creating tables if needed) an RDB storage with heartbeats and automatic retries.
 
     `read_only` commands (list, summary, report) skip Optuna's schema-version check, which costs
-    a quarter of a second of Alembic work on every start.
+    a quarter of a second of Alembic work on every start; the others are refused at once, before
+    any training starts, when an SQLite file cannot be written.
     """
-    try:
-        return RDBStorage(
+    with opening(url, StorageError, writing=not read_only):
+        storage = RDBStorage(
             driver_url(url),
             engine_kwargs=engine_kwargs(driver_url(url)),
             skip_compatibility_check=read_only,
@@ -53,9 +46,7 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
             grace_period=int(os.environ.get(GRACE_ENV, GRACE_SECONDS)),
             heartbeat_stale_trial_callback=retry_trial,
         )
-    except Exception as error:  # drivers raise many types for "cannot connect"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StorageError(mask(f"cannot open storage {url}: {reason}", url)) from None
+    return storage
 
 
 def is_storage_failure(error: BaseException) -> bool:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, METRIC_ATTR, SEED_ATTR, TARGET_ATTR
+from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, EPOCHS_ATTR, METRIC_ATTR, SEED_ATTR, TARGET_ATTR
 from hpsearch.snapshot import Progress, count_states
 from hpsearch.space import enqueue_baselines
-from hpsearch.spec import StudySpec
+from hpsearch.spec import SpecError, StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# What a study keeps once created, as `StudySpec.with_overrides` names it -> as a user types it.
+# Trials of other lengths, or on other data, would not be comparable with those already run.
+KEPT_SETTINGS = {"epochs": "--epochs", "dataset": "--data", "subset": "--subset", "seed": "--seed"}
 
 
 def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = True) -> optuna.samplers.BaseSampler:
@@ -93,10 +98,55 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
     study.set_user_attr(TARGET_ATTR, spec.search.trials)
     study.set_user_attr(DESCRIPTION_ATTR, spec.description)
     study.set_user_attr(METRIC_ATTR, spec.search.metric)
-    study.set_user_attr(DATA_ATTR, spec.data.model_dump())
+    study.set_user_attr(DATA_ATTR, {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)})
     study.set_user_attr(SEED_ATTR, spec.search.seed)
+    study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
     enqueue_baselines(study, spec)
     return study
+
+
+def _absolute(dataset: str) -> str:
+    """A data file's absolute path (so workers and `export` started elsewhere find it); a name as is."""
+    return str(Path(dataset).absolute()) if Path(dataset).is_file() else dataset
+
+
+def kept_settings(storage: BaseStorage, name: str) -> dict[str, Any]:
+    """The `KEPT_SETTINGS` an existing study was created with (those it recorded); {} for none."""
+    try:
+        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    except KeyError:
+        return {}
+    kept = {"seed": attrs.get(SEED_ATTR), "epochs": attrs.get(EPOCHS_ATTR)}
+    if DATA_ATTR in attrs:
+        kept.update(dataset=attrs[DATA_ATTR]["dataset"], subset=attrs[DATA_ATTR].get("subset"))
+    return {key: value for key, value in kept.items() if key in KEPT_SETTINGS and (value is not None or key == "subset")}
+
+
+def _same(key: str, one: Any, other: Any) -> bool:
+    if key == "dataset":
+        return one == other or Path(one).absolute() == Path(other).absolute()
+    return one == other
+
+
+def keep_settings(spec: StudySpec, kept: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`flags` (with_overrides arguments) completed with what the stored study keeps.
+
+    A flag that contradicts the stored study is a SpecError naming the stored value; a study file
+    changed since is reported in the notes returned, and the stored value kept.
+    """
+    in_file = {"epochs": spec.training.epochs, "dataset": spec.data.dataset, "subset": spec.data.subset,
+               "seed": spec.search.seed}
+    settled, notes = dict(flags), []
+    for key, value in kept.items():
+        option = KEPT_SETTINGS[key]
+        given = flags.get(key)
+        if given is not None and not _same(key, given, value):
+            raise SpecError(f"study {spec.name!r} was created with {option} {value}, and its trials are "
+                            f"only comparable under it (got {option} {given}); start a new study to change it")
+        if given is None and not _same(key, in_file[key], value):
+            notes.append(f"the study file says {option} {in_file[key]}; study {spec.name} keeps {value}")
+        settled[key] = value
+    return settled, notes
 
 
 def stored_target(storage: BaseStorage, name: str) -> int | None:

@@ -22,6 +22,7 @@ from hpsearch.records import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     EPOCH_SECONDS_ATTR,
+    RESUMED_EPOCHS_ATTR,
     HISTORY_ATTR,
     METRIC_ATTR,
     TARGET_ATTR,
@@ -33,6 +34,10 @@ from hpsearch.snapshot import StudySnapshot
 
 SCHEMA_VERSION = 1
 STATES = ("complete", "pruned", "fail", "running", "waiting")
+
+
+def _resumed(trial: FrozenTrial) -> int:
+    return int(trial.user_attrs.get(RESUMED_EPOCHS_ATTR, 0))
 
 
 def _epochs_done(trial: FrozenTrial) -> int:
@@ -114,8 +119,10 @@ def _import_importance() -> ModuleType:
 
 
 def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
-    epochs = sum(_epochs_done(t) for t in trials)
-    seconds = sum(sum(t.user_attrs.get(EPOCH_SECONDS_ATTR, [])) for t in trials)
+    # A retry resumed from a checkpoint carries the epochs its earlier attempt trained and
+    # recorded; each epoch counts once, on the attempt that trained it.
+    epochs = sum(_epochs_done(t) - _resumed(t) for t in trials)
+    seconds = sum(sum(t.user_attrs.get(EPOCH_SECONDS_ATTR, [])[_resumed(t):]) for t in trials)
     saved = sum(
         max(0, int(t.user_attrs.get(TRAINING_ATTR, {}).get("epochs", 0)) - _epochs_done(t))
         for t in trials

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch import stopping
 from hpsearch.data import Splits
 from hpsearch.objective import Objective
-from hpsearch.records import END_REASON_ATTR, INTERRUPTED, LOST_PREFIX
+from hpsearch.records import END_REASON_ATTR, worker_identity
+from hpsearch.retries import release_trials, requeue_lost
 from hpsearch.spec import StudySpec
-from hpsearch.storage import is_storage_failure, retry_trial
+from hpsearch.storage import is_storage_failure
 from hpsearch.study import open_study, study_progress
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
@@ -45,28 +48,23 @@ class StopOnRepeatedErrors:
         self.in_a_row = self.in_a_row + 1 if is_error else 0
 
 
-def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a trial again, same parameters, when it failed for reasons outside the network
-    (interrupted, storage connection lost); its failed attempt stays in the study's history."""
-    reason = str(trial.user_attrs.get(END_REASON_ATTR, ""))
-    if trial.state == TrialState.FAIL and (reason == INTERRUPTED or reason.startswith(LOST_PREFIX)):
-        retry_trial(study, trial)
-
-
 def run_worker(
     spec: StudySpec,
     storage: optuna.storages.BaseStorage,
     splits: Splits,
+    checkpoints: Path,
     on_trial: TrialCallback | None = None,
     sampler_seed: int | None = None,
 ) -> optuna.Study:
-    """Run trials in this process until the study has `spec.search.trials` finished ones."""
+    """Run trials in this process until the study has `spec.search.trials` finished ones, or
+    until a stop signal (see `stopping.py`): the trial in training then ends FAIL "interrupted"
+    and is queued again."""
     study = open_study(spec, storage, sampler_seed=sampler_seed)
-    objective = Objective(spec, splits)
+    objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
     callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
     storage_lost_since: float | None = None
-    while not errors.stopped:
+    while not errors.stopped and not stopping.stop_requested():
         try:
             fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
             progress = study_progress(study)
@@ -74,7 +72,7 @@ def run_worker(
                 break
             covered = progress.finished + progress.states["RUNNING"] >= progress.target
             if covered and not progress.states["WAITING"]:
-                time.sleep(POLL_SECONDS)  # others finish the last trials; stand by in case one dies
+                stopping.pause(POLL_SECONDS)  # others finish the last trials; stand by in case one dies
                 continue
             study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
             storage_lost_since = None
@@ -86,12 +84,8 @@ def run_worker(
             storage_lost_since = storage_lost_since or time.monotonic()
             if time.monotonic() - storage_lost_since > STORAGE_PATIENCE_SECONDS:
                 raise
-            time.sleep(POLL_SECONDS)
-        except KeyboardInterrupt:
-            if objective.current_number is not None:
-                interrupted = study.get_trials(deepcopy=False)[objective.current_number]
-                requeue_lost(study, interrupted)
-                if on_trial:
-                    on_trial(study, interrupted)
+            stopping.pause(POLL_SECONDS)
+        except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
+            release_trials(study, {worker_identity()})
             raise
     return study

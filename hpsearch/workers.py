@@ -11,26 +11,27 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
+from hpsearch import stopping
 from hpsearch.urls import STORAGE_ENV
 
-STOP_SECONDS = 10.0  # how long workers get to record their interrupted trial before SIGKILL
+# How long workers get to reach a safe point (the end of a training batch) and record their
+# interrupted trial before SIGKILL; a killed worker's trial is then released by the launcher.
+STOP_SECONDS = 30.0
+# More workers than this only thrash: each CPU worker trains with its share of the cores, and
+# each GPU worker holds its own TensorFlow runtime in the GPU's memory.
+MAX_WORKERS_PER_CORE = 4
+MAX_WORKERS_PER_GPU = 8
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_on_sigterm() -> None:
-    """Let SIGTERM (from `hpsearch run --workers`, a container stop, a scheduler) stop this
-    process the way Ctrl-C does: a worker records its trial as interrupted and queues it again."""
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+class WorkerPlanError(ValueError):
+    """A worker count or GPU list that cannot be honoured; the message is one sentence."""
 
 
 def detect_gpus() -> list[str]:
@@ -48,6 +49,28 @@ def detect_gpus() -> list[str]:
     except (subprocess.SubprocessError, OSError):
         return []
     return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def choose_gpus(requested: str | None, found: list[str]) -> list[str]:
+    """The GPUs to train on: those `--gpus` names (each must exist), else all found."""
+    if requested is None:
+        return found
+    chosen = [gpu.strip() for gpu in requested.split(",") if gpu.strip()]
+    missing = [gpu for gpu in chosen if gpu not in found]
+    if missing:
+        offered = ", ".join(found) if found else "none"
+        raise WorkerPlanError(f"no GPU {', '.join(missing)} on this machine (GPUs found: {offered})")
+    return chosen
+
+
+def check_worker_count(workers: int, gpus: list[str]) -> None:
+    """Refuse more workers than the machine can usefully run (see MAX_WORKERS_PER_*)."""
+    cores = os.cpu_count() or 1
+    limit = len(gpus) * MAX_WORKERS_PER_GPU if gpus else cores * MAX_WORKERS_PER_CORE
+    where = f"{len(gpus)} GPU(s)" if gpus else f"{cores} CPU core(s)"
+    if workers > limit:
+        raise WorkerPlanError(f"--workers {workers} is more than this machine's {where} can run "
+                              f"(at most {limit}); start workers on other machines with `hpsearch worker`")
 
 
 @dataclass(frozen=True)
@@ -90,9 +113,12 @@ class WorkerPool:
         return self.log_dir / f"worker-{slot.index}.log"
 
     def start(self, seed: int) -> None:
+        """Start the workers; a stop signal meanwhile starts no more (`stop` ends those started)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cpu_workers = sum(slot.gpu is None for slot in self.slots)
         for slot in self.slots:
+            if stopping.stop_requested():
+                return
             command = [sys.executable, "-m", "hpsearch", "worker", *self.worker_args,
                        "--sampler-seed", str(seed + slot.index)]
             with self.log_of(slot).open("wb") as log:
@@ -113,16 +139,27 @@ class WorkerPool:
     def exit_codes(self) -> list[int | None]:
         return [process.poll() for process in self.processes]
 
+    def identities(self) -> set[str]:
+        """The workers as their trials record them (`records.worker_identity`)."""
+        return {f"{socket.gethostname()}:{process.pid}" for process in self.processes}
+
     def stop(self, timeout: float = STOP_SECONDS) -> None:
-        """SIGTERM every worker (each records and re-queues its trial), SIGKILL what remains."""
+        """SIGTERM every worker (each records and re-queues its trial), SIGKILL what remains;
+        a second Ctrl-C skips the wait, never the kill."""
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
+        try:
+            for process in self.processes:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: no more waiting, but still no worker left behind
         for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
 

@@ -13,6 +13,16 @@ from tests.helpers import CIFAR, MNIST, SHARED_DATA, run_cli, write_study
 from tests.postgres import PostgresServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Trial checkpoints of every `hpsearch` the tests start go to a temporary directory, not
+    beside the repository (the default for PostgreSQL storages is the working directory)."""
+    directory = tmp_path_factory.mktemp("checkpoints")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HPSEARCH_CHECKPOINTS", str(directory))
+        yield directory
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     assert CIFAR.is_file() and MNIST.is_file(), f"real test data missing under {SHARED_DATA}"

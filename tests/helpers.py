@@ -1,4 +1,5 @@
-"""Test helpers: where the real data lives, and running the real `hpsearch` command."""
+"""Test helpers: where the real data lives, running the real `hpsearch` command, and reading
+back what it stored."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.storage import open_storage, quiet_optuna
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("HPSEARCH_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -55,3 +61,37 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.5)
+
+
+# Heartbeats shortened so that a dead worker's trial goes stale in seconds instead of a minute.
+FAST_HEARTBEAT = {"HPSEARCH_HEARTBEAT_SECONDS": "1", "HPSEARCH_GRACE_SECONDS": "5"}
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def stored_trials(url: str, name: str) -> list[FrozenTrial]:
+    """The trials of study `name` (KeyError when the study does not exist yet)."""
+    quiet_optuna()
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    finally:
+        storage.engine.dispose()
+
+
+def count(trials: list[FrozenTrial], *states: TrialState) -> int:
+    return sum(t.state in states for t in trials)
+
+
+def training_now(url: str, name: str, running: int) -> bool:
+    """`running` trials are running and each has reported at least one epoch."""
+    try:
+        trials = stored_trials(url, name)
+    except KeyError:  # the study is not created yet
+        return False
+    return sum(t.state == TrialState.RUNNING and bool(t.intermediate_values) for t in trials) >= running
+
+
+def processes_of(study_file: Path) -> list[str]:
+    """PIDs of live processes (the launcher, its workers) whose command line names `study_file`."""
+    listed = subprocess.run(["pgrep", "-f", str(study_file)], capture_output=True, text=True)
+    return listed.stdout.split()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -10,7 +13,7 @@ from optuna.trial import TrialState
 
 from hpsearch.architecture import Architecture
 from hpsearch.diagnosis import loss_diverged
-from tests.helpers import CIFAR, run_cli, write_study
+from tests.helpers import CIFAR, REPO, run_cli, write_study
 
 TINY_SPACE = """
 [space]
@@ -42,6 +45,7 @@ def test_run_records_everything_and_continues_without_rerunning(tmp_path: Path) 
     result = run_cli("run", str(path), "--storage", f"sqlite:///{db}")
     assert result.returncode == 0, result.stderr
     assert "Done: 3 of 3 trials finished" in result.stdout
+    assert "I0000" not in result.stderr and "cuInit" not in result.stderr  # TensorFlow's start-up noise
     trials = _trials(db, "tiny")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     baseline = trials[0]
@@ -136,3 +140,39 @@ def test_cifar_dropout_runs_on_real_cifar(tmp_path: Path) -> None:
     assert [(d.units, d.dropout) for d in architecture.dense] == [(1024, 0.5), (512, 0.5)]
     assert architecture.max_norm == 3.0
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 2
+
+
+def test_worker_plans_the_machine_cannot_honour_are_refused_in_one_sentence(tmp_path: Path) -> None:
+    path = write_study(tmp_path, "plans", '[data]\ndataset = "digits"\n[training]\nepochs = 1\n' + TINY_SPACE)
+    storage = f"sqlite:///{tmp_path}/plans.db"
+    no_gpus = {"CUDA_VISIBLE_DEVICES": ""}
+    crowd = run_cli("run", str(path), "--workers", "1000", "--storage", storage, env=no_gpus)
+    assert crowd.returncode == 2 and "--workers 1000 is more than this machine's" in crowd.stderr
+    assert "CPU, CPU" not in crowd.stdout  # refused before anything is started or listed
+    absent = run_cli("run", str(path), "--gpus", "7", "--storage", storage, env=no_gpus)
+    assert absent.returncode == 2 and "no GPU 7 on this machine (GPUs found: none)" in absent.stderr
+    assert "Traceback" not in crowd.stderr + absent.stderr
+
+
+def test_native_start_up_noise_is_filtered_and_real_lines_pass(tmp_path: Path) -> None:
+    """A real process writes TensorFlow's known noise and a real warning straight to fd 2."""
+    script = (
+        "import os, sys\n"
+        "from hpsearch.native_logs import filter_native_stderr\n"
+        "filter_native_stderr()\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1.0 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL\\n')\n"
+        "os.write(2, b'W0000 00:00:1.0 1 allocator.cc:1] Allocation exceeds 10% of free memory.\\n')\n"
+        "print('error: a message of our own', file=sys.stderr)\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert quiet.returncode == 0
+    # Python's stderr and the native one reach the terminal by two routes, so their order may vary.
+    assert sorted(quiet.stderr.splitlines()) == [
+        "W0000 00:00:1.0 1 allocator.cc:1] Allocation exceeds 10% of free memory.",
+        "error: a message of our own",
+    ]
+    loud = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "HPSEARCH_VERBOSE": "1"})
+    assert "oneDNN custom operations" in loud.stderr and "cuInit" in loud.stderr

@@ -17,18 +17,24 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from hpsearch.records import LOST_PREFIX, end_reason
-from hpsearch.storage import open_storage, quiet_optuna
-from tests.helpers import run_cli, start_cli, wait_until, write_study
+from tests.helpers import (
+    FAST_HEARTBEAT,
+    FINISHED,
+    count,
+    processes_of,
+    run_cli,
+    start_cli,
+    stored_trials,
+    training_now,
+    wait_until,
+    write_study,
+)
 from tests.postgres import PostgresServer, free_port
 
 pytestmark = pytest.mark.timeout(300)
-
-FAST_HEARTBEAT = {"HPSEARCH_HEARTBEAT_SECONDS": "1", "HPSEARCH_GRACE_SECONDS": "5"}
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
 
 def _study(directory: Path, epochs: int, trials: int) -> Path:
     """A tiny digits study whose trials each take about `epochs` short epochs."""
@@ -43,42 +49,14 @@ def _study(directory: Path, epochs: int, trials: int) -> Path:
     )
 
 
-def _trials(url: str, name: str) -> list[FrozenTrial]:
-    quiet_optuna()
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    finally:
-        storage.engine.dispose()
-
-
-def _count(trials: list[FrozenTrial], *states: TrialState) -> int:
-    return sum(t.state in states for t in trials)
-
-
-def _training_now(url: str, name: str, count: int) -> bool:
-    """`count` trials are running and each has reported at least one epoch."""
-    try:
-        trials = _trials(url, name)
-    except KeyError:  # the study is not created yet
-        return False
-    running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
-    return len(running) >= count
-
-
-def _worker_processes(study_file: Path) -> list[str]:
-    listed = subprocess.run(["pgrep", "-f", f"worker {study_file}"], capture_output=True, text=True)
-    return listed.stdout.split()
-
-
 def test_four_workers_end_with_exactly_the_target(tmp_path: Path, database: str) -> None:
     path = _study(tmp_path, epochs=2, trials=7)
     result = run_cli("run", str(path), "--workers", "4", "--storage", database, env=FAST_HEARTBEAT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Workers: 4 (CPU, CPU, CPU, CPU)" in result.stdout
-    trials = _trials(database, path.stem)
-    assert _count(trials, *FINISHED) == 7
-    assert _count(trials, TrialState.RUNNING, TrialState.WAITING) == 0
+    trials = stored_trials(database, path.stem)
+    assert count(trials, *FINISHED) == 7
+    assert count(trials, TrialState.RUNNING, TrialState.WAITING) == 0
     assert len({t.number for t in trials}) == len(trials)
     stepped_back = [t for t in trials if t.state == TrialState.FAIL]
     assert all(t.user_attrs["end_reason"].startswith("not needed") for t in stepped_back)
@@ -90,50 +68,51 @@ def test_killed_worker_trial_is_retried_with_the_same_parameters(tmp_path: Path,
     doomed = start_cli("worker", str(path), "--storage", database, "--trials", "2",
                        log=tmp_path / "doomed.log", env=FAST_HEARTBEAT)
     try:
-        wait_until(lambda: _training_now(database, path.stem, 1), 120, "the first worker to train")
+        wait_until(lambda: training_now(database, path.stem, 1), 120, "the first worker to train")
     finally:
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
-    (killed,) = [t for t in _trials(database, path.stem) if t.state == TrialState.RUNNING]
+    (killed,) = [t for t in stored_trials(database, path.stem) if t.state == TrialState.RUNNING]
 
-    # A second worker (with short trials, to keep the test quick) finds the stale trial, fails
-    # it, and trains it again with the same parameters; the study still reaches its target.
-    result = run_cli("worker", str(path), "--storage", database, "--epochs", "2", env=FAST_HEARTBEAT)
+    # A second worker, given nothing but the storage, finds the stale trial, fails it, and trains
+    # it again with the same parameters (from its checkpoint); the study still reaches its target.
+    result = run_cli("worker", str(path), "--storage", database, env=FAST_HEARTBEAT)
     assert result.returncode == 0, result.stdout + result.stderr
-    trials = _trials(database, path.stem)
+    trials = stored_trials(database, path.stem)
     assert trials[killed.number].state == TrialState.FAIL
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     assert retry.params == killed.params and retry.state == TrialState.COMPLETE
     assert retry.system_attrs["retry_history"] == [killed.number]
-    assert _count(trials, *FINISHED) == 2 and _count(trials, TrialState.RUNNING) == 0
+    assert count(trials, *FINISHED) == 2 and count(trials, TrialState.RUNNING) == 0
 
 
 def test_sigterm_stops_all_workers_and_resume_finishes(tmp_path: Path, database: str) -> None:
     path = _study(tmp_path, epochs=200, trials=3)
     run = start_cli("run", str(path), "--workers", "2", "--storage", database,
                     log=tmp_path / "run.log", env=FAST_HEARTBEAT)
-    wait_until(lambda: _training_now(database, path.stem, 2), 120, "both workers to train")
-    interrupted = {t.number: t.params for t in _trials(database, path.stem) if t.state == TrialState.RUNNING}
+    wait_until(lambda: training_now(database, path.stem, 2), 120, "both workers to train")
+    interrupted = {t.number: t.params for t in stored_trials(database, path.stem) if t.state == TrialState.RUNNING}
     run.send_signal(signal.SIGTERM)
-    assert run.wait(timeout=20) == 130, (tmp_path / "run.log").read_text()
-    assert not _worker_processes(path), "a worker outlived its parent"
+    assert run.wait(timeout=60) == 130, (tmp_path / "run.log").read_text()
+    assert not processes_of(path), "a worker outlived its parent"
     output = (tmp_path / "run.log").read_text()
     assert "interrupted" in output and "Traceback" not in output
 
-    trials = _trials(database, path.stem)
-    assert _count(trials, TrialState.RUNNING) == 0
+    trials = stored_trials(database, path.stem)
+    assert count(trials, TrialState.RUNNING) == 0
     queued = {t.system_attrs["failed_trial"]: t.params for t in trials if t.state == TrialState.WAITING}
     assert queued == interrupted  # each interrupted trial waits to run again, same parameters
 
-    result = run_cli("resume", str(path), "--storage", database, "--epochs", "2", env=FAST_HEARTBEAT)
+    result = run_cli("resume", str(path), "--storage", database, env=FAST_HEARTBEAT)  # no flags needed
     assert result.returncode == 0, result.stdout + result.stderr
-    trials = _trials(database, path.stem)
-    assert _count(trials, *FINISHED) == 3
+    trials = stored_trials(database, path.stem)
+    assert count(trials, *FINISHED) == 3
     resumed = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
     assert all(resumed[n].state == TrialState.COMPLETE and resumed[n].params == p for n, p in interrupted.items())
 
     again = run_cli("resume", str(path), "--storage", database)
     assert again.returncode == 0 and "already finished" in again.stdout
+    assert all(t.user_attrs.get("resumed_epochs", 0) >= 1 for t in resumed.values())  # from checkpoints
 
 
 def test_study_survives_a_postgres_restart(tmp_path: Path, database: str, postgres: PostgresServer) -> None:
@@ -142,11 +121,11 @@ def test_study_survives_a_postgres_restart(tmp_path: Path, database: str, postgr
     path = _study(tmp_path, epochs=60, trials=4)
     run = start_cli("run", str(path), "--workers", "2", "--storage", database,
                     log=tmp_path / "run.log", env=FAST_HEARTBEAT)
-    wait_until(lambda: _training_now(database, path.stem, 1), 120, "workers to train")
+    wait_until(lambda: training_now(database, path.stem, 1), 120, "workers to train")
     postgres.restart()
     assert run.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()
-    trials = _trials(database, path.stem)
-    assert _count(trials, *FINISHED) == 4 and _count(trials, TrialState.RUNNING) == 0
+    trials = stored_trials(database, path.stem)
+    assert count(trials, *FINISHED) == 4 and count(trials, TrialState.RUNNING) == 0
     # A trial the restart cut short is failed as lost and trained again with the same parameters.
     retries = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
     for lost in (t for t in trials if t.state == TrialState.FAIL):
@@ -201,3 +180,24 @@ def test_gpu_planning_pins_workers() -> None:
     cpu_env = worker_environment(WorkerSlot(0, None), 2, "sqlite:///x.db")
     assert cpu_env["CUDA_VISIBLE_DEVICES"] == "" and cpu_env["HPSEARCH_STORAGE"] == "sqlite:///x.db"
     assert int(cpu_env["TF_NUM_INTRAOP_THREADS"]) == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_a_stored_study_keeps_its_data_epochs_and_seed(tmp_path: Path) -> None:
+    path = _study(tmp_path, epochs=5, trials=1)
+    storage = f"sqlite:///{tmp_path}/kept.db"
+    first = run_cli("run", str(path), "--storage", storage, "--epochs", "1", "--subset", "400", "--seed", "3")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    for flag, value, stored in (("--epochs", "7", "1"), ("--subset", "500", "400"), ("--data", "mnist", "digits"),
+                                ("--seed", "4", "3")):
+        refused = run_cli("worker", str(path), "--storage", storage, flag, value)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"was created with {flag} {stored}" in refused.stderr and "Traceback" not in refused.stderr
+
+    more = run_cli("resume", str(path), "--storage", storage, "--trials", "2")  # the target may move
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert f"the study file says --epochs 5; study {path.stem} keeps 1" in more.stdout
+    data_line = next(line for line in first.stdout.splitlines() if line.startswith("Data:"))
+    assert data_line in more.stdout  # the same 400-image subset, split by the same seed
+    trials = stored_trials(storage, path.stem)
+    assert [len(t.user_attrs["history"]["loss"]) for t in trials] == [1, 1]

@@ -1,0 +1,81 @@
+"""Trials that ended for reasons outside the network are trained again, with the same parameters.
+
+A trial interrupted by a stop signal, cut off from the database, or left RUNNING by a worker that
+died (its heartbeat went stale) is failed, and a WAITING copy is queued that the next free worker
+picks up. The failed attempt stays in the study as it happened; the copy starts clean, so the
+epochs and seconds an attempt spent are counted once, on the attempt that spent them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.records import (
+    BASELINE_ATTR,
+    END_REASON_ATTR,
+    INTERRUPTED,
+    LOST_PREFIX,
+    OVERRIDES_ATTR,
+    RETRY_OF_ATTR,
+    WORKER_ATTR,
+)
+
+MAX_RETRIES = 3
+# What a trial is, rather than what one attempt at it did; the retry carries only these.
+IDENTITY_ATTRS = (BASELINE_ATTR, OVERRIDES_ATTR)
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a WAITING copy of `trial` that remembers its attempts (`failed_trial`,
+    `retry_history`, as Optuna's RetryFailedTrialCallback records them, which the dashboard
+    knows); after MAX_RETRIES attempts the trial is left failed. Unlike that callback, the copy
+    does not inherit the attempt's curves, timings and end reason; a checkpoint the attempt left
+    (`checkpoints.py`) brings back what it really resumes from."""
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > MAX_RETRIES:
+        return
+    system_attrs: dict[str, Any] = {**trial.system_attrs, "retry_history": history}
+    system_attrs.setdefault("failed_trial", trial.number)
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={
+                **{key: trial.user_attrs[key] for key in IDENTITY_ATTRS if key in trial.user_attrs},
+                RETRY_OF_ATTR: system_attrs["failed_trial"],
+            },
+            system_attrs=system_attrs,
+        )
+    )
+
+
+def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna callback: queue a trial again when it failed for reasons outside the network
+    (interrupted, storage connection lost)."""
+    reason = str(trial.user_attrs.get(END_REASON_ATTR, ""))
+    if trial.state == TrialState.FAIL and (reason == INTERRUPTED or reason.startswith(LOST_PREFIX)):
+        retry_trial(study, trial)
+
+
+def release_trials(study: optuna.Study, workers: set[str]) -> list[int]:
+    """Fail as interrupted, and queue again, the RUNNING trials of `workers` (host:pid), which
+    were stopped before they could do it themselves (a second Ctrl-C, a SIGKILL after the grace
+    period). Returns the trial numbers released."""
+    released = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER_ATTR) not in workers:
+            continue
+        try:
+            # Optuna has no public call to set another process's trial attribute; its storage does.
+            study._storage.set_trial_user_attr(trial._trial_id, END_REASON_ATTR, INTERRUPTED)
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, ValueError, RuntimeError):
+            continue  # it finished (or was released) meanwhile
+        requeue_lost(study, study.get_trials(deepcopy=False)[trial.number])
+        released.append(trial.number)
+    return released
