@@ -210,7 +210,7 @@ def _work_here(
 
     filter_native_stderr()
     splits = _load_checked_data(spec, force)
-    from hpsearch.worker import run_worker  # loads TensorFlow
+    from hpsearch.worker import RepeatedFailures, run_worker  # loads TensorFlow
 
     try:
         with LiveProgress(console, spec) as live:
@@ -218,6 +218,8 @@ def _work_here(
                                sampler_seed=sampler_seed)
     except KeyboardInterrupt:
         study = None
+    except RepeatedFailures as error:
+        _fail(str(error), RUN_ERROR)
     if study is None or stopping.stop_requested():
         _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
               stopping.SIGNAL_EXIT_CODE)

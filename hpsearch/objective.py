@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+import tensorflow as tf
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,6 +33,7 @@ from hpsearch.records import (
     IMAGES_PER_SECOND_ATTR,
     INTERRUPTED,
     LOST_PREFIX,
+    OUT_OF_MEMORY,
     PARAMS_ATTR,
     RESUMED_EPOCHS_ATTR,
     RETRY_OF_ATTR,
@@ -242,6 +244,9 @@ class Objective:
             raise
         except (stopping.StopRequested, KeyboardInterrupt):
             end_reason = INTERRUPTED
+            raise
+        except (MemoryError, tf.errors.ResourceExhaustedError):
+            end_reason = OUT_OF_MEMORY
             raise
         except SQLAlchemyError as error:
             end_reason = f"{LOST_PREFIX}storage error: {type(error).__name__}"

@@ -39,6 +39,8 @@ TEST_ACCURACY_ATTR = "test_accuracy"
 
 # End reasons of trials that failed for reasons outside the network; workers queue them again.
 INTERRUPTED = "interrupted"
+# A network that does not fit in host or GPU memory: failed, not retried (it would not fit again).
+OUT_OF_MEMORY = "out of memory"
 LOST_PREFIX = "lost: "
 SURPLUS = "not needed: other workers reached the study's target"
 # A failed trial that recorded no reason: its worker died, or the database went away, mid-trial;

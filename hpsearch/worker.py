@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import stopping
 from hpsearch.data import Splits
 from hpsearch.objective import Objective
-from hpsearch.records import END_REASON_ATTR, worker_identity
+from hpsearch.records import END_REASON_ATTR, OUT_OF_MEMORY, worker_identity
 from hpsearch.retries import release_trials, requeue_lost
 from hpsearch.spec import StudySpec
 from hpsearch.storage import is_storage_failure
@@ -31,12 +31,18 @@ POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
 STORAGE_PATIENCE_SECONDS = 120.0  # how long a worker waits for a lost database to come back
 
 
+class RepeatedFailures(RuntimeError):
+    """A worker stopped because its trials kept failing; the message is one sentence."""
+
+
 class StopOnRepeatedErrors:
-    """Stop a worker whose trials keep failing with errors (not divergence): likely a bug or OOM."""
+    """Stop a worker whose trials keep failing with errors or running out of memory (not
+    divergence, which is the network's fault): likely a bug, or a machine too small for the space."""
 
     def __init__(self, limit: int = 3) -> None:
         self.limit = limit
         self.in_a_row = 0
+        self.last_reason = ""
 
     @property
     def stopped(self) -> bool:
@@ -44,8 +50,9 @@ class StopOnRepeatedErrors:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         reason = str(trial.user_attrs.get(END_REASON_ATTR, "error"))
-        is_error = trial.state == TrialState.FAIL and reason.startswith("error")
+        is_error = trial.state == TrialState.FAIL and (reason.startswith("error") or reason == OUT_OF_MEMORY)
         self.in_a_row = self.in_a_row + 1 if is_error else 0
+        self.last_reason = reason
 
 
 def run_worker(
@@ -58,7 +65,7 @@ def run_worker(
 ) -> optuna.Study:
     """Run trials in this process until the study has `spec.search.trials` finished ones, or
     until a stop signal (see `stopping.py`): the trial in training then ends FAIL "interrupted"
-    and is queued again."""
+    and is queued again. Raises RepeatedFailures when trials keep failing."""
     study = open_study(spec, storage, sampler_seed=sampler_seed)
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
@@ -88,4 +95,7 @@ def run_worker(
         except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
             release_trials(study, {worker_identity()})
             raise
+    if errors.stopped:
+        raise RepeatedFailures(f"this worker stopped after {errors.limit} trials in a row failed, the last "
+                               f"with: {errors.last_reason}")
     return study
