@@ -431,12 +431,18 @@ def dashboard(
     """
     from optuna_dashboard import run_server
 
+    import socket
+
     from hpsearch.stopping import stop_at_once_on_sigterm
     from hpsearch.urls import mask, storage_url
 
     stop_at_once_on_sigterm()  # a container stop ends it as cleanly as Ctrl-C
     url = storage_url(storage)
     optuna_storage = _open_storage(url, read_only=True)  # it only reads; a read-only file will do
+    try:  # say "cannot listen" before announcing the address, not after
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
     console.print(f"optuna-dashboard on http://{host}:{port} for {mask(url)} (Ctrl-C stops it)", highlight=False)
     try:
         run_server(optuna_storage, host=host, port=port)
@@ -570,7 +576,7 @@ def export(
     """
     from hpsearch.data import DataError, load_splits
     from hpsearch.native_logs import filter_native_stderr
-    from hpsearch.records import DATA_ATTR, SEED_ATTR
+    from hpsearch.records import DATA_ATTR, SEED_ATTR, why_no_network
     from hpsearch.spec import DataSpec
 
     filter_native_stderr()
@@ -585,6 +591,13 @@ def export(
         if not trial.isdigit() or int(trial) >= len(trials):
             _fail(f"no trial {trial!r} in study {stored.study_name!r} (0..{len(trials) - 1} or best)", USAGE_ERROR)
         chosen = trials[int(trial)]
+    problem = why_no_network(chosen)
+    if problem:
+        _fail(problem, USAGE_ERROR)
+    try:  # before the minutes of retraining, not after
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _fail(f"cannot write into --out {out} ({error.strerror}); name a directory", USAGE_ERROR)
     recorded = stored.user_attrs.get(DATA_ATTR)
     if recorded is None and data is None:
         _fail(f"study {stored.study_name!r} did not record its data; name it with --data", USAGE_ERROR)
@@ -596,10 +609,7 @@ def export(
         _fail(str(error), USAGE_ERROR)
     from hpsearch.export import export_trial  # loads TensorFlow
 
-    try:
-        result = export_trial(stored, chosen, splits, out, seed)
-    except ValueError as error:
-        _fail(str(error), USAGE_ERROR)
+    result = export_trial(stored, chosen, splits, out, seed)
     console.print(
         f"Trial {chosen.number} retrained on {len(splits.x_train) + len(splits.x_val)} images for "
         f"{result.epochs} epochs ({result.seconds:.0f} s): test accuracy {result.test_accuracy:.4f}. "

@@ -39,9 +39,8 @@ class Exported:
 def export_trial(
     study: optuna.Study, trial: optuna.trial.FrozenTrial, splits: Splits, out: Path, seed: int
 ) -> Exported:
-    """Retrain `trial`'s network on train + validation images and save it under `out`."""
-    if ARCHITECTURE_ATTR not in trial.user_attrs:
-        raise ValueError(f"trial {trial.number} recorded no architecture (it failed before building)")
+    """Retrain `trial`'s network on train + validation images and save it under `out`
+    (a trial that recorded its network: see `records.why_no_network`)."""
     architecture = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
     training = Training(**trial.user_attrs[TRAINING_ATTR])
     # Trials recorded before hpsearch kept the best epoch trained all their epochs.

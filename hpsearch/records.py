@@ -59,3 +59,14 @@ def end_reason(trial: FrozenTrial) -> str:
     if recorded is not None:
         return str(recorded)
     return NO_RESULT if trial.state.name == "FAIL" else trial.state.name.lower()
+
+
+def why_no_network(trial: FrozenTrial) -> str | None:
+    """Why a trial has no network to rebuild (export), or None when it recorded one."""
+    if ARCHITECTURE_ATTR in trial.user_attrs:
+        return None
+    if trial.state.name == "WAITING":
+        return f"trial {trial.number} is queued and has not trained yet"
+    if trial.state.name == "RUNNING":
+        return f"trial {trial.number} has only just started and has not built its network yet"
+    return f"trial {trial.number} ended before building its network ({end_reason(trial)})"

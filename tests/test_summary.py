@@ -105,3 +105,19 @@ def test_exported_model_reproduces_its_test_accuracy(studies: tuple[str, Path], 
     _, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
     assert accuracy == pytest.approx(settings["test_accuracy"], abs=1e-6)
     assert f"test accuracy {settings['test_accuracy']:.4f}" in result.stdout
+
+
+def test_export_refuses_what_it_cannot_do_before_training(studies: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = studies
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    under_a_file = run_cli("export", "beats-baseline", "--storage", url, "--out", str(blocker / "model"))
+    assert under_a_file.returncode == 2 and f"cannot write into --out {blocker / 'model'}" in under_a_file.stderr
+    assert "retrained" not in under_a_file.stdout and "Traceback" not in under_a_file.stderr
+
+    queued_url = f"sqlite:///{tmp_path}/queued.db"
+    queued = optuna.create_study(study_name="queued", storage=queued_url)
+    queued.enqueue_trial({"learning_rate": 0.01})
+    waiting = run_cli("export", "queued", "--trial", "0", "--storage", queued_url, "--out", str(tmp_path / "x"),
+                      "--data", "digits")
+    assert waiting.returncode == 2 and "trial 0 is queued and has not trained yet" in waiting.stderr

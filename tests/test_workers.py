@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -201,3 +202,11 @@ def test_a_stored_study_keeps_its_data_epochs_and_seed(tmp_path: Path) -> None:
     assert data_line in more.stdout  # the same 400-image subset, split by the same seed
     trials = stored_trials(storage, path.stem)
     assert [len(t.user_attrs["history"]["loss"]) for t in trials] == [1, 1]
+
+
+def test_dashboard_on_a_taken_port_says_so_before_announcing_an_address(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli("dashboard", "--storage", f"sqlite:///{tmp_path}/dash.db", "--port", str(port))
+    assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "optuna-dashboard on" not in result.stdout
