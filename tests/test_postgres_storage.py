@@ -20,7 +20,7 @@ from optuna_dashboard._storage_url import get_storage
 from sqlalchemy.engine import make_url
 
 from hpsearch.storage import open_storage, quiet_optuna
-from tests.helpers import run_cli
+from tests.helpers import run_cli, wait_until
 from tests.postgres import DATABASE, PostgresServer, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -187,6 +187,43 @@ def test_storage_survives_its_connections_being_killed(postgres: PostgresServer,
 
     study.set_user_attr("after", 2)
     assert optuna.load_study(study_name="killed", storage=storage).user_attrs == {"before": 1, "after": 2}
+
+
+def _sessions_of(postgres: PostgresServer, name: str, user: str) -> int:
+    """Sessions of `user` on database `name`, counted from a connection of another user."""
+    admin = postgres.connect("postgres")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s", (name, user))
+            return int(cursor.fetchone()[0])
+    finally:
+        admin.close()
+
+
+def test_storage_survives_a_long_idle_period(postgres: PostgresServer, database: str) -> None:
+    """The server ends sessions idle for a second (as idle timeouts, proxies and firewalls do);
+    a worker quiet for longer still writes its next result."""
+    name = database.rsplit("/", 1)[1]
+    admin = postgres.connect(name)
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("CREATE ROLE idler LOGIN PASSWORD 'idle-pass'")
+            cursor.execute("ALTER ROLE idler SET idle_session_timeout = '1s'")
+            cursor.execute(f'GRANT ALL ON DATABASE "{name}" TO idler')
+            cursor.execute("GRANT ALL ON SCHEMA public TO idler")
+    finally:
+        admin.close()
+    quiet_optuna()
+    storage = open_storage(f"postgresql://idler:idle-pass@127.0.0.1:{postgres.port}/{name}")
+    try:
+        study = optuna.create_study(storage=storage, study_name="idle")
+        study.set_user_attr("before", 1)
+        wait_until(lambda: _sessions_of(postgres, name, "idler") == 0, 30, "the server to end the idle sessions")
+        study.set_user_attr("after", 2)
+        assert optuna.load_study(study_name="idle", storage=storage).user_attrs == {"before": 1, "after": 2}
+    finally:
+        storage.engine.dispose()
 
 
 def test_list_never_prints_a_password_given_in_query_or_percent_encoded(postgres: PostgresServer,
