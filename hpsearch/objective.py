@@ -164,8 +164,9 @@ class EpochPruning(keras.callbacks.Callback):
 
 
 class SaveCheckpoint(keras.callbacks.Callback):
-    """Saves the trial after each epoch but its last (see `checkpoints.py`); it runs after the
-    pruning callback, so a pruned epoch is never saved."""
+    """Saves the trial after each epoch but its last (see `checkpoints.py`). It runs before the
+    pruning callback, whose storage reads would otherwise widen the window in which a killed
+    worker has finished an epoch that its checkpoint lacks; a pruned trial removes it anyway."""
 
     def __init__(self, checkpoint: TrialCheckpoint, monitor: TrialMonitor, best: BestEpoch, epochs: int) -> None:
         super().__init__()
@@ -227,8 +228,8 @@ class Objective:
                 epochs=epochs,
                 initial_epoch=resumed.epoch if resumed else 0,
                 validation_data=self.pipeline.validation,
-                callbacks=[StopAtSafePoint(), monitor, best, EpochPruning(trial, spec.search.metric, epochs),
-                           SaveCheckpoint(checkpoint, monitor, best, epochs)],
+                callbacks=[StopAtSafePoint(), monitor, best, SaveCheckpoint(checkpoint, monitor, best, epochs),
+                           EpochPruning(trial, spec.search.metric, epochs)],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
+from hpsearch.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     REPO,
@@ -138,9 +138,14 @@ class KillOutcome:
     trials: list[FrozenTrial]
 
     @property
+    def epochs_finished(self) -> int:
+        """Epochs the killed attempt finished (and recorded) before the kill."""
+        return len(self.killed.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
+
+    @property
     def epochs_trained_again(self) -> int:
         """Epochs the retry trained that the killed attempt had already finished."""
-        return len(self.killed.intermediate_values) - int(self.retry.user_attrs.get(RESUMED_EPOCHS_ATTR, 0))
+        return max(0, self.epochs_finished - int(self.retry.user_attrs.get(RESUMED_EPOCHS_ATTR, 0)))
 
 
 def kill_and_retry(directory: Path, url: str, checkpoints: Path, epochs: int, kill_after: int,
