@@ -54,6 +54,11 @@ BAD_FILES = {
         "val_loss should be minimized",
     ),
     "not TOML": ("[data\n", "not valid TOML"),
+    # A misspelled metric would be a study whose pruner never hears of it: refused before training.
+    "misspelled metric": (
+        '[data]\ndataset = "digits"\n[search]\nmetric = "val_acc"\n',
+        "search.metric: Input should be 'val_accuracy' or 'val_loss'",
+    ),
     # Settings are taken as written: no string, bool or float stands in for a whole number.
     "trials given as true": (
         '[data]\ndataset = "digits"\n[search]\ntrials = true\n',
