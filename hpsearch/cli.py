@@ -429,9 +429,9 @@ def dashboard(
 
     Example: hpsearch dashboard --port 8080   (then open http://127.0.0.1:8080)
     """
-    from optuna_dashboard import run_server
-
     import socket
+
+    from optuna_dashboard import run_server
 
     from hpsearch.stopping import stop_at_once_on_sigterm
     from hpsearch.urls import mask, storage_url

@@ -1,4 +1,8 @@
-"""Architecture description -> compiled `keras.Model`. The only module that builds networks."""
+"""Architecture description -> compiled `keras.Model`. The only module that builds networks.
+
+Building a network first lets go of what TensorFlow still holds of the networks trained before
+it (`forget_traced_gradients`), so a worker that trains trial after trial stays the same size.
+"""
 
 from __future__ import annotations
 
@@ -88,12 +92,47 @@ def make_optimizer(training: Training) -> keras.optimizers.Optimizer:
     return optimizers[training.optimizer](rate, **clip)
 
 
+# `tf.custom_gradient` in graph mode (a traced function) registers its gradient function in
+# TensorFlow's process-wide gradient registry under a new name, "CustomGradient-<n>", and never
+# removes it (tensorflow/tensorflow#97697). The gradient function's closure holds the traced
+# graph's tensors, so the whole traced training step (~1,000 ops and ~20,000 Python objects for a
+# small CNN) stays alive after `keras.utils.clear_session()` and the model are gone. Keras's
+# TensorFlow optimizers hit this on every model: each traced train step all-reduces the gradients
+# through the replica context (a no-op on one device, done with a custom gradient). A worker grew
+# by about 12 MB per digits-quick trial this way (1.44x from trial 8 to 40; benchmarks/memory.py).
+CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
+
+
+def forget_traced_gradients() -> int:
+    """Drop the custom-gradient functions that earlier traced functions left in TensorFlow's
+    gradient registry, so their graphs can be freed; returns how many were dropped.
+
+    A registered gradient is looked up when its function's gradient is computed. Keras computes a
+    train step's gradients inside the step's own trace, and a retrace registers new ones, so once
+    a network has been traced its entries are dead weight. What would lose its gradient is a
+    function traced earlier and differentiated later from outside (an eager `GradientTape` around
+    it); nothing in hpsearch does that. Call it between networks, not while one is being traced.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 0
+    from tensorflow.python.framework import ops as tf_ops
+
+    registry = getattr(getattr(tf_ops, "_gradient_registry", None), "_registry", None)
+    if not isinstance(registry, dict):  # a TensorFlow that changed its registry: nothing to do here
+        return 0
+    stale = [name for name in registry if isinstance(name, str) and name.startswith(CUSTOM_GRADIENT_PREFIX)]
+    for name in stale:
+        del registry[name]
+    return len(stale)
+
+
 def compile_model(arch: Architecture, training: Training) -> keras.Model:
     """Build and compile: integer labels, accuracy as the metric the search watches.
 
     The precision policy is process-wide in Keras, so it is set here, before every build. Under
     mixed_float16 Keras wraps the optimizer in loss scaling itself; the softmax stays float32.
     """
+    forget_traced_gradients()  # earlier networks' traced train steps, pinned by TensorFlow otherwise
     keras.mixed_precision.set_global_policy(training.precision)
     model = build_model(arch)
     model.compile(

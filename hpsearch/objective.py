@@ -22,7 +22,7 @@ from hpsearch.architecture import setup_from_values
 from hpsearch.checkpoints import Resumed, TrialCheckpoint
 from hpsearch.data import Splits
 from hpsearch.diagnosis import loss_diverged
-from hpsearch.model import compile_model
+from hpsearch.model import compile_model, forget_traced_gradients
 from hpsearch.pipeline import InputPipeline
 from hpsearch.records import (
     ARCHITECTURE_ATTR,
@@ -257,6 +257,7 @@ class Objective:
             raise
         finally:
             self._record(trial, monitor, end_reason)
+            forget_traced_gradients()  # also after a resumed trial, which built no model
             if end_reason != INTERRUPTED and not end_reason.startswith(LOST_PREFIX):
                 checkpoint.remove()  # the trial ended for a reason of its own: no retry will want it
         return monitor.history[spec.search.metric][-1] if best.value is None else best.value

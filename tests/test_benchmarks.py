@@ -23,6 +23,8 @@ TINY = {
     "bracket_startup": ["--trials", "8", "--seeds", "2"],
     "parallel_sampling": ["--workers", "2", "--rounds", "2", "--seeds", "1"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
+    "memory": ["--trials", "9", "--epochs", "1", "--arms", "as-is"],
+    "robustness": ["--rounds", "1", "--kill-at", "1", "--epochs", "3"],
 }
 
 
