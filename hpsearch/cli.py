@@ -429,27 +429,29 @@ def dashboard(
 
     Example: hpsearch dashboard --port 8080   (then open http://127.0.0.1:8080)
     """
-    import socket
+    import threading
+    from wsgiref.simple_server import make_server
 
-    from optuna_dashboard import run_server
+    from optuna_dashboard import wsgi
 
-    from hpsearch.stopping import stop_at_once_on_sigterm
+    from hpsearch.stopping import call_on_stop_signal
     from hpsearch.urls import mask, storage_url
 
-    stop_at_once_on_sigterm()  # a container stop ends it as cleanly as Ctrl-C
     url = storage_url(storage)
     optuna_storage = _open_storage(url, read_only=True)  # it only reads; a read-only file will do
-    try:  # say "cannot listen" before announcing the address, not after
-        socket.create_server((host, port)).close()
+    try:  # listening before the address is announced: "cannot listen" comes first, not after
+        server = make_server(host, port, wsgi(optuna_storage))
     except OSError as error:
         _fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
+
+    # A stop signal (Ctrl-C, a container stop) ends the loop between requests. A KeyboardInterrupt
+    # raised in the middle of one (a browser polls every few seconds) was swallowed by wsgiref's
+    # error handler, which printed a traceback and served on: the stop was lost. shutdown() waits
+    # for the loop, so it runs on its own thread.
+    call_on_stop_signal(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     console.print(f"optuna-dashboard on http://{host}:{port} for {mask(url)} (Ctrl-C stops it)", highlight=False)
-    try:
-        run_server(optuna_storage, host=host, port=port)
-    except OSError as error:
-        _fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
-    except KeyboardInterrupt:
-        pass
+    with server:
+        server.serve_forever()
 
 
 def _study_name(reference: str) -> str:

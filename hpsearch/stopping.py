@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
 
 SIGNAL_EXIT_CODE = 130  # what shells report for a process ended by Ctrl-C
@@ -33,15 +34,22 @@ def _record(signum: int, frame: FrameType | None) -> None:
     _received = signum
 
 
-def stop_gracefully() -> None:
-    """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is.
-
-    SIGINT stays ignored when the process was started with it ignored (a background job of a
-    non-interactive shell), so a Ctrl-C meant for the foreground does not reach it.
-    """
-    signal.signal(signal.SIGTERM, _record)
+def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
+    """Handle SIGTERM and SIGINT. SIGINT stays ignored when the process was started with it
+    ignored (a background job of a non-interactive shell): a Ctrl-C meant for the foreground."""
+    signal.signal(signal.SIGTERM, handler)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _record)
+        signal.signal(signal.SIGINT, handler)
+
+
+def stop_gracefully() -> None:
+    """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is."""
+    _on_stop_signals(_record)
+
+
+def call_on_stop_signal(stop: Callable[[], None]) -> None:
+    """For a process that holds no trial (the dashboard): SIGTERM or SIGINT calls `stop`."""
+    _on_stop_signals(lambda signum, frame: stop())
 
 
 def stop_requested() -> bool:
@@ -59,12 +67,3 @@ def pause(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while _received is None and (left := deadline - time.monotonic()) > 0:
         time.sleep(min(PAUSE_SLICE_SECONDS, left))
-
-
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_at_once_on_sigterm() -> None:
-    """For processes that hold no trial (the dashboard): SIGTERM stops them like Ctrl-C does."""
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

@@ -8,16 +8,23 @@ PostgreSQL URL instead.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import optuna
+import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from hpsearch.retries import retry_trial
-from hpsearch.urls import driver_url, engine_kwargs, opening
+from hpsearch.urls import driver_url, engine_kwargs, opening, sqlite_file
 
 # A running trial's worker writes a heartbeat this often; a trial silent for the grace period is
 # taken to have lost its worker, failed, and queued again. Environment variables override both
@@ -37,7 +44,7 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
     a quarter of a second of Alembic work on every start; the others are refused at once, before
     any training starts, when an SQLite file cannot be written.
     """
-    with opening(url, StorageError, writing=not read_only):
+    with opening(url, StorageError, writing=not read_only), one_at_a_time(driver_url(url)):
         storage = RDBStorage(
             driver_url(url),
             engine_kwargs=engine_kwargs(driver_url(url)),
@@ -46,7 +53,74 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
             grace_period=int(os.environ.get(GRACE_ENV, GRACE_SECONDS)),
             heartbeat_stale_trial_callback=retry_trial,
         )
+    if storage.engine.dialect.name == "sqlite":
+        sqlalchemy.event.listen(storage.engine, "before_execute", _lock_for_update_on_sqlite)
     return storage
+
+
+# Any number shared by every hpsearch process; PostgreSQL keeps advisory locks per database.
+SCHEMA_LOCK = 0x68707365617263
+
+
+@contextmanager
+def one_at_a_time(url: str) -> Iterator[None]:
+    """Let one process at a time open the storage (or set up a study, see `study.open_study`).
+
+    Optuna creates its tables and stamps its schema version by checking first, then creating, so
+    a dozen workers started together on a fresh storage failed with "table studies already
+    exists", "UNIQUE constraint failed: alembic_version.version_num" (SQLite), "type
+    studydirection already exists" or a duplicate key in pg_type (PostgreSQL). PostgreSQL
+    serializes the openings with a session advisory lock (dropped by the server if this process
+    dies), SQLite with a lock on the database's directory (SQLite serves one machine; the file
+    itself is left alone, since closing a descriptor of it would drop SQLite's own locks). On an
+    existing storage each opening waits a few milliseconds at most.
+    """
+    database = sqlite_file(url)
+    if database is not None:
+        try:
+            directory = os.open(database.parent, os.O_RDONLY)
+        except OSError:  # no such directory: RDBStorage says so
+            yield
+            return
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(directory)  # drops the lock
+        return
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=engine_kwargs(url)["connect_args"])
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+def _lock_for_update_on_sqlite(connection: Connection, statement: object, *args: object) -> None:
+    """Give SQLite what SELECT ... FOR UPDATE gives PostgreSQL: the write lock, taken at once.
+
+    SQLite has no FOR UPDATE (SQLAlchemy leaves it out), and Python's sqlite3 driver begins a
+    transaction only at its first write. So two workers could both read an enqueued trial as
+    WAITING and both claim it (Optuna's pop of a waiting trial reads it FOR UPDATE, then sets it
+    RUNNING): the trial trained twice and the slower worker died on "Cannot tell a COMPLETE
+    trial". Beginning such a transaction IMMEDIATE makes its read and its write one atomic step;
+    other writers wait for it (the connection's busy timeout). Optuna reads FOR UPDATE only as
+    the first statement of a short transaction (claiming a trial, numbering a new one).
+    """
+    if connection.dialect.name != "sqlite" or getattr(statement, "_for_update_arg", None) is None:
+        return
+    raw = connection.connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection) and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
 
 
 def is_storage_failure(error: BaseException) -> bool:

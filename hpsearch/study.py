@@ -19,6 +19,7 @@ from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, EPOCHS_ATTR, METRIC_AT
 from hpsearch.snapshot import Progress, count_states
 from hpsearch.space import enqueue_baselines
 from hpsearch.spec import SpecError, StudySpec
+from hpsearch.storage import one_at_a_time
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # What a study keeps once created, as `StudySpec.with_overrides` names it -> as a user types it.
@@ -86,22 +87,25 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
     """Create the study (or load it), record its target, and enqueue missing baselines.
 
     `sampler_seed` defaults to the study's seed; workers sharing a study pass distinct ones.
+    Workers started in the same second each found no baseline queued yet and queued their own
+    copy (one baseline trained three times), so the setup is done by one process at a time.
     """
-    study = optuna.create_study(
-        study_name=spec.name,
-        storage=storage,
-        sampler=make_sampler(spec, spec.search.seed if sampler_seed is None else sampler_seed),
-        pruner=make_pruner(spec),
-        direction=spec.search.direction,
-        load_if_exists=True,
-    )
-    study.set_user_attr(TARGET_ATTR, spec.search.trials)
-    study.set_user_attr(DESCRIPTION_ATTR, spec.description)
-    study.set_user_attr(METRIC_ATTR, spec.search.metric)
-    study.set_user_attr(DATA_ATTR, {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)})
-    study.set_user_attr(SEED_ATTR, spec.search.seed)
-    study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
-    enqueue_baselines(study, spec)
+    with one_at_a_time(storage.url if isinstance(storage, RDBStorage) else ""):
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=storage,
+            sampler=make_sampler(spec, spec.search.seed if sampler_seed is None else sampler_seed),
+            pruner=make_pruner(spec),
+            direction=spec.search.direction,
+            load_if_exists=True,
+        )
+        study.set_user_attr(TARGET_ATTR, spec.search.trials)
+        study.set_user_attr(DESCRIPTION_ATTR, spec.description)
+        study.set_user_attr(METRIC_ATTR, spec.search.metric)
+        study.set_user_attr(DATA_ATTR, {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)})
+        study.set_user_attr(SEED_ATTR, spec.search.seed)
+        study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
+        enqueue_baselines(study, spec)
     return study
 
 

@@ -25,6 +25,7 @@ TINY = {
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
     "memory": ["--trials", "9", "--epochs", "1", "--arms", "as-is"],
     "robustness": ["--rounds", "1", "--kill-at", "1", "--epochs", "3"],
+    "storm": ["--workers", "2", "--trials", "2"],
 }
 
 
