@@ -1,0 +1,77 @@
+"""Retries carry a trial's identity, not its failed attempt's record; a launcher releases the
+trials of workers it had to kill. On a real SQLite storage, with trials made as workers make them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.records import (
+    BASELINE_ATTR,
+    END_REASON_ATTR,
+    HISTORY_ATTR,
+    INTERRUPTED,
+    RETRY_OF_ATTR,
+    WORKER_ATTR,
+)
+from hpsearch.retries import MAX_RETRIES, release_trials, retry_trial
+from hpsearch.storage import open_storage, quiet_optuna
+
+# Trials are asked for here as a worker's Study.optimize would; Optuna warns that heartbeats expect it.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+
+
+def _study(tmp_path: Path) -> optuna.Study:
+    quiet_optuna()
+    return optuna.create_study(study_name="retries", storage=open_storage(f"sqlite:///{tmp_path}/r.db"))
+
+
+def _running(study: optuna.Study, worker: str, baseline: str) -> optuna.Trial:
+    """A trial as a worker holds it: RUNNING, with its worker, identity and curves so far."""
+    trial = study.ask()
+    trial.suggest_categorical("batch_size", [32, 64])
+    trial.set_user_attr(WORKER_ATTR, worker)
+    trial.set_user_attr(BASELINE_ATTR, baseline)
+    trial.set_user_attr(HISTORY_ATTR, {"loss": [2.0, 1.5]})
+    return trial
+
+
+def test_a_killed_workers_trials_are_released_and_queued_again(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    killed = _running(study, "host:101", "hand-made")
+    alive = _running(study, "host:202", "other")
+    assert release_trials(study, {"host:101"}) == [killed.number]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[killed.number].state == TrialState.FAIL
+    assert trials[killed.number].user_attrs[END_REASON_ATTR] == INTERRUPTED
+    assert trials[killed.number].user_attrs[HISTORY_ATTR] == {"loss": [2.0, 1.5]}  # the attempt keeps its record
+    assert trials[alive.number].state == TrialState.RUNNING  # another worker's trial is left alone
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]
+    assert retry.params == trials[killed.number].params
+    # The retry is the trial, not the attempt: no curves or end reason, but its identity and key.
+    assert retry.user_attrs == {BASELINE_ATTR: "hand-made", RETRY_OF_ATTR: killed.number}
+    assert retry.system_attrs["failed_trial"] == killed.number
+    assert release_trials(study, {"host:101"}) == []  # nothing left to release
+
+
+def test_a_trial_is_retried_at_most_max_retries_times(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    first = _running(study, "host:1", "hand-made")
+    study.tell(first, state=TrialState.FAIL)
+    attempt = study.get_trials(deepcopy=False)[first.number]
+    for _ in range(MAX_RETRIES + 1):
+        retry_trial(study, attempt)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            break
+        taken = study.ask()  # a worker takes the queued copy, and it fails again
+        assert taken.number == waiting[0].number
+        study.tell(taken, state=TrialState.FAIL)
+        attempt = study.get_trials(deepcopy=False)[taken.number]
+    retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
+    assert len(retries) == MAX_RETRIES
+    assert retries[-1].system_attrs["retry_history"] == list(range(MAX_RETRIES))
+    assert {t.user_attrs[RETRY_OF_ATTR] for t in retries} == {first.number}  # one checkpoint key for all
