@@ -132,6 +132,7 @@ def stop_run(directory: Path, url: str, workers: int, sent: signal.Signals, mome
 class KillOutcome:
     """A worker SIGKILLed mid-trial, and the retry a second worker ran."""
 
+    study: str
     killed: FrozenTrial
     retry: FrozenTrial
     worker_result: subprocess.CompletedProcess[str]
@@ -170,4 +171,4 @@ def kill_and_retry(directory: Path, url: str, checkpoints: Path, epochs: int, ki
     result = run_cli("worker", str(study), *common, env=FAST_HEARTBEAT)
     trials = stored_trials(url, study.stem)
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
-    return KillOutcome(killed, retry, result, trials)
+    return KillOutcome(study.stem, killed, retry, result, trials)

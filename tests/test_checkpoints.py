@@ -7,13 +7,14 @@ later, finds the stale trial, retries it and loads its checkpoint.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
 from hpsearch.records import RESUMED_EPOCHS_ATTR
-from tests.helpers import FINISHED, count
+from tests.helpers import FINISHED, count, run_cli
 from tests.interruptions import kill_and_retry
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,4 +53,8 @@ def test_sigkilled_trial_resumes_from_its_last_epoch(tmp_path: Path, database: s
         carried = [retry.intermediate_values[step] for step in range(1, resumed + 1)]
         assert carried == killed.user_attrs["history"]["val_accuracy"][:resumed]
     assert count(outcome.trials, *FINISHED) == 1 and count(outcome.trials, TrialState.RUNNING) == 0
+    # Each trained epoch counts once: the killed attempt's, then the retry's own.
+    summary = run_cli("summary", outcome.study, "--storage", database, "--format", "json")
+    trained = outcome.epochs_finished + EPOCHS - retry.user_attrs.get(RESUMED_EPOCHS_ATTR, 0)
+    assert json.loads(summary.stdout)["compute"]["epochs"] == trained
     assert not list(checkpoints.rglob("*.keras")), "a finished trial's checkpoint was left behind"
