@@ -36,11 +36,11 @@ from tests.helpers import (
 MOMENTS = ("study created", "trial asked for", "mid-epoch", "between trials")
 
 
-def digits_study(directory: Path, prefix: str, epochs: int, trials: int, space: str) -> Path:
+def digits_study(directory: Path, prefix: str, epochs: int, trials: int, space: str, data: str = "") -> Path:
     """A fresh study of tiny networks on digits: `trials` trials of `epochs` epochs, no pruning."""
     return write_study(
         directory, f"{prefix}-{secrets.token_hex(3)}",
-        f'[data]\ndataset = "digits"\n[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
+        f'[data]\ndataset = "digits"\n{data}[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
         '[search.pruner]\ntype = "none"\n'
         "[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n"
         + space + "learning_rate = { low = 1e-3, high = 1e-2, log = true }\n",
@@ -153,12 +153,17 @@ def kill_and_retry(directory: Path, url: str, checkpoints: Path, epochs: int, ki
                    before_retry: Callable[[], None] = lambda: None) -> KillOutcome:
     """SIGKILL a worker once its trial has reported `kill_after` epochs; then run a second worker,
     which retries the trial once its heartbeat is stale (`before_retry` runs in between)."""
-    study = digits_study(directory, "checkpointed", epochs, trials=1, space="base_filters = 8\nbatch_size = 32\n")
+    # Digits padded to 32x32: epochs of about half a second rather than 0.07 s, so the poll below
+    # sees the trial between epoch `kill_after` and its end (a tiny trial could finish unseen).
+    study = digits_study(directory, "checkpointed", epochs, trials=1, space="base_filters = 8\nbatch_size = 32\n",
+                         data="pad_to = 32\n")
     common = ("--storage", url, "--checkpoints", str(checkpoints))
     doomed = start_cli("worker", str(study), *common, log=directory / f"{study.stem}.log", env=FAST_HEARTBEAT)
 
     def far_enough() -> bool:
         trials = trials_if_any(url, study.stem) or []
+        if any(t.state == TrialState.COMPLETE for t in trials):
+            raise AssertionError(f"the trial finished before the poll saw epoch {kill_after}; use more --epochs")
         return any(t.state == TrialState.RUNNING and len(t.intermediate_values) >= kill_after for t in trials)
 
     try:
