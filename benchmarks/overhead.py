@@ -28,7 +28,7 @@ from optuna.storages import RDBStorage
 
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits, load_splits
-from hpsearch.model import compile_model
+from hpsearch.model import compile_model, steps_per_epoch
 from hpsearch.objective import Objective
 from hpsearch.pipeline import InputPipeline
 from hpsearch.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
@@ -60,7 +60,8 @@ def _bare_fit(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, p
     )
     keras.utils.clear_session(free_memory=True)
     keras.utils.set_random_seed(0)
-    model = compile_model(setup.architecture, setup.training)
+    model = compile_model(setup.architecture, setup.training,
+                          steps_per_epoch(len(splits.x_train), setup.training.batch_size))
     timer = EpochTimer()
     if pipeline:
         batches = InputPipeline(splits)

@@ -29,7 +29,7 @@ import optuna
 from benchmarks import RESULTS_DIR
 from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
-from hpsearch.model import compile_model
+from hpsearch.model import compile_model, steps_per_epoch
 from hpsearch.objective import Objective
 from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
 from hpsearch.space import enqueue_baselines, sample
@@ -174,7 +174,8 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
     class SpaceHyperModel(keras_tuner.HyperModel):
         def build(self, hp: Any) -> keras.Model:
             setup = setup_of(hp)
-            return compile_model(setup.architecture, setup.training)
+            batches = steps_per_epoch(len(splits.x_train), setup.training.batch_size)
+            return compile_model(setup.architecture, setup.training, batches)
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
             return model.fit(*args, batch_size=setup_of(hp).training.batch_size, **kwargs)

@@ -42,6 +42,8 @@ class Architecture:
     max_norm: float = 0.0
     augment_flip: bool = False
     augment_shift: float = 0.0
+    augment_crop: int = 0
+    augment_cutout: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +63,10 @@ class Training:
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     momentum: float = 0.9
     nesterov: bool = True
     clipnorm: float = 0.0
@@ -121,10 +127,16 @@ def setup_from_values(
         max_norm=float(values["max_norm"]),
         augment_flip=values["augment_flip"],
         augment_shift=float(values["augment_shift"]),
+        augment_crop=values["augment_crop"],
+        augment_cutout=values["augment_cutout"],
     )
     training = Training(
         optimizer=values["optimizer"],
         learning_rate=float(values["learning_rate"]),
+        lr_schedule=values["lr_schedule"],
+        warmup_epochs=values["warmup_epochs"],
+        weight_decay=float(values["weight_decay"]),
+        label_smoothing=float(values["label_smoothing"]),
         momentum=float(values["momentum"]),
         nesterov=values["nesterov"],
         clipnorm=float(values["clipnorm"]),

@@ -18,7 +18,7 @@ import optuna
 
 from hpsearch.architecture import Architecture, Training
 from hpsearch.data import Splits
-from hpsearch.model import compile_model
+from hpsearch.model import compile_model, steps_per_epoch
 from hpsearch.pipeline import on_host, ordered_batches, shuffled_batches
 from hpsearch.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
 
@@ -50,7 +50,7 @@ def export_trial(
 
     keras.utils.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
-    model = compile_model(architecture, training)
+    model = compile_model(architecture, training, steps_per_epoch(len(x), training.batch_size))
     started = time.perf_counter()
     batches = shuffled_batches(on_host(x), on_host(y), training.batch_size, seed)
     history = model.fit(batches, epochs=epochs, shuffle=False, verbose=0)  # batches are shuffled

@@ -6,10 +6,14 @@ it (`forget_traced_gradients`), so a worker that trains trial after trial stays 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import keras
 from keras import layers
 
 from hpsearch.architecture import Architecture, Training
+from hpsearch.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
 
 # Batch norm's moving averages, which validation and test use, follow each batch's statistics
 # at this rate. Keras's default of 0.99 needs hundreds of steps to forget its starting values:
@@ -58,6 +62,10 @@ def build_model(arch: Architecture) -> keras.Model:
         x = layers.RandomFlip("horizontal")(x)
     if arch.augment_shift > 0:
         x = layers.RandomTranslation(arch.augment_shift, arch.augment_shift, fill_mode="constant")(x)
+    if arch.augment_crop > 0:
+        x = PadAndCrop(arch.augment_crop)(x)
+    if arch.augment_cutout > 0:
+        x = cutout(arch.augment_cutout, min(arch.input_shape[:2]))(x)
     for index in range(len(arch.blocks)):
         x = _conv_block(x, arch, index)
     x = layers.Flatten()(x) if arch.head == "flatten" else layers.GlobalAveragePooling2D()(x)
@@ -79,17 +87,41 @@ def build_model(arch: Architecture) -> keras.Model:
     return keras.Model(inputs, outputs)
 
 
-def make_optimizer(training: Training) -> keras.optimizers.Optimizer:
-    clip = {"clipnorm": training.clipnorm} if training.clipnorm > 0 else {}
-    rate = training.learning_rate
+def learning_rate(training: Training, steps_per_epoch: int) -> float | TrialSchedule:
+    """The trial's learning rate: a plain number when constant, else a schedule over all its epochs."""
+    if training.lr_schedule == "constant" and training.warmup_epochs == 0:
+        return training.learning_rate
+    return TrialSchedule(
+        training.learning_rate,
+        training.lr_schedule,
+        total_steps=training.epochs * steps_per_epoch,
+        warmup_steps=training.warmup_epochs * steps_per_epoch,
+    )
+
+
+def make_optimizer(training: Training, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer with its schedule; weight decay is Keras's decoupled kind for every optimizer
+    (each step, weights shrink by rate x decay), applied to all weights as Keras does by default."""
+    options: dict[str, Any] = {"weight_decay": training.weight_decay or None}
+    if training.clipnorm > 0:
+        options["clipnorm"] = training.clipnorm
+    rate = learning_rate(training, steps_per_epoch)
     if training.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=training.momentum, nesterov=training.nesterov, **clip)
+        return keras.optimizers.SGD(rate, momentum=training.momentum, nesterov=training.nesterov, **options)
+    if training.optimizer == "adamw":  # AdamW refuses None: its decay is this setting, 0 included
+        options["weight_decay"] = training.weight_decay
     optimizers = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "rmsprop": keras.optimizers.RMSprop,
     }
-    return optimizers[training.optimizer](rate, **clip)
+    return optimizers[training.optimizer](rate, **options)
+
+
+def loss_function(training: Training) -> str | keras.losses.Loss:
+    if training.label_smoothing > 0:
+        return SmoothedSparseCrossentropy(training.label_smoothing)
+    return "sparse_categorical_crossentropy"
 
 
 # `tf.custom_gradient` in graph mode (a traced function) registers its gradient function in
@@ -101,6 +133,11 @@ def make_optimizer(training: Training) -> keras.optimizers.Optimizer:
 # through the replica context (a no-op on one device, done with a custom gradient). A worker grew
 # by about 12 MB per digits-quick trial this way (1.44x from trial 8 to 40; benchmarks/memory.py).
 CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Batches in an epoch over `images` (the last one possibly smaller)."""
+    return math.ceil(images / batch_size)
 
 
 def forget_traced_gradients() -> int:
@@ -126,8 +163,9 @@ def forget_traced_gradients() -> int:
     return len(stale)
 
 
-def compile_model(arch: Architecture, training: Training) -> keras.Model:
-    """Build and compile: integer labels, accuracy as the metric the search watches.
+def compile_model(arch: Architecture, training: Training, steps_per_epoch: int) -> keras.Model:
+    """Build and compile: integer labels, accuracy as the metric the search watches;
+    `steps_per_epoch` spreads the learning-rate schedule over the trial's epochs.
 
     The precision policy is process-wide in Keras, so it is set here, before every build. Under
     mixed_float16 Keras wraps the optimizer in loss scaling itself; the softmax stays float32.
@@ -136,8 +174,8 @@ def compile_model(arch: Architecture, training: Training) -> keras.Model:
     keras.mixed_precision.set_global_policy(training.precision)
     model = build_model(arch)
     model.compile(
-        optimizer=make_optimizer(training),
-        loss="sparse_categorical_crossentropy",
+        optimizer=make_optimizer(training, steps_per_epoch),
+        loss=loss_function(training),
         metrics=["accuracy"],
         jit_compile=training.jit_compile,
         steps_per_execution=training.steps_per_execution,

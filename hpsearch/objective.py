@@ -22,7 +22,7 @@ from hpsearch.architecture import setup_from_values
 from hpsearch.checkpoints import Resumed, TrialCheckpoint
 from hpsearch.data import Splits
 from hpsearch.diagnosis import loss_diverged
-from hpsearch.model import compile_model, forget_traced_gradients
+from hpsearch.model import compile_model, forget_traced_gradients, steps_per_epoch
 from hpsearch.pipeline import InputPipeline
 from hpsearch.records import (
     ARCHITECTURE_ATTR,
@@ -216,7 +216,8 @@ class Objective:
         best = BestEpoch(spec.search.metric, maximize=spec.search.direction == "maximize", resumed=resumed)
         end_reason = "complete"
         try:
-            model = resumed.model if resumed else compile_model(setup.architecture, setup.training)
+            batches = steps_per_epoch(len(splits.x_train), setup.training.batch_size)
+            model = resumed.model if resumed else compile_model(setup.architecture, setup.training, batches)
             trial.set_user_attr(PARAMS_ATTR, int(model.count_params()))
             if resumed:
                 trial.set_user_attr(RESUMED_EPOCHS_ATTR, resumed.epoch)

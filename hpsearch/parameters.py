@@ -22,6 +22,8 @@ INITIALIZERS = (
     "lecun_uniform",
 )
 BATCH_NORM_PLACEMENTS = ("none", "before_activation", "after_activation", "after_pooling")
+# Learning-rate schedules over a trial's full length (see `recipe.TrialSchedule`).
+LR_SCHEDULES = ("constant", "cosine", "linear", "step")
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,24 @@ _CATALOGUE = (
         minimum=0.0,
         maximum=0.5,
     ),
+    _p(
+        "augment_crop",
+        int,
+        0,
+        "network",
+        "pad each image by this many pixels and crop a random window back (CIFAR: 4); 0 for none",
+        minimum=0,
+        maximum=64,
+    ),
+    _p(
+        "augment_cutout",
+        int,
+        0,
+        "network",
+        "blank a random square of this many pixels a side in each image (CIFAR: 8-16); 0 for none",
+        minimum=0,
+        maximum=256,
+    ),
     # Training.
     _p(
         "optimizer",
@@ -160,7 +180,44 @@ _CATALOGUE = (
         "optimizer (sgd uses Nesterov momentum)",
         choices=("adam", "adamw", "rmsprop", "sgd"),
     ),
-    _p("learning_rate", float, 1e-3, "network", "learning rate", minimum=1e-8, maximum=10.0),
+    _p("learning_rate", float, 1e-3, "network", "(peak) learning rate", minimum=1e-8, maximum=10.0),
+    _p(
+        "lr_schedule",
+        str,
+        "constant",
+        "network",
+        "learning rate over the trial's epochs: constant, cosine or linear decay to 0, "
+        "step (x0.1 at 50% and 75%)",
+        choices=LR_SCHEDULES,
+    ),
+    _p(
+        "warmup_epochs",
+        int,
+        0,
+        "network",
+        "epochs of linear warmup to the learning rate before the schedule",
+        minimum=0,
+        maximum=1000,
+    ),
+    _p(
+        "weight_decay",
+        float,
+        0.0,
+        "network",
+        "decoupled weight decay (any optimizer; each step shrinks weights by rate x decay)",
+        minimum=0.0,
+        maximum=10.0,
+    ),
+    _p(
+        "label_smoothing",
+        float,
+        0.0,
+        "network",
+        "label smoothing of the training loss",
+        minimum=0.0,
+        maximum=1.0,
+        open_maximum=True,
+    ),
     _p(
         "momentum",
         float,

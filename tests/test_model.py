@@ -118,10 +118,10 @@ def test_augmentation_layers() -> None:
 
 
 def test_optimizers() -> None:
-    sgd = make_optimizer(Training(optimizer="sgd", learning_rate=0.01, momentum=0.8, clipnorm=1.0))
+    sgd = make_optimizer(Training(optimizer="sgd", learning_rate=0.01, momentum=0.8, clipnorm=1.0), 10)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.8
     assert sgd.clipnorm == 1.0
-    adam = make_optimizer(Training(optimizer="adam", learning_rate=0.002))
+    adam = make_optimizer(Training(optimizer="adam", learning_rate=0.002), 10)
     assert isinstance(adam, keras.optimizers.Adam) and adam.clipnorm is None
     assert float(adam.learning_rate) == pytest.approx(0.002)
 
@@ -143,7 +143,7 @@ def test_batch_norm_validation_tracks_training_in_a_short_run(shared_data: Path)
         y = data["y_train"][:2500]
     keras.utils.set_random_seed(0)
     arch = replace(BASE, input_shape=(28, 28, 1), batch_norm="before_activation")
-    model = compile_model(arch, Training(batch_size=64, epochs=2))
+    model = compile_model(arch, Training(batch_size=64, epochs=2), steps_per_epoch=32)
     history = model.fit(x[:2000], y[:2000], batch_size=64, epochs=2, validation_data=(x[2000:], y[2000:]),
                         verbose=0).history
     assert history["accuracy"][-1] > 0.8
