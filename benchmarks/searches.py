@@ -33,7 +33,7 @@ from hpsearch.model import compile_model, steps_per_epoch
 from hpsearch.objective import Objective
 from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
 from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import PrunerSpec, StudySpec
+from hpsearch.spec import Baseline, PrunerSpec, StudySpec
 from hpsearch.storage import quiet_optuna
 from hpsearch.study import make_pruner, make_sampler
 
@@ -62,6 +62,14 @@ class ArmResult:
     # each trial's validation metric per epoch, in trial order (pruned trials' curves end early):
     # real learning curves on which pruning rules can be compared after the fact
     curves: list[list[float]] = field(default_factory=list)
+    # (seconds since the search started, epochs spent, best value so far, that trial's test
+    # accuracy) after each trial: what the search had found at any wall time
+    timeline: list[tuple[float, int, float | None, float | None]] = field(default_factory=list)
+
+    def best_test_at(self, seconds: float) -> float | None:
+        """The test accuracy of the best trial (by validation) finished within `seconds`."""
+        found = [test for at, _, _, test in self.timeline if at <= seconds]
+        return found[-1] if found else None
 
     def epochs_to_reach(self, value: float) -> int | None:
         """Epochs spent when the best-so-far first reached `value`; None if it never did."""
@@ -92,15 +100,16 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
     if baselines:
         enqueue_baselines(study, spec)
     trajectory: list[tuple[int, float | None]] = []
+    timeline: list[tuple[float, int, float | None, float | None]] = []
+    started = time.perf_counter()
 
     def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         spent = sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False))
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        trajectory.append((spent, max((t.value for t in complete), default=None)))
+        trajectory.append((spent, _best(study)[0]))
+        timeline.append((time.perf_counter() - started, spent, *_best(study)))
         if spent >= budget:
             study.stop()
 
-    started = time.perf_counter()
     study.optimize(Objective(spec, splits, _scratch_checkpoints()), callbacks=[stop_at_budget], catch=(Exception,))
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = study.best_trial if complete else None
@@ -110,21 +119,42 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
         best_test=best.user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
         best_name=(best.user_attrs.get(BASELINE_ATTR) or f"trial {best.number}") if best else "",
         trajectory=trajectory, curves=[_curve(t, spec.search.metric) for t in study.trials],
+        timeline=timeline,
     )
 
 
-def run_baselines(spec: StudySpec, splits: Splits, seed: int) -> ArmResult:
-    """Each hand-tuned baseline trained for the same epochs as a full trial; the best one counts."""
-    spec = spec.with_overrides(seed=seed, trials=len(spec.baselines))
+def _best(study: optuna.Study) -> tuple[float | None, float | None]:
+    """The best complete trial's value and test accuracy so far."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return None, None
+    best = max(complete, key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value)
+    return best.value, best.user_attrs.get(TEST_ACCURACY_ATTR)
+
+
+def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseline",
+                  networks: tuple[Baseline, ...] | None = None) -> ArmResult:
+    """Each hand-tuned network (the study's baselines unless `networks` are given) trained for the
+    same epochs as a full trial; the best one counts."""
+    spec = spec.with_overrides(seed=seed, trials=len(networks or spec.baselines))
+    if networks is not None:
+        spec = spec.model_copy(update={"baselines": networks})
     study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
     enqueue_baselines(study, spec)
     started = time.perf_counter()
-    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines))
+    timeline: list[tuple[float, int, float | None, float | None]] = []
+
+    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        spent = sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False))
+        timeline.append((time.perf_counter() - started, spent, *_best(study)))
+
+    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines), callbacks=[record])
     best = study.best_trial
     return ArmResult(
-        arm="baseline", seed=seed, epochs_spent=sum(_trained_epochs(t) for t in study.trials),
+        arm=arm, seed=seed, epochs_spent=sum(_trained_epochs(t) for t in study.trials),
         seconds=time.perf_counter() - started, trials=len(study.trials), best_val=best.value,
         best_test=best.user_attrs.get(TEST_ACCURACY_ATTR), best_name=best.user_attrs[BASELINE_ATTR],
+        timeline=timeline,
     )
 
 
@@ -181,10 +211,17 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
             return model.fit(*args, batch_size=setup_of(hp).training.batch_size, **kwargs)
 
     counter = _EpochCounter()
+    timeline: list[tuple[float, int, float | None, float | None]] = []
 
     class BudgetHyperband(keras_tuner.Hyperband):
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)
+            best = self.oracle.get_best_trials(1)
+            if best and (not timeline or timeline[-1][2] != best[0].score):  # a new best: test it
+                _, test = self.load_model(best[0]).evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
+                timeline.append((time.perf_counter() - started, counter.epochs, float(best[0].score), float(test)))
+            elif timeline:
+                timeline.append((time.perf_counter() - started, counter.epochs, *timeline[-1][2:]))
             if counter.epochs >= budget:
                 self.oracle.max_trials = len(self.oracle.trials)  # the oracle then says STOPPED
 
@@ -205,7 +242,7 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
     return ArmResult(
         arm="keras-tuner", seed=seed, epochs_spent=counter.epochs, seconds=time.perf_counter() - started,
         trials=trials, best_val=float(best_trial.score), best_test=float(test_accuracy),
-        best_name=f"trial {best_trial.trial_id}",
+        best_name=f"trial {best_trial.trial_id}", timeline=timeline,
     )
 
 
@@ -219,6 +256,7 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmR
     if path.exists():
         stored = json.loads(path.read_text())
         stored["trajectory"] = [tuple(step) for step in stored["trajectory"]]
+        stored["timeline"] = [tuple(step) for step in stored.get("timeline", [])]
         return ArmResult(**{k: v for k, v in stored.items() if k != "settings"})
     result = run()
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +277,10 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of a fully trained trial")
     parser.add_argument("--budget", type=int, default=24, help="training epochs each search may spend")
+    parser.add_argument("--validation-fraction", type=float, default=None,
+                        help="validation share of the training images (default: the study's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", default=None, help="run only these arms (default: all)")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR,
                         help="where each finished search is saved and reused from")
     parser.add_argument("--fresh", action="store_true", help="run every search again, saving nothing")
@@ -255,6 +296,7 @@ class Bench:
     seeds: list[int]
     results_dir: Path | None
     settings: dict[str, Any]
+    arms: list[str] | None = None
 
     def run(self, arm: str, seed: int, search: Callable[[], ArmResult]) -> ArmResult:
         result = cached(arm, seed, {**self.settings, "arm": arm, "seed": seed}, search, self.results_dir)
@@ -270,9 +312,12 @@ def _load_bench(args: argparse.Namespace) -> Bench:
 
     quiet_optuna()
     spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
+    if args.validation_fraction is not None:
+        data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
+        spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     settings = {"study": spec.model_dump(mode="json", exclude={"source"}), "budget": args.budget}
-    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings)
+    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings, args.arms)
 
 
 def _percent(value: float | None) -> str:
