@@ -4,7 +4,9 @@ Both train the study's baseline network on the same prepared data with the same 
 The hpsearch side is a real trial: sampled through Optuna into an SQLite storage with
 heartbeats, fed by its tf.data pipeline, with its monitoring and pruning callbacks and
 per-epoch reports. A third runner, a bare fit on that same pipeline, separates the pipeline's
-effect from hpsearch's bookkeeping. Steady-state epochs only (the first epoch of every run,
+effect from hpsearch's bookkeeping. A fourth is the same trial with the recipe's augmentation
+(flips, pad-and-crop 4, cutout 8: layers of the model, drawn per image on the device): what
+augmentation costs. Steady-state epochs only (the first epoch of every run,
 which traces the graph, is left out). The order alternates between repeats, and each runner's
 ratio to the bare fit is taken within one repeat, because this kind of machine drifts by tens
 of percent over minutes; the table gives the median of those paired ratios.
@@ -74,12 +76,15 @@ def _bare_fit(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, p
     return timer.seconds
 
 
+AUGMENTED = {"augment_flip": True, "augment_crop": 4, "augment_cutout": 8}
+
+
 def _hpsearch_trial(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, params: dict[str, Any],
-                    overrides: dict[str, Any]) -> list[float]:
+                    overrides: dict[str, Any], augment: bool = False) -> list[float]:
     """hpsearch: a real trial of the study, through Optuna, the storage and its tf.data pipeline."""
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                 pruner=optuna.pruners.NopPruner())
-    study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: overrides})
+    study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: {**overrides, **(AUGMENTED if augment else {})}})
     study.optimize(Objective(spec, splits, Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))), n_trials=1)
     return study.trials[0].user_attrs[EPOCH_SECONDS_ATTR]
 
@@ -89,6 +94,7 @@ RUNNERS: list[tuple[str, Callable[..., list[float]]]] = [
     (BARE, _bare_fit),
     ("bare model.fit (hpsearch's tf.data pipeline)", functools.partial(_bare_fit, pipeline=True)),
     (HPSEARCH, _hpsearch_trial),
+    ("hpsearch trial, augmented (flip, pad-and-crop 4, cutout 8)", functools.partial(_hpsearch_trial, augment=True)),
 ]
 
 

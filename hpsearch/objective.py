@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hpsearch import stopping
 from hpsearch.architecture import setup_from_values
 from hpsearch.checkpoints import Resumed, TrialCheckpoint
+from hpsearch.cost import seconds_per_epoch
 from hpsearch.data import Splits
 from hpsearch.diagnosis import loss_diverged
 from hpsearch.model import compile_model, forget_traced_gradients, steps_per_epoch
@@ -267,7 +268,6 @@ class Objective:
         trial.set_user_attr(END_REASON_ATTR, end_reason)
         trial.set_user_attr(HISTORY_ATTR, monitor.history)
         trial.set_user_attr(EPOCH_SECONDS_ATTR, monitor.epoch_seconds)
-        if monitor.epoch_seconds:
-            # The first epoch includes graph tracing; steady-state speed is what users compare.
-            steady = monitor.epoch_seconds[1:] or monitor.epoch_seconds
-            trial.set_user_attr(IMAGES_PER_SECOND_ATTR, len(self.splits.x_train) / float(np.median(steady)))
+        per_epoch = seconds_per_epoch(monitor.epoch_seconds)
+        if per_epoch:
+            trial.set_user_attr(IMAGES_PER_SECOND_ATTR, len(self.splits.x_train) / per_epoch)

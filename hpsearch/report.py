@@ -13,7 +13,8 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR
+from hpsearch.cost import cost_front, trial_cost
+from hpsearch.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR
 from hpsearch.snapshot import snapshot_of
 from hpsearch.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
@@ -45,6 +46,30 @@ def _learning_curves(study: optuna.Study, metric: str) -> go.Figure:
     return figure
 
 
+def _cost_figure(study: optuna.Study, metric: str) -> go.Figure | None:
+    """Every complete trial by what a full trial of its network costs, the front drawn through
+    the ones no cheaper network beats; None before any trial recorded its timings."""
+    epochs = int(study.user_attrs.get(EPOCHS_ATTR, 0))
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    costs = [c for t in complete if epochs and (c := trial_cost(t, epochs)) is not None]
+    if not costs:
+        return None
+    front = cost_front(costs, maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(
+        x=[c.full_seconds / 60 for c in costs], y=[c.value for c in costs], mode="markers", name="trials",
+        text=[f"trial {c.number}, {c.params or '?'} parameters" for c in costs],
+    ))
+    figure.add_trace(go.Scatter(
+        x=[c.full_seconds / 60 for c in front], y=[c.value for c in front], mode="lines+markers",
+        name="front: no cheaper trial does better", line={"shape": "hv"},
+        text=[f"trial {c.number}" for c in front],
+    ))
+    figure.update_layout(title=f"{metric} against the minutes a full {epochs}-epoch trial of the network takes",
+                         xaxis_title="minutes per full trial", yaxis_title=metric)
+    return figure
+
+
 def _figures(study: optuna.Study, metric: str) -> list[tuple[str, go.Figure]]:
     """The plots that have enough trials to say something."""
     from optuna import visualization as plots
@@ -63,6 +88,9 @@ def _figures(study: optuna.Study, metric: str) -> list[tuple[str, go.Figure]]:
             figures.append(("Parallel coordinates", plots.plot_parallel_coordinate(study, target_name=metric)))
             figures.append(("Slices", plots.plot_slice(study, target_name=metric)))
     figures.append(("Learning curves", _learning_curves(study, metric)))
+    cost = _cost_figure(study, metric)
+    if cost is not None:
+        figures.append(("Accuracy against cost", cost))
     return figures
 
 

@@ -30,7 +30,8 @@ def test_report_renders_its_plots_in_headless_chromium(studies: tuple[str, Path]
     text = page.read_text()
     # plotly.js is inline (no <script src="https://...">), so the page works offline.
     assert not re.search(r'<script[^>]*\bsrc="https?://', text)
-    for title in ("Optimization history", "Parameter importances", "Parallel coordinates", "Learning curves"):
+    for title in ("Optimization history", "Parameter importances", "Parallel coordinates", "Learning curves",
+                  "Accuracy against cost"):
         assert title in text
 
     browser = subprocess.run(
