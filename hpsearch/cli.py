@@ -92,6 +92,12 @@ def _load(reference: str) -> StudySpec:
 
 
 TrialsOpt = Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")]
+BudgetOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Compute the study may spend: wall time (2h, 90m, 1h30m, 45s) or training epochs "
+                 "(300epochs), counted over the whole study; `none` removes one. On `run` without "
+                 "--trials the budget alone ends the study; with it, whichever comes first."),
+]
 EpochsOpt = Annotated[Optional[int], typer.Option(min=1, help="Epochs per trial.")]
 DataOpt = Annotated[
     Optional[str], typer.Option(help="Dataset name or local .npz (x_train, y_train, x_test, y_test).")
@@ -124,22 +130,34 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the dat
 
 
 def _prepare(
-    study: str, storage: str | None, *, trials: int | None, keep_stored_target: bool, **overrides: Any
+    study: str, storage: str | None, *, trials: int | None, budget: str | None, keep_stored_target: bool,
+    **overrides: Any,
 ) -> tuple[StudySpec, str, BaseStorage]:
-    """Load the spec and storage; the target is the flag, else (when asked) the stored one. An
-    existing study keeps the data, epochs and seed it was created with (`study.KEPT_SETTINGS`)."""
+    """Load the spec and storage; the target and budget are the flags, else (when asked: resume,
+    worker) the stored ones, else the file's. Otherwise (run) a --budget without --trials replaces
+    the file's trial target. An existing study keeps the data, epochs and seed it was created with
+    (`study.KEPT_SETTINGS`)."""
+    from hpsearch.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
     from hpsearch.spec import SpecError
-    from hpsearch.study import keep_settings, kept_settings, stored_target
+    from hpsearch.study import keep_settings, kept_settings, stored_budget_text, stored_target
     from hpsearch.urls import storage_url
 
     spec = _load(study)
+    if budget is not None:
+        try:
+            given = parse_budget(budget)
+        except BudgetError as error:
+            _fail(f"--budget: {error}", USAGE_ERROR)
+        if given is not None and trials is None and not keep_stored_target:
+            trials = NO_TRIAL_TARGET
     url = storage_url(storage)
     optuna_storage = _open_storage(url)
-    if trials is None and keep_stored_target:
-        trials = stored_target(optuna_storage, spec.name)
+    if keep_stored_target:
+        trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
+        budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
     try:
         overrides, notes = keep_settings(spec, kept_settings(optuna_storage, spec.name), overrides)
-        settled = spec.with_overrides(trials=trials, **overrides)
+        settled = spec.with_overrides(trials=trials, budget=budget, **overrides)
     except SpecError as error:
         _fail(str(error), USAGE_ERROR)
     for note in notes:
@@ -151,18 +169,19 @@ def _announce(spec: StudySpec, url: str) -> None:
     from hpsearch.urls import mask
 
     console.print(
-        f"Study [bold]{spec.name}[/]: {spec.search.trials} trials of {spec.training.epochs} epochs "
+        f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
         f"on {spec.data.dataset}, storage {mask(url)}",
         highlight=False,
     )
 
 
 def _finish(spec: StudySpec, study: optuna.Study, live: Any) -> None:
+    """Say why the run ended; exit 0 when the study reached its target or spent its budget."""
     from hpsearch.study import study_progress
 
     progress = study_progress(study)
     live.print_outcome(progress)
-    if not progress.done:
+    if not (progress.done or progress.budget_spent):
         raise typer.Exit(RUN_ERROR)
 
 
@@ -220,7 +239,7 @@ def _work_here(
         study = None
     except RepeatedFailures as error:
         _fail(str(error), RUN_ERROR)
-    if study is None or stopping.stop_requested():
+    if study is None or stopping.signal_received():  # a spent time budget is no interruption
         _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
               stopping.SIGNAL_EXIT_CODE)
     _finish(spec, study, live)
@@ -280,19 +299,19 @@ def _work_in_processes(
 
 def _launch(
     study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
-    *, resume: bool, trials: int | None, epochs: int | None, data: str | None, subset: int | None,
-    seed: int | None, checkpoints: str | None, force: bool, execution: dict[str, Any],
+    *, resume: bool, trials: int | None, budget: str | None, epochs: int | None, data: str | None,
+    subset: int | None, seed: int | None, checkpoints: str | None, force: bool, execution: dict[str, Any],
 ) -> None:
     """`run` and `resume`: one worker in this process, or a pool of worker processes."""
     from hpsearch import stopping
-    from hpsearch.study import stored_target, study_progress
+    from hpsearch.study import budget_use, stored_target, study_progress
     from hpsearch.urls import checkpoint_dir
     from hpsearch.workers import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
 
     stopping.stop_gracefully()
 
     spec, url, optuna_storage = _prepare(
-        study, storage, trials=trials, keep_stored_target=resume,
+        study, storage, trials=trials, budget=budget, keep_stored_target=resume,
         epochs=epochs, dataset=data, subset=subset, seed=seed, **execution,
     )
     if resume:
@@ -300,10 +319,17 @@ def _launch(
             _fail(f"no study {spec.name!r} in this storage to resume; start it with `hpsearch run`", USAGE_ERROR)
         import optuna
 
-        progress = study_progress(optuna.load_study(study_name=spec.name, storage=optuna_storage))
+        stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
+        progress = study_progress(stored)
         if progress.finished >= spec.search.trials:
             console.print(f"Study {spec.name} is already finished: {progress.finished} of "
                           f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
+            return
+        use = budget_use(stored, spec.search.compute_budget())
+        if use is not None and use.spent:
+            console.print(f"Study {spec.name} has spent its {use.describe()}; {progress.finished} trials "
+                          f"finished ({progress.states_text()}). A larger --budget continues it.",
+                          highlight=False)
             return
     try:
         chosen = choose_gpus(gpus, detect_gpus())
@@ -341,6 +367,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
     def launch(
         study: StudyArg,
         trials: TrialsOpt = None,
+        budget: BudgetOpt = None,
         epochs: EpochsOpt = None,
         storage: StorageOpt = None,
         data: DataOpt = None,
@@ -356,7 +383,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
         force: ForceOpt = False,
     ) -> None:
         _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
-                trials=trials, epochs=epochs, data=data, subset=subset, seed=seed,
+                trials=trials, budget=budget, epochs=epochs, data=data, subset=subset, seed=seed,
                 checkpoints=checkpoints, force=force,
                 execution=_execution(precision, xla, steps_per_execution))
 
@@ -365,13 +392,17 @@ def _launcher(resume: bool) -> Callable[..., None]:
 
 app.command(
     "run",
-    help="Create or continue a study and run trials until it has its target of finished trials.\n\n"
+    help="Create or continue a study and run trials until it has its target of finished trials, or "
+    "has spent its --budget.\n\n"
     "Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2"
+    "\n\nExample: hpsearch run cifar-architecture --budget 2h   (trials until two hours are spent)"
     "\n\nExample: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch",
 )(_launcher(resume=False))
 app.command(
     "resume",
-    help="Continue a stopped or crashed study to its stored target: interrupted trials first.\n\n"
+    help="Continue a stopped or crashed study to its stored target or budget: interrupted trials first. "
+    "--budget raises (or sets, or with `none` removes) the stored budget; the stored trial target "
+    "stays unless --trials is given.\n\n"
     "Trials left RUNNING by a dead worker are failed once their heartbeat is stale and queued again "
     "with the same parameters; completed trials are never re-run.\n\n"
     "Example: hpsearch resume cifar-dropout --storage postgresql://user@db/hpsearch --workers 2",
@@ -398,8 +429,9 @@ def worker(
 ) -> None:
     """Join a study as one worker process (for other machines and containers).
 
-    The target is the study's stored one unless --trials is given; however many workers join,
-    the study ends with exactly its target of finished trials.
+    The target and budget are the study's stored ones unless --trials is given; however many
+    workers join, the study ends with exactly its target of finished trials, or when its budget
+    is spent.
 
     Example: HPSEARCH_STORAGE=postgresql://user:pass@db/hpsearch hpsearch worker cifar-dropout
     """
@@ -410,7 +442,7 @@ def worker(
 
     stopping.stop_gracefully()
     spec, url, optuna_storage = _prepare(
-        study, storage, trials=trials, keep_stored_target=True,
+        study, storage, trials=trials, budget=None, keep_stored_target=True,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
         **_execution(precision, xla, steps_per_execution),
     )
@@ -582,8 +614,16 @@ def export(
     from hpsearch.spec import DataSpec
 
     filter_native_stderr()
+    from hpsearch.confirm import confirmed_winner
+
     stored = _stored_study(study, storage)
-    if trial == "best":
+    winner = confirmed_winner(stored._storage, stored.study_name) if trial == "best" else None
+    if winner is not None:  # the confirm round judged the winners over longer training
+        stored = _stored_study(winner.study_name, storage)
+        chosen = winner.trial
+        console.print(f"Exporting the confirmed winner: trial {chosen.number} of {stored.study_name}, "
+                      f"trial {winner.search_trial} of the search.", highlight=False)
+    elif trial == "best":
         try:
             chosen = stored.best_trial
         except ValueError:
@@ -618,6 +658,90 @@ def export(
         f"Saved model.keras, trial.json and curves.json in {out}",
         highlight=False,
     )
+
+
+@app.command()
+def confirm(
+    study: StudyArg,
+    top: Annotated[int, typer.Option(min=1, help="How many of the best complete trials to retrain.")] = 5,
+    epochs: Annotated[Optional[int], typer.Option(
+        min=1, help="Epochs of each retraining; default 4 times the study's.")] = None,
+    storage: StorageOpt = None,
+    checkpoints: CheckpointsOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Retrain the study's best trials for longer and say whether their order held; `export` then
+    uses the confirmed winner. Run it on several machines with one --storage to share the work.
+
+    Example: hpsearch confirm cifar-dropout --top 5 --epochs 60
+    """
+    import optuna
+
+    from hpsearch import stopping
+    from hpsearch.confirm import LONGER, confirm_spec, queue_winners, winners
+    from hpsearch.native_logs import filter_native_stderr
+    from hpsearch.spec import SpecError
+    from hpsearch.study import keep_settings, kept_settings, open_study
+    from hpsearch.urls import checkpoint_dir
+
+    stopping.stop_gracefully()
+    spec, url, optuna_storage = _prepare(study, storage, trials=None, budget=None, keep_stored_target=True)
+    try:
+        search = optuna.load_study(study_name=spec.name, storage=optuna_storage)
+    except KeyError:
+        _unknown_study(spec.name, url)
+    chosen = winners(search, top)
+    if not chosen:
+        _fail(f"study {spec.name!r} has no complete trial to confirm yet", USAGE_ERROR)
+    planned = confirm_spec(spec, len(chosen), epochs or LONGER * spec.training.epochs)
+    try:  # a confirm round already under way keeps its length
+        kept, _ = keep_settings(planned, kept_settings(optuna_storage, planned.name), {"epochs": epochs})
+        round_spec = planned.with_overrides(epochs=kept.get("epochs"))
+    except SpecError as error:
+        _fail(str(error), USAGE_ERROR)
+    filter_native_stderr()
+    queued = queue_winners(open_study(round_spec, optuna_storage), chosen)
+    console.print(f"Confirm round [bold]{round_spec.name}[/]: the best {len(chosen)} trials of {spec.name} "
+                  f"retrained for {round_spec.training.epochs} epochs ({len(queued)} newly queued)", highlight=False)
+    splits = _load_checked_data(round_spec, force)
+    from hpsearch.confirm import run_confirmations  # loads TensorFlow
+    from hpsearch.progress import LiveProgress
+
+    with LiveProgress(console, round_spec) as live:
+        confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
+                                      on_trial=live.on_trial)
+    if stopping.stop_requested():
+        _fail("interrupted; the running trial is queued again and `hpsearch confirm` continues",
+              stopping.SIGNAL_EXIT_CODE)
+    _print_confirmations(search, confirmed, spec.training.epochs, round_spec.training.epochs)
+
+
+def _print_confirmations(search: optuna.Study, confirmed: optuna.Study, short: int, long: int) -> None:
+    """The winners side by side at both lengths, and whether their order held."""
+    from hpsearch.confirm import confirmations, rank_agreement
+
+    rows = confirmations(search, confirmed)
+    table = Table(title=f"Confirmed: {short} against {long} epochs", title_justify="left")
+    for column in ("rank", "trial", f"best at {short} epochs", f"best at {long} epochs", "test accuracy",
+                   "confirm trial"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row.rank), str(row.trial), f"{row.short_value:.4f}",
+                      "-" if row.long_value is None else f"{row.long_value:.4f}",
+                      "-" if row.test_accuracy is None else f"{row.test_accuracy:.4f}",
+                      "-" if row.confirm_trial is None else str(row.confirm_trial))
+    console.print(table)
+    maximize = search.direction.name == "MAXIMIZE"
+    done = [row for row in rows if row.long_value is not None]
+    if not done:
+        _fail("no winner was retrained successfully; see `hpsearch summary` of the confirm round", RUN_ERROR)
+    best = max(done, key=lambda r: r.long_value if maximize else -r.long_value)  # type: ignore[operator]
+    rho = rank_agreement(rows, maximize)
+    order = "" if rho is None else f"rank agreement {rho:+.2f} (Spearman; 1: the order held). "
+    verdict = ("The search's winner held" if best.rank == 1 else
+               f"Trial {best.trial} (rank {best.rank} in the search) overtook the search's winner")
+    console.print(f"{order}{verdict}: trial {best.trial} is best over {long} epochs. "
+                  f"`hpsearch export {search.study_name} --out DIR` exports it.", highlight=False)
 
 
 @app.command()
@@ -657,7 +781,7 @@ def list_studies(storage: StorageOpt = None) -> None:
     from hpsearch.spec import SpecError, load_spec, study_files
 
     files = Table(title="Study files", title_justify="left")
-    for column in ("name", "dataset", "trials", "epochs", "file"):
+    for column in ("name", "dataset", "search", "epochs", "file"):
         files.add_column(column)
     for name, path in study_files().items():
         try:
@@ -666,7 +790,7 @@ def list_studies(storage: StorageOpt = None) -> None:
             files.add_row(name, "[red]invalid[/]", "", "", str(error))
             continue
         files.add_row(
-            name, spec.data.dataset, str(spec.search.trials), str(spec.training.epochs), _short(path)
+            name, spec.data.dataset, spec.search.goal(), str(spec.training.epochs), _short(path)
         )
     console.print(files)
     from hpsearch.snapshot import SnapshotError, read_overviews
@@ -688,7 +812,8 @@ def list_studies(storage: StorageOpt = None) -> None:
         best = entry.progress.best_value
         table.add_row(
             entry.name,
-            f"{entry.progress.finished}/{entry.progress.target}",
+            f"{entry.progress.finished}/{entry.progress.target}" if entry.progress.has_target
+            else str(entry.progress.finished),
             "" if best is None else f"{best:.4f}",
             entry.progress.states_text(),
             entry.description,
@@ -710,7 +835,7 @@ def show(study: StudyArg) -> None:
         + (f", subset {spec.data.subset}" if spec.data.subset else "")
         + (f", padded to {spec.data.pad_to}" if spec.data.pad_to else "")
         + f"\ntraining: {spec.training.epochs} epochs"
-        + f"\nsearch: {search.trials} trials, {search.direction} {search.metric}, "
+        + f"\nsearch: {search.goal()}, {search.direction} {search.metric}, "
         f"{search.sampler.type} sampler (seed {search.seed}), {pruner.type} pruner",
         highlight=False,
     )

@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpsearch.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR
+from hpsearch.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR, TOO_COSTLY_ATTR
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -48,3 +48,19 @@ def cost_front(costs: list[Cost], maximize: bool) -> list[Cost]:
         if not front or (cost.value > front[-1].value if maximize else cost.value < front[-1].value):
             front.append(cost)
     return front
+
+
+def too_costly(epoch_seconds: list[float], epochs: int, cap_seconds: float | None) -> float | None:
+    """The seconds a full trial of this network would take, when that is over `cap_seconds`;
+    judged from the second epoch on (the first includes tracing the graph)."""
+    per_epoch = seconds_per_epoch(epoch_seconds)
+    if cap_seconds is None or per_epoch is None or len(epoch_seconds) < 2:
+        return None
+    projected = per_epoch * epochs
+    return projected if projected > cap_seconds else None
+
+
+def cost_constraint(trial: FrozenTrial) -> list[float]:
+    """Optuna's `constraints_func`: a trial pruned for its cost is infeasible (positive), so TPE
+    and the GP learn to leave costly regions of the space instead of only their low early scores."""
+    return [1.0] if trial.user_attrs.get(TOO_COSTLY_ATTR) else [-1.0]

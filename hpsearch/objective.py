@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hpsearch import stopping
 from hpsearch.architecture import setup_from_values
 from hpsearch.checkpoints import Resumed, TrialCheckpoint
-from hpsearch.cost import seconds_per_epoch
+from hpsearch.cost import seconds_per_epoch, too_costly
 from hpsearch.data import Splits
 from hpsearch.diagnosis import loss_diverged
 from hpsearch.model import compile_model, forget_traced_gradients, steps_per_epoch
@@ -40,6 +40,7 @@ from hpsearch.records import (
     RETRY_OF_ATTR,
     SURPLUS,
     TEST_ACCURACY_ATTR,
+    TOO_COSTLY_ATTR,
     TRAINING_ATTR,
     WORKER_ATTR,
     worker_identity,
@@ -141,6 +142,11 @@ class BestEpoch(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+class TooCostly(optuna.TrialPruned):
+    """A network whose full trial would take more of a time budget than a trial may (see
+    `SearchSpec.max_trial_share`): stopped once its epoch time is known, not after the budget."""
+
+
 class EpochPruning(keras.callbacks.Callback):
     """Reports the validation metric after every epoch and stops the trial when the pruner says so.
 
@@ -148,19 +154,30 @@ class EpochPruning(keras.callbacks.Callback):
     would first prune after the second epoch, and it may prune after the final epoch, turning a
     fully trained network into a "pruned" one. Here steps are epochs counted from 1 (what the
     study file's `min_resource`, `warmup_epochs` and Hyperband's `max_resource` mean), and a
-    trial that trained all its epochs always completes.
+    trial that trained all its epochs always completes. Under a time budget it also stops a
+    network too costly for it (`TooCostly`), whatever the pruner says.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str, epochs: int) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, epochs: int, monitor: TrialMonitor,
+                 cost_cap_seconds: float | None) -> None:
         super().__init__()
         self.trial = trial
         self.metric = metric
         self.epochs = epochs
+        self.monitor = monitor
+        self.cost_cap_seconds = cost_cap_seconds
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = float((logs or {})[self.metric])
         self.trial.report(value, step=epoch + 1)
-        if epoch + 1 < self.epochs and self.trial.should_prune():
+        if epoch + 1 >= self.epochs:
+            return
+        projected = too_costly(self.monitor.epoch_seconds, self.epochs, self.cost_cap_seconds)
+        if projected is not None:
+            self.trial.set_user_attr(TOO_COSTLY_ATTR, projected)
+            raise TooCostly(f"too costly: {projected / 60:.0f} min a full trial, over the "
+                            f"{self.cost_cap_seconds / 60:.0f} min a trial may take of the time budget")
+        if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
 
@@ -231,7 +248,7 @@ class Objective:
                 initial_epoch=resumed.epoch if resumed else 0,
                 validation_data=self.pipeline.validation,
                 callbacks=[StopAtSafePoint(), monitor, best, SaveCheckpoint(checkpoint, monitor, best, epochs),
-                           EpochPruning(trial, spec.search.metric, epochs)],
+                           EpochPruning(trial, spec.search.metric, epochs, monitor, spec.search.cost_cap_seconds())],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
@@ -239,6 +256,9 @@ class Objective:
             _, test_accuracy = model.evaluate(self.pipeline.test, verbose=0)
             trial.set_user_attr(TEST_ACCURACY_ATTR, float(test_accuracy))
             trial.set_user_attr(BEST_EPOCH_ATTR, best.epoch or setup.training.epochs)
+        except TooCostly as error:
+            end_reason = f"pruned at epoch {monitor.epochs_done}, {error}"
+            raise
         except optuna.TrialPruned:
             end_reason = f"pruned at epoch {monitor.epochs_done}"
             raise

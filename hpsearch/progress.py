@@ -1,4 +1,4 @@
-"""The live display of a running study: a bar of finished trials and a line per trial."""
+"""The live display of a running study: a bar of finished trials, the budget used, and a line per trial."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class LiveProgress:
             console=console,
             transient=False,
         )
-        self._task = self._bar.add_task(spec.name, total=spec.search.trials, status="starting")
+        total = spec.search.trials if spec.search.has_target else None  # a budget alone: no end in trials
+        self._task = self._bar.add_task(spec.name, total=total, status="starting")
         self._reported: set[int] = set()
 
     def __enter__(self) -> LiveProgress:
@@ -49,7 +50,8 @@ class LiveProgress:
 
     def _status(self, progress: StudyProgress) -> str:
         best = "" if progress.best_value is None else f"best {progress.best_value:.4f} · "
-        return best + progress.states_text()
+        budget = "" if progress.budget is None else f" · {progress.budget.describe()}"
+        return best + progress.states_text() + budget
 
     def on_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: print the trial's outcome and refresh the bar."""
@@ -82,16 +84,19 @@ class LiveProgress:
         return f"{label}: [red]failed, {reason}[/]"
 
     def print_outcome(self, progress: StudyProgress) -> None:
+        """Why the run ended: the target reached, the budget spent, or neither."""
+        trials = f"{progress.finished_text()} trials finished ({progress.states_text()})"
+        best = "" if progress.best_value is None else (
+            f"; best {self.spec.search.metric} {progress.best_value:.4f} in trial {progress.best_number}"
+        )
+        budget = "" if progress.budget is None else f"; {progress.budget.describe()}"
         if progress.done and progress.best_value is not None:
+            self.console.print(f"[green]Done:[/] {trials}{best}{budget}.", highlight=False)
+        elif progress.budget_spent:
             self.console.print(
-                f"[green]Done:[/] {progress.finished} of {progress.target} trials finished "
-                f"({progress.states_text()}); best {self.spec.search.metric} "
-                f"{progress.best_value:.4f} in trial {progress.best_number}.",
+                f"[green]Budget spent:[/] {trials}{best}{budget}. `hpsearch resume {self.spec.name} "
+                "--budget MORE` continues, interrupted trials first.",
                 highlight=False,
             )
         else:
-            self.console.print(
-                f"[red]Stopped short:[/] {progress.finished} of {progress.target} trials finished "
-                f"({progress.states_text()}).",
-                highlight=False,
-            )
+            self.console.print(f"[red]Stopped short:[/] {trials}{budget}.", highlight=False)

@@ -20,10 +20,13 @@ METRIC_ATTR = "metric"
 DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file
 SEED_ATTR = "seed"
 EPOCHS_ATTR = "epochs"  # every trial's length; with DATA_ATTR and SEED_ATTR, fixed once the study exists
+BUDGET_ATTR = "budget"  # the compute budget's canonical text (`budget.py`), or None for none
 
 # On each trial.
 BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only
 OVERRIDES_ATTR = "baseline_overrides"  # fixed values a baseline sets that the study does not search
+TOO_COSTLY_ATTR = "too_costly"  # on a trial pruned for its cost: the seconds a full trial would have taken
+CONFIRMS_ATTR = "confirms"  # on a confirm round's trial: the number of the search trial it retrains longer
 ARCHITECTURE_ATTR = "architecture"
 TRAINING_ATTR = "training"
 HISTORY_ATTR = "history"

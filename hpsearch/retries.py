@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.records import (
     BASELINE_ATTR,
+    CONFIRMS_ATTR,
     END_REASON_ATTR,
     INTERRUPTED,
     LOST_PREFIX,
@@ -26,7 +27,7 @@ from hpsearch.records import (
 
 MAX_RETRIES = 3
 # What a trial is, rather than what one attempt at it did; the retry carries only these.
-IDENTITY_ATTRS = (BASELINE_ATTR, OVERRIDES_ATTR)
+IDENTITY_ATTRS = (BASELINE_ATTR, OVERRIDES_ATTR, CONFIRMS_ATTR)
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 from sqlalchemy import column, select, table
 
+from hpsearch.budget import NO_TRIAL_TARGET, BudgetUse
 from hpsearch.records import DESCRIPTION_ATTR, TARGET_ATTR
 from hpsearch.urls import driver_url, engine_kwargs, opening
 
@@ -32,7 +33,8 @@ DIRECTIONS = table("study_directions", column("study_id"), column("direction"), 
 STUDY_ATTRS = table("study_user_attributes", column("study_id"), column("key"), column("value_json"))
 TRIALS = table(
     "trials", column("trial_id"), column("number"), column("study_id"), column("state"),
-    column("datetime_start"), column("datetime_complete"),
+    # Typed, so that SQLite's text timestamps come back as datetimes (budgets measure them).
+    column("datetime_start", sqlalchemy.DateTime), column("datetime_complete", sqlalchemy.DateTime),
 )
 VALUES = table("trial_values", column("trial_id"), column("objective"), column("value"), column("value_type"))
 PARAMS = table("trial_params", column("trial_id"), column("param_name"), column("param_value"),
@@ -57,12 +59,14 @@ class UnknownStudy(KeyError):
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a study stands: trials by state and the best value so far."""
+    """Where a study stands: trials by state, the best value so far and, for a study with a
+    budget, how much of it is used."""
 
     target: int
     states: Counter[str]
     best_value: float | None
     best_number: int | None = None
+    budget: BudgetUse | None = None
 
     @property
     def finished(self) -> int:
@@ -71,6 +75,18 @@ class Progress:
     @property
     def done(self) -> bool:
         return self.finished >= self.target
+
+    @property
+    def has_target(self) -> bool:
+        return self.target != NO_TRIAL_TARGET
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.budget is not None and self.budget.spent
+
+    def finished_text(self) -> str:
+        """`12 of 40` finished trials, or just `12` when only a budget ends the study."""
+        return f"{self.finished} of {self.target}" if self.has_target else str(self.finished)
 
     def states_text(self) -> str:
         order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")

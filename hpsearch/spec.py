@@ -7,6 +7,7 @@ user can make is reported as `SpecError("<file>: <key>: <reason>")`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hpsearch.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
 from hpsearch.parameters import PARAMETERS, Parameter, positions_of
 
 
@@ -127,8 +129,15 @@ class TrainingSpec(_Strict):
 
 
 class SamplerSpec(_Strict):
-    type: Literal["tpe", "random"] = "tpe"
-    startup_trials: int = Field(10, ge=0, description="random trials before TPE takes over")
+    type: Literal["tpe", "gp", "random"] = "tpe"
+    startup_trials: int = Field(10, ge=0, description="random trials before TPE or the GP takes over")
+
+    @field_validator("type")
+    @classmethod
+    def _gp_needs_torch(cls, kind: str) -> str:
+        if kind == "gp" and importlib.util.find_spec("torch") is None:
+            raise ValueError("the gp sampler needs PyTorch, an optional extra: pip install 'hpsearch[gp]'")
+        return kind
 
 
 class PrunerSpec(_Strict):
@@ -141,11 +150,59 @@ class PrunerSpec(_Strict):
 
 class SearchSpec(_Strict):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
+    budget: str | None = Field(
+        None, description="wall time (2h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
+    )
+    max_trial_share: float = Field(
+        0.125, gt=0.0, le=1.0,
+        description="under a time budget, the largest share of it one full trial may take: a network "
+        "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds)",
+    )
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
     seed: int = Field(0, description=f"0 .. {MAX_SEED}: the sampler, the split and the weights")
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budget_alone_ends_the_study(cls, data: Any) -> Any:
+        """A budget without a trial target runs until the budget is spent (a user who gives two
+        hours expects two hours of search, not the default 20 trials)."""
+        budget = data.get("budget") if isinstance(data, dict) else None
+        if isinstance(budget, str) and budget.strip().lower() != NO_BUDGET and "trials" not in data:
+            return {**data, "trials": NO_TRIAL_TARGET}
+        return data
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_readable(cls, value: Any) -> str | None:
+        """Kept in its canonical spelling (`90m` becomes `1h30m`); `none` is no budget."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f'write a budget as text in quotes, such as "2h" or "300epochs" (got {value!r})')
+        budget = parse_budget(value)  # its BudgetError is a ValueError: one sentence
+        return None if budget is None else budget.text
+
+    def compute_budget(self) -> Budget | None:
+        return parse_budget(self.budget) if self.budget else None
+
+    def cost_cap_seconds(self) -> float | None:
+        """The most a full trial may take under a time budget; None without one (an epoch budget
+        prices every network's epoch alike)."""
+        budget = self.compute_budget()
+        if budget is None or budget.unit != "seconds":
+            return None
+        return budget.amount * self.max_trial_share
+
+    @property
+    def has_target(self) -> bool:
+        return self.trials != NO_TRIAL_TARGET
+
+    def goal(self, per_trial: str = "") -> str:
+        """What ends the search, in words: trials, budget, or both (see `budget.goal_text`)."""
+        return goal_text(self.trials, self.compute_budget(), per_trial)
 
     @field_validator("seed")
     @classmethod
@@ -162,6 +219,12 @@ class SearchSpec(_Strict):
         expected = "maximize" if self.metric == "val_accuracy" else "minimize"
         if self.direction != expected:
             raise ValueError(f"{self.metric} should be {expected}d, not {self.direction}d")
+        return self
+
+    @model_validator(mode="after")
+    def _something_ends_it(self) -> SearchSpec:
+        if not self.has_target and self.budget is None:
+            raise ValueError("a study with no budget needs a trial target (trials, or --trials)")
         return self
 
 
@@ -187,6 +250,7 @@ class StudySpec(_Strict):
         self,
         *,
         trials: int | None = None,
+        budget: str | None = None,
         epochs: int | None = None,
         dataset: str | None = None,
         subset: int | None = None,
@@ -197,7 +261,7 @@ class StudySpec(_Strict):
     ) -> StudySpec:
         """The spec with command-line flags applied (a flag beats the file), checked as the file is."""
         flags = {
-            "search": {"trials": trials, "seed": seed},
+            "search": {"trials": trials, "budget": budget, "seed": seed},
             "training": {
                 "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
                 "steps_per_execution": steps_per_execution,

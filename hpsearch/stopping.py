@@ -7,6 +7,10 @@ SIGINT or SIGTERM only records that a stop was asked for, and the code looks at 
 safe points: between training batches (the trial then ends FAIL "interrupted" and is queued
 again), between trials, and in the launcher's loops. A second signal means "now" and raises
 KeyboardInterrupt, so a process stuck outside a safe point can still be stopped by hand.
+
+A study's time budget (`budget.py`) running out is a stop asked for by the clock: `stop_at` sets
+the moment, and from then on the same safe points stop the same way, so the trial in training is
+queued again and a later `resume` with a larger budget continues it from its checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ SIGNAL_EXIT_CODE = 130  # what shells report for a process ended by Ctrl-C
 PAUSE_SLICE_SECONDS = 0.1
 
 _received: int | None = None  # the first stop signal received, if any
+_deadline: float | None = None  # when the study's time budget runs out (time.time()), if it has one
 
 
 class StopRequested(Exception):
@@ -52,18 +57,38 @@ def call_on_stop_signal(stop: Callable[[], None]) -> None:
     _on_stop_signals(lambda signum, frame: stop())
 
 
-def stop_requested() -> bool:
+def stop_at(deadline: float | None) -> None:
+    """Ask for a stop at wall-clock time `deadline` (as `time.time()` counts; None: never). Wall
+    time, not a monotonic clock, because trials record their start and end in wall time and the
+    budget is measured from those records."""
+    global _deadline
+    _deadline = deadline
+
+
+def deadline_passed() -> bool:
+    return _deadline is not None and time.time() >= _deadline
+
+
+def signal_received() -> bool:
+    """A stop signal arrived (a deadline passing is not one: the run then ends normally)."""
     return _received is not None
 
 
+def stop_requested() -> bool:
+    """A stop signal arrived or the deadline passed: stop at the next safe point."""
+    return _received is not None or deadline_passed()
+
+
 def check() -> None:
-    """Raise StopRequested if a stop signal has arrived."""
+    """Raise StopRequested if a stop signal has arrived or the deadline has passed."""
     if _received is not None:
         raise StopRequested(f"stopped by {signal.Signals(_received).name}")
+    if deadline_passed():
+        raise StopRequested("the study's time budget is spent")
 
 
 def pause(seconds: float) -> None:
     """Sleep up to `seconds`, waking early when a stop is asked for."""
     deadline = time.monotonic() + seconds
-    while _received is None and (left := deadline - time.monotonic()) > 0:
+    while not stop_requested() and (left := deadline - time.monotonic()) > 0:
         time.sleep(min(PAUSE_SLICE_SECONDS, left))

@@ -1,13 +1,15 @@
 """Creating or reopening the Optuna study behind a spec, and reading its progress.
 
-The sampler and pruner are configured here from the spec; the trial target is stored on the
-study so that every worker, and `hpsearch list`, agree on when the study is done.
+The sampler and pruner are configured here from the spec; the trial target and the compute
+budget are stored on the study so that every worker, and `hpsearch list`, agree on when the
+study is done.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,17 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import DATA_ATTR, DESCRIPTION_ATTR, EPOCHS_ATTR, METRIC_ATTR, SEED_ATTR, TARGET_ATTR
+from hpsearch.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
+from hpsearch.cost import cost_constraint
+from hpsearch.records import (
+    BUDGET_ATTR,
+    DATA_ATTR,
+    DESCRIPTION_ATTR,
+    EPOCHS_ATTR,
+    METRIC_ATTR,
+    SEED_ATTR,
+    TARGET_ATTR,
+)
 from hpsearch.snapshot import Progress, count_states
 from hpsearch.space import enqueue_baselines
 from hpsearch.spec import SpecError, StudySpec
@@ -35,12 +47,30 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
     sampler = spec.search.sampler
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    # Under a time budget, trials pruned for their cost are infeasible to the sampler (cost.py).
+    constraints = {"constraints_func": cost_constraint} if spec.search.cost_cap_seconds() else {}
+    if sampler.type == "gp":
+        # GPSampler reads every completed trial, not only the asking trial's Hyperband bracket
+        # (it asks the study for its trials in a way the bracket filter does not intercept), so
+        # its startup count is the study's, unshared. It has no constant liar and needs none:
+        # with trials running it maximizes q-batch log expected improvement (qLogEI), treating
+        # the running trials' points as pending, so parallel workers spread out. Per-block
+        # values, present only for some block counts, are outside its fixed search space and are
+        # drawn at random (independent sampling), silently. It needs torch (CPU is enough).
+        return optuna.samplers.GPSampler(
+            seed=seed,
+            n_startup_trials=sampler.startup_trials,
+            deterministic_objective=False,  # training is noisy: the GP fits a noise term
+            warn_independent_sampling=False,
+            **constraints,
+        )
     return optuna.samplers.TPESampler(
         seed=seed,
         n_startup_trials=startup_trials_per_bracket(spec),
         multivariate=True,  # model interactions such as learning rate x batch size
         group=True,  # the space is conditional (per-block values depend on the block count)
         constant_liar=constant_liar,  # running trials count as bad results: workers spread out
+        **constraints,
     )
 
 
@@ -100,6 +130,7 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
             load_if_exists=True,
         )
         study.set_user_attr(TARGET_ATTR, spec.search.trials)
+        study.set_user_attr(BUDGET_ATTR, spec.search.budget)
         study.set_user_attr(DESCRIPTION_ATTR, spec.description)
         study.set_user_attr(METRIC_ATTR, spec.search.metric)
         study.set_user_attr(DATA_ATTR, {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)})
@@ -163,6 +194,16 @@ def stored_target(storage: BaseStorage, name: str) -> int | None:
     return None if target is None else int(target)
 
 
+def stored_budget_text(storage: BaseStorage, name: str) -> str | None:
+    """The budget recorded on a stored study as `--budget` takes it (`none` for a study without
+    one), or None when there is no such study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(BUDGET_ATTR) or NO_BUDGET
+
+
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:
     """Trials by state; on an RDB storage without loading every trial (seconds on thousands)."""
     backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
@@ -186,6 +227,15 @@ def progress_in(storage: BaseStorage, study_id: int, target: int) -> Progress:
     )
 
 
-def study_progress(study: optuna.Study) -> Progress:
-    target = int(study.user_attrs.get(TARGET_ATTR, 0))
-    return progress_in(study._storage, study._study_id, target)  # Optuna keeps these two private
+def budget_use(study: optuna.Study, budget: Budget | None, active: bool = False) -> BudgetUse | None:
+    """How much of `budget` the study has used; `active` for a worker about to start a trial
+    (see `budget.busy_seconds`). None without a budget."""
+    return None if budget is None else measure(budget, study.get_trials(deepcopy=False), active=active)
+
+
+def study_progress(study: optuna.Study, active: bool = False) -> Progress:
+    """Where the study stands, against the target and budget it has stored."""
+    attrs = study.user_attrs
+    target = int(attrs.get(TARGET_ATTR, 0))
+    progress = progress_in(study._storage, study._study_id, target)  # Optuna keeps these two private
+    return replace(progress, budget=budget_use(study, stored_budget(attrs.get(BUDGET_ATTR)), active))

@@ -1,6 +1,7 @@
 """What a study found, as plain data: counts, best trial, gain over the baseline, importances,
-compute spent and a diagnosis of every finished trial. `as_json` is the documented, stable form;
-the table, CSV and Markdown renderings are built from it.
+compute spent (and the budget used, for a study with one) and a diagnosis of every finished
+trial. `as_json` is the documented, stable form; the table, CSV and Markdown renderings are
+built from it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,23 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.budget import (
+    NO_TRIAL_TARGET,
+    BudgetUse,
+    epochs_done,
+    epochs_trained,
+    measure,
+    parse_budget,
+    seconds_trained,
+    stored_budget,
+)
+from hpsearch.cost import cost_front, trial_cost
 from hpsearch.diagnosis import diagnose_trial
 from hpsearch.records import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
-    EPOCH_SECONDS_ATTR,
-    RESUMED_EPOCHS_ATTR,
-    HISTORY_ATTR,
+    BUDGET_ATTR,
+    EPOCHS_ATTR,
     METRIC_ATTR,
     TARGET_ATTR,
     TEST_ACCURACY_ATTR,
@@ -36,14 +47,6 @@ SCHEMA_VERSION = 1
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
-def _resumed(trial: FrozenTrial) -> int:
-    return int(trial.user_attrs.get(RESUMED_EPOCHS_ATTR, 0))
-
-
-def _epochs_done(trial: FrozenTrial) -> int:
-    return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
-
-
 def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
     diagnosis = diagnose_trial(trial)
     return {
@@ -51,7 +54,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "state": trial.state.name.lower(),
         "value": trial.value,
         "test_accuracy": trial.user_attrs.get(TEST_ACCURACY_ATTR),
-        "epochs": _epochs_done(trial),
+        "epochs": epochs_done(trial),
         "best_epoch": trial.user_attrs.get(BEST_EPOCH_ATTR),
         "baseline": trial.user_attrs.get(BASELINE_ATTR),
         "end_reason": end_reason(trial),
@@ -121,18 +124,26 @@ def _import_importance() -> ModuleType:
 def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
     # A retry resumed from a checkpoint carries the epochs its earlier attempt trained and
     # recorded; each epoch counts once, on the attempt that trained it.
-    epochs = sum(_epochs_done(t) - _resumed(t) for t in trials)
-    seconds = sum(sum(t.user_attrs.get(EPOCH_SECONDS_ATTR, [])[_resumed(t):]) for t in trials)
+    epochs = sum(epochs_trained(t) for t in trials)
+    seconds = sum(seconds_trained(t) for t in trials)
     saved = sum(
-        max(0, int(t.user_attrs.get(TRAINING_ATTR, {}).get("epochs", 0)) - _epochs_done(t))
+        max(0, int(t.user_attrs.get(TRAINING_ATTR, {}).get("epochs", 0)) - epochs_done(t))
         for t in trials
         if t.state == TrialState.PRUNED
     )
     return {"epochs": epochs, "hours": round(seconds / 3600, 4), "epochs_saved_by_pruning": saved}
 
 
+def _cost_front(complete: list[FrozenTrial], epochs: int, maximize: bool) -> list[dict[str, Any]]:
+    """The trials no cheaper network beats, cheapest first (see `cost.py`)."""
+    costs = [c for t in complete if epochs and (c := trial_cost(t, epochs)) is not None]
+    return [{"number": c.number, "value": c.value, "minutes_per_trial": round(c.full_seconds / 60, 2),
+             "params": c.params} for c in cost_front(costs, maximize)]
+
+
 def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
-    """The study's summary in its stable JSON form (see README, "hpsearch summary")."""
+    """The study's summary in its stable JSON form (see README, "hpsearch summary"); `budget` is
+    there only for a study with a budget, so summaries of other studies keep their exact fields."""
     trials, maximize = snapshot.trials, snapshot.maximize
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)  # type: ignore[arg-type,return-value]
@@ -145,12 +156,14 @@ def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
         reference = max(values) if maximize else min(values)
         gain = best["value"] - reference if maximize else reference - best["value"]
         improvement = round(100 * gain, 2) if maximize else round(gain, 4)
-    return {
+    target = snapshot.user_attrs.get(TARGET_ATTR)
+    budget = stored_budget(snapshot.user_attrs.get(BUDGET_ATTR))
+    found = {
         "schema": SCHEMA_VERSION,
         "study": snapshot.name,
         "metric": snapshot.user_attrs.get(METRIC_ATTR, "value"),
         "direction": "maximize" if maximize else "minimize",
-        "target": snapshot.user_attrs.get(TARGET_ATTR),
+        "target": None if target == NO_TRIAL_TARGET else target,
         "counts": {s: sum(t.state.name.lower() == s for t in trials) for s in STATES},
         "best": best,
         "baselines": baselines,
@@ -158,9 +171,13 @@ def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
         "improvement_unit": "points" if maximize else "metric units",
         "importances": _importances(snapshot),
         "compute": _compute(trials),
+        "cost_front": _cost_front(complete, int(snapshot.user_attrs.get(EPOCHS_ATTR, 0)), maximize),
         "trials": [rows[t.number] for t in ranked]
         + [rows[t.number] for t in trials if t.state != TrialState.COMPLETE],
     }
+    if budget is not None:
+        found["budget"] = measure(budget, trials).as_json()
+    return found
 
 
 CSV_COLUMNS = (
@@ -187,8 +204,11 @@ def _number(value: float | None, digits: int = 4) -> str:
 def headline(summary: dict[str, Any]) -> list[str]:
     """The few sentences that matter most, shared by the table and Markdown renderings."""
     counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
-    lines = [f"{summary['study']}: {counts or 'no trials'} (target {summary['target']})"]
+    target = "no trial target" if summary["target"] is None else f"target {summary['target']}"
+    lines = [f"{summary['study']}: {counts or 'no trials'} ({target})"]
     best, metric = summary["best"], summary["metric"]
+    if "budget" in summary:
+        lines.append(_budget_line(summary))
     if best:
         test = best["test_accuracy"]
         lines.append(
@@ -207,7 +227,24 @@ def headline(summary: dict[str, Any]) -> list[str]:
     compute = summary["compute"]
     lines.append(f"compute: {compute['epochs']} epochs, {compute['hours']:.2f} hours; pruning saved "
                  f"{compute['epochs_saved_by_pruning']} epochs")
+    if len(summary["cost_front"]) > 1:
+        points = ", ".join(f"trial {p['number']} {_number(p['value'])} ({p['minutes_per_trial']:.1f} min)"
+                           for p in summary["cost_front"])
+        lines.append(f"accuracy against cost, minutes a full trial takes (each beats every cheaper network): {points}")
     return lines
+
+
+def _budget_line(summary: dict[str, Any]) -> str:
+    """The budget, what of it was used, and what it bought: `budget 300 epochs: 212 used (71%),
+    spent; bought 5 complete and 7 pruned trials, best val_accuracy 0.9826`."""
+    recorded = summary["budget"]
+    use = BudgetUse(parse_budget(recorded["text"]), float(recorded["used"]))  # type: ignore[arg-type]
+    counts = summary["counts"]
+    bought = f"bought {counts['complete']} complete and {counts['pruned']} pruned trials"
+    best = summary["best"]
+    if best:
+        bought += f", best {summary['metric']} {_number(best['value'])}"
+    return f"{use.describe()}{', spent' if recorded['spent'] else ''}; {bought}"
 
 
 def _params_text(params: dict[str, Any]) -> str:

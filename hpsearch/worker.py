@@ -5,6 +5,11 @@ finished trials plus the ones running elsewhere fall short of the target, and wa
 target is covered by running trials, so that a trial lost with its worker (retried once its
 heartbeat goes stale) is still finished by somebody. The study ends with exactly its target of
 finished trials.
+
+A study with a compute budget (`budget.py`) also ends when the budget is spent, as measured from
+the shared storage before every trial: under an epoch budget no new trial starts and the running
+ones finish; under a time budget the trial still training when the time runs out is stopped at
+its next safe point, as a stop signal would stop it, and queued again for a later `resume`.
 """
 
 from __future__ import annotations
@@ -63,9 +68,10 @@ def run_worker(
     on_trial: TrialCallback | None = None,
     sampler_seed: int | None = None,
 ) -> optuna.Study:
-    """Run trials in this process until the study has `spec.search.trials` finished ones, or
-    until a stop signal (see `stopping.py`): the trial in training then ends FAIL "interrupted"
-    and is queued again. Raises RepeatedFailures when trials keep failing."""
+    """Run trials in this process until the study has `spec.search.trials` finished ones or has
+    spent its stored budget, or until a stop signal (see `stopping.py`): the trial in training
+    then ends FAIL "interrupted" and is queued again. Raises RepeatedFailures when trials keep
+    failing."""
     study = open_study(spec, storage, sampler_seed=sampler_seed)
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
@@ -74,9 +80,12 @@ def run_worker(
     while not errors.stopped and not stopping.stop_requested():
         try:
             fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
-            progress = study_progress(study)
-            if progress.done:
+            progress = study_progress(study, active=True)
+            if progress.done or progress.budget_spent:
                 break
+            # Read again before every trial: `resume --budget` elsewhere may have raised it.
+            left = progress.budget.seconds_left if progress.budget else None
+            stopping.stop_at(None if left is None else time.time() + left)
             covered = progress.finished + progress.states["RUNNING"] >= progress.target
             if covered and not progress.states["WAITING"]:
                 stopping.pause(POLL_SECONDS)  # others finish the last trials; stand by in case one dies

@@ -106,3 +106,12 @@ def test_pruning_replay_prints_its_table_from_saved_curves(tmp_path: Path) -> No
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert table[2].startswith("| 1 | "), result.stdout  # epoch 1's rank agreement
     assert any(line.startswith("| none | 12.0 | 100% | 0.00 |") for line in table), result.stdout
+
+
+def test_what_a_search_had_found_at_equal_wall_time() -> None:
+    from benchmarks.searches import ArmResult
+
+    result = ArmResult(arm="a", seed=0, epochs_spent=30, seconds=7000.0, trials=3, best_val=0.6, best_test=0.58,
+                       timeline=[(1000.0, 15, 0.5, 0.49), (4000.0, 20, 0.55, 0.52), (7000.0, 30, 0.6, 0.58)])
+    assert result.best_test_at(900) is None  # nothing finished yet
+    assert result.best_test_at(3600) == 0.49 and result.best_test_at(7200) == 0.58

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
+from optuna.trial import TrialState
 
-from hpsearch.cost import Cost, cost_front, seconds_per_epoch, trial_cost
-from hpsearch.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR
+from hpsearch.cost import Cost, cost_front, seconds_per_epoch, too_costly, trial_cost
+from hpsearch.records import END_REASON_ATTR, EPOCH_SECONDS_ATTR, PARAMS_ATTR, TOO_COSTLY_ATTR
+from hpsearch.spec import load_spec
+from tests.helpers import run_cli, stored_trials, write_study
 
 
 def test_seconds_per_epoch_leaves_out_the_tracing_epoch() -> None:
@@ -28,3 +33,52 @@ def test_the_front_keeps_only_trials_no_cheaper_trial_beats() -> None:
              Cost(3, 0.60, 200, None), Cost(4, 0.50, 5, None), Cost(5, 0.49, 2, None)]
     assert [c.number for c in cost_front(costs, maximize=True)] == [5, 4, 1, 3]
     assert [c.number for c in cost_front(costs, maximize=False)] == [5]
+
+
+def test_a_network_too_costly_for_the_time_budget_is_judged_from_its_second_epoch() -> None:
+    assert too_costly([30.0], epochs=15, cap_seconds=60.0) is None  # the first epoch traces the graph
+    assert too_costly([30.0, 5.0], epochs=15, cap_seconds=60.0) == pytest.approx(75.0)
+    assert too_costly([30.0, 3.0], epochs=15, cap_seconds=60.0) is None
+    assert too_costly([30.0, 5.0], epochs=15, cap_seconds=None) is None  # no time budget, no cap
+
+
+def test_only_a_time_budget_caps_what_one_trial_may_cost() -> None:
+    spec = load_spec("digits-quick")
+    timed = spec.with_overrides(budget="2h")
+    assert timed.search.cost_cap_seconds() == pytest.approx(7200 * timed.search.max_trial_share)
+    assert spec.with_overrides(budget="300epochs").search.cost_cap_seconds() is None
+    assert spec.search.cost_cap_seconds() is None
+
+
+COSTLY = """
+[data]
+dataset = "digits"
+validation_fraction = 0.2
+[training]
+epochs = 4
+[search]
+trials = 2
+budget = "1h"
+max_trial_share = 0.000001
+[search.pruner]
+type = "none"
+[space]
+blocks = 1
+base_filters = { choices = [8, 16] }
+dense_units = 16
+"""
+
+
+def test_under_a_time_budget_a_costly_network_is_pruned_and_the_sampler_told(tmp_path: Path) -> None:
+    """A cap of a millionth of an hour (3.6 ms a trial) makes every network too costly: each is
+    pruned after its second epoch, says why, and TPE records it as infeasible."""
+    url = f"sqlite:///{tmp_path / 'cost.db'}"
+    result = run_cli("run", str(write_study(tmp_path, "costly", COSTLY)), "--storage", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = stored_trials(url, "costly")
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for trial in trials:
+        assert "too costly" in trial.user_attrs[END_REASON_ATTR]
+        assert len(trial.user_attrs["history"]["loss"]) == 2
+        assert trial.user_attrs[TOO_COSTLY_ATTR] > 0
+        assert trial.system_attrs["constraints"] == [1.0]  # what TPE's constraints_func stored

@@ -55,8 +55,11 @@ def test_json_has_the_documented_fields(studies: tuple[str, Path]) -> None:
     found = _summary(url, "labels")
     assert set(found) == {
         "schema", "study", "metric", "direction", "target", "counts", "best", "baselines",
-        "improvement", "improvement_unit", "importances", "compute", "trials",
+        "improvement", "improvement_unit", "importances", "compute", "cost_front", "trials",
     }
+    assert found["cost_front"] and set(found["cost_front"][0]) == {"number", "value", "minutes_per_trial", "params"}
+    values = [point["value"] for point in found["cost_front"]]
+    assert values == sorted(values)  # cheapest first, each better than every cheaper one
     assert set(found["counts"]) == {"complete", "pruned", "fail", "running", "waiting"}
     assert set(found["compute"]) == {"epochs", "hours", "epochs_saved_by_pruning"}
     assert set(found["trials"][0]) == {
