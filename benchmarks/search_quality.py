@@ -37,12 +37,14 @@ WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 
 # A strong hand-built network per study, from its own space: the study's first baseline as an
 # expert would fix it. cifar-dropout: the author's VGG with batch norm, light dropout, flips,
-# pad-and-crop, a warmup then cosine schedule, label smoothing and weight decay.
+# pad-and-crop, label smoothing, and airbench's kind of schedule: SGD with Nesterov momentum,
+# a warmup then linear decay, weight decay (68.9% validation in a one-seed look at four recipes,
+# against 57.8% for Adam 1e-3 with a cosine schedule).
 HAND_BUILT = {
     "cifar-dropout": {
         "batch_norm": "before_activation", "conv_dropout": 0.1, "dense_dropout": 0.3, "batch_size": 64,
         "augment_flip": True, "augment_crop": 4, "weight_decay": 0.05, "label_smoothing": 0.1,
-        "lr_schedule": "cosine", "warmup_epochs": 1,
+        "optimizer": "sgd", "learning_rate": 0.05, "lr_schedule": "linear", "warmup_epochs": 2,
     },
     "digits-quick": {"batch_norm": "after_activation", "conv_dropout": 0.1, "dense_dropout": 0.2,
                      "batch_size": 32},
