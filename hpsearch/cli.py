@@ -707,10 +707,13 @@ def confirm(
     from hpsearch.confirm import run_confirmations  # loads TensorFlow
     from hpsearch.progress import LiveProgress
 
-    with LiveProgress(console, round_spec) as live:
-        confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
-                                      on_trial=live.on_trial)
-    if stopping.stop_requested():
+    try:
+        with LiveProgress(console, round_spec) as live:
+            confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
+                                          on_trial=live.on_trial)
+    except KeyboardInterrupt:
+        confirmed = None
+    if confirmed is None or stopping.stop_requested():
         _fail("interrupted; the running trial is queued again and `hpsearch confirm` continues",
               stopping.SIGNAL_EXIT_CODE)
     _print_confirmations(search, confirmed, spec.training.epochs, round_spec.training.epochs)

@@ -84,23 +84,29 @@ def run_confirmations(
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
     """Train the confirm round's queued trials in this process until none is left (waiting while
-    other processes finish theirs, to retry one whose worker died)."""
+    other processes finish theirs, to retry one whose worker died). A stop signal ends the trial
+    in training at a safe point, queued again (see `stopping.py`); a second one hands it back."""
     from hpsearch.objective import Objective  # loads TensorFlow
-    from hpsearch.retries import requeue_lost
+    from hpsearch.records import worker_identity
+    from hpsearch.retries import release_trials, requeue_lost
     from hpsearch.study import open_study
 
     study = open_study(spec, storage)
     objective = OnlyQueued(Objective(spec, splits, checkpoints))
     callbacks = [requeue_lost] + ([on_trial] if on_trial else [])
-    while not stopping.stop_requested():
-        fail_stale_trials(study)  # a dead worker's trial: failed, queued again by the storage
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        if TrialState.WAITING not in states:
-            if TrialState.RUNNING not in states:
-                break
-            stopping.pause(POLL_SECONDS)
-            continue
-        study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+    try:
+        while not stopping.stop_requested():
+            fail_stale_trials(study)  # a dead worker's trial: failed, queued again by the storage
+            states = [t.state for t in study.get_trials(deepcopy=False)]
+            if TrialState.WAITING not in states:
+                if TrialState.RUNNING not in states:
+                    break
+                stopping.pause(POLL_SECONDS)
+                continue
+            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+    except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
+        release_trials(study, {worker_identity()})
+        raise
     return study
 
 

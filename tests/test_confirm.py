@@ -4,6 +4,7 @@ held, and `export` using the confirmed winner."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import optuna
@@ -12,7 +13,8 @@ from optuna.trial import TrialState
 from hpsearch.confirm import confirm_name
 from hpsearch.records import CONFIRMS_ATTR, HISTORY_ATTR, OVERRIDES_ATTR, TRAINING_ATTR
 from hpsearch.retries import retry_trial
-from tests.helpers import run_cli, stored_trials
+from hpsearch.stopping import SIGNAL_EXIT_CODE
+from tests.helpers import run_cli, start_cli, stored_trials, training_now, wait_until
 
 
 def test_confirm_retrains_the_top_trials_longer_and_export_uses_the_winner(tmp_path: Path) -> None:
@@ -71,3 +73,22 @@ def test_a_retried_confirm_trial_still_knows_which_winner_it_retrains() -> None:
     retry_trial(study, study.trials[0])
     assert study.trials[-1].state == TrialState.WAITING
     assert study.trials[-1].user_attrs[CONFIRMS_ATTR] == 7
+
+
+def test_ctrl_c_during_a_confirm_round_queues_the_winner_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stop.db'}"
+    searched = run_cli("run", "digits-quick", "--storage", url, "--trials", "2", "--epochs", "2", cwd=tmp_path)
+    assert searched.returncode == 0, searched.stderr
+    name = confirm_name("digits-quick")
+    process = start_cli("confirm", "digits-quick", "--storage", url, "--top", "1", "--epochs", "500",
+                        log=tmp_path / "confirm.log")
+    try:
+        wait_until(lambda: training_now(url, name, running=1), timeout=300, what="the confirm trial to train")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == SIGNAL_EXIT_CODE, (tmp_path / "confirm.log").read_text()
+    finally:
+        process.kill()
+    trials = stored_trials(url, name)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].user_attrs[CONFIRMS_ATTR] == trials[0].user_attrs[CONFIRMS_ATTR]
+    assert "Traceback" not in (tmp_path / "confirm.log").read_text()
