@@ -51,15 +51,15 @@ def test_only_a_time_budget_caps_what_one_trial_may_cost() -> None:
 
 
 COSTLY = """
+[search]
+trials = 2
+budget = "1h"
+max_trial_share = 0.000001
 [data]
 dataset = "digits"
 validation_fraction = 0.2
 [training]
 epochs = 4
-[search]
-trials = 2
-budget = "1h"
-max_trial_share = 0.000001
 [search.pruner]
 type = "none"
 [space]
