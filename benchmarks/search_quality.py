@@ -87,14 +87,17 @@ def main() -> None:
                 networks=(_hand_built(spec),)),
         }
         for arm in arms:
-            results[arm].append(bench.run(arm, seed, searches[arm]))
+            result = bench.run(arm, seed, searches[arm])
+            if result is not None:
+                results[arm].append(result)
+    arms = [arm for arm in arms if results[arm]]  # with --saved-only, those with a saved search
 
     print()
     print(f"Search quality: {spec.name}, {len(splits.x_train)} training / {len(splits.x_val)} validation / "
           f"{len(splits.x_test)} test images, budget {budget} epochs per search, full trial "
           f"{spec.training.epochs} epochs, seeds {' '.join(map(str, bench.seeds))}")
     print()
-    print("| search | best val acc % (mean ± sd) | its test acc % (mean ± sd) | test acc % per seed "
+    print("| search | best val acc % (mean ± sd) | its test acc % (mean ± sd) | test acc % by seed "
           "| epochs spent (mean) | trials (mean) | minutes (mean) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for arm in arms:
@@ -102,7 +105,7 @@ def main() -> None:
         vals = [r.best_val for r in runs if r.best_val is not None]
         tests = [r.best_test for r in runs if r.best_test is not None]
         print(f"| {arm} | {_spread(vals) if vals else '-'} | {_spread(tests) if tests else '-'} | "
-              f"{' / '.join(f'{100 * t:.1f}' for t in tests)} | "
+              f"{' / '.join(f'{100 * r.best_test:.1f} (s{r.seed})' for r in runs if r.best_test is not None)} | "
               f"{statistics.mean(r.epochs_spent for r in runs):.0f} | "
               f"{statistics.mean(r.trials for r in runs):.1f} | "
               f"{statistics.mean(r.seconds for r in runs) / 60:.1f} |")
@@ -131,11 +134,10 @@ def main() -> None:
         print(f"; {over_baseline:+.1f} points over the best baseline "
               f"(target: ahead of every peer and >= +{TARGET_POINTS_OVER_BASELINE:.0f})", end="")
     print()
-    if len(bench.seeds) > 1:
-        print()
-        for arm in arms:
-            if arm != "hpsearch":
-                print(_difference("hpsearch", arm, results))
+    print()
+    for arm in arms:
+        if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1:
+            print(_difference("hpsearch", arm, results))
 
 
 def _difference(arm: str, peer: str, results: dict[str, list[ArmResult]]) -> str:

@@ -284,6 +284,16 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS_DIR,
                         help="where each finished search is saved and reused from")
     parser.add_argument("--fresh", action="store_true", help="run every search again, saving nothing")
+    parser.add_argument("--saved-only", action="store_true",
+                        help="run nothing: tabulate the searches already saved (long benchmarks, seed by seed)")
+
+
+class NotSaved(LookupError):
+    """`--saved-only` asked for a search that has not been run with these settings."""
+
+
+def _not_saved() -> ArmResult:
+    raise NotSaved
 
 
 @dataclass
@@ -297,9 +307,16 @@ class Bench:
     results_dir: Path | None
     settings: dict[str, Any]
     arms: list[str] | None = None
+    saved_only: bool = False
 
-    def run(self, arm: str, seed: int, search: Callable[[], ArmResult]) -> ArmResult:
-        result = cached(arm, seed, {**self.settings, "arm": arm, "seed": seed}, search, self.results_dir)
+    def run(self, arm: str, seed: int, search: Callable[[], ArmResult]) -> ArmResult | None:
+        """The arm's result for `seed`: saved, or run now (with `--saved-only`, None when not saved)."""
+        try:
+            result = cached(arm, seed, {**self.settings, "arm": arm, "seed": seed},
+                            _not_saved if self.saved_only else search, self.results_dir)
+        except NotSaved:
+            print(f"  {arm:<16} seed {seed}: not run yet", flush=True)
+            return None
         print(f"  {arm:<16} seed {seed}: best val {_percent(result.best_val)}, test "
               f"{_percent(result.best_test)} ({result.best_name}), {result.epochs_spent} epochs, "
               f"{result.trials} trials, {result.seconds / 60:.1f} min", flush=True)
@@ -317,7 +334,8 @@ def _load_bench(args: argparse.Namespace) -> Bench:
         spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     settings = {"study": spec.model_dump(mode="json", exclude={"source"}), "budget": args.budget}
-    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings, args.arms)
+    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
+                 args.saved_only)
 
 
 def _percent(value: float | None) -> str:

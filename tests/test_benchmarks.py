@@ -115,3 +115,15 @@ def test_what_a_search_had_found_at_equal_wall_time() -> None:
                        timeline=[(1000.0, 15, 0.5, 0.49), (4000.0, 20, 0.55, 0.52), (7000.0, 30, 0.6, 0.58)])
     assert result.best_test_at(900) is None  # nothing finished yet
     assert result.best_test_at(3600) == 0.49 and result.best_test_at(7200) == 0.58
+
+
+def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
+    """A benchmark that takes hours is tabulated seed by seed as its searches land."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.search_quality", "--study", "digits-quick", "--data", "digits",
+         "--epochs", "2", "--budget", "3", "--seeds", "0", "--results", str(tmp_path), "--saved-only"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "hpsearch         seed 0: not run yet" in result.stdout
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing saved
