@@ -59,8 +59,3 @@ def too_costly(epoch_seconds: list[float], epochs: int, cap_seconds: float | Non
     projected = per_epoch * epochs
     return projected if projected > cap_seconds else None
 
-
-def cost_constraint(trial: FrozenTrial) -> list[float]:
-    """Optuna's `constraints_func`: a trial pruned for its cost is infeasible (positive), so TPE
-    and the GP learn to leave costly regions of the space instead of only their low early scores."""
-    return [1.0] if trial.user_attrs.get(TOO_COSTLY_ATTR) else [-1.0]

@@ -175,6 +175,9 @@ class EpochPruning(keras.callbacks.Callback):
         projected = too_costly(self.monitor.epoch_seconds, self.epochs, self.cost_cap_seconds)
         if projected is not None:
             self.trial.set_user_attr(TOO_COSTLY_ATTR, projected)
+            # Infeasible to TPE and the GP (a positive constraint), so they leave costly regions of
+            # the space rather than only learning that these networks' first epochs scored low.
+            self.trial.set_constraint("cost", projected - float(self.cost_cap_seconds or 0.0))
             raise TooCostly(f"too costly: {projected / 60:.0f} min a full trial, over the "
                             f"{self.cost_cap_seconds / 60:.0f} min a trial may take of the time budget")
         if self.trial.should_prune():

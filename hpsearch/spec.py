@@ -154,9 +154,9 @@ class SearchSpec(_Strict):
         None, description="wall time (2h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
     )
     max_trial_share: float = Field(
-        0.125, gt=0.0, le=1.0,
+        0.125, ge=0.0, le=1.0,
         description="under a time budget, the largest share of it one full trial may take: a network "
-        "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds)",
+        "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds); 0 for no cap",
     )
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -192,7 +192,7 @@ class SearchSpec(_Strict):
         """The most a full trial may take under a time budget; None without one (an epoch budget
         prices every network's epoch alike)."""
         budget = self.compute_budget()
-        if budget is None or budget.unit != "seconds":
+        if budget is None or budget.unit != "seconds" or self.max_trial_share == 0:
             return None
         return budget.amount * self.max_trial_share
 

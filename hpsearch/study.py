@@ -18,7 +18,6 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
-from hpsearch.cost import cost_constraint
 from hpsearch.records import (
     BUDGET_ATTR,
     DATA_ATTR,
@@ -47,8 +46,6 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
     sampler = spec.search.sampler
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    # Under a time budget, trials pruned for their cost are infeasible to the sampler (cost.py).
-    constraints = {"constraints_func": cost_constraint} if spec.search.cost_cap_seconds() else {}
     if sampler.type == "gp":
         # GPSampler reads every completed trial, not only the asking trial's Hyperband bracket
         # (it asks the study for its trials in a way the bracket filter does not intercept), so
@@ -62,7 +59,6 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
             n_startup_trials=sampler.startup_trials,
             deterministic_objective=False,  # training is noisy: the GP fits a noise term
             warn_independent_sampling=False,
-            **constraints,
         )
     return optuna.samplers.TPESampler(
         seed=seed,
@@ -70,7 +66,6 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
         multivariate=True,  # model interactions such as learning rate x batch size
         group=True,  # the space is conditional (per-block values depend on the block count)
         constant_liar=constant_liar,  # running trials count as bad results: workers spread out
-        **constraints,
     )
 
 

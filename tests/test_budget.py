@@ -200,7 +200,8 @@ def test_a_time_budget_stops_the_running_trial_at_a_safe_point_and_resume_finish
     checkpoint), so the deadline certainly falls inside it."""
     url = f"sqlite:///{tmp_path}/time.db"
     path = write_study(tmp_path, "long", '[data]\ndataset = "digits"\n[training]\nepochs = 100\n[search]\n'
-                       f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}')
+                       # no cost cap: it would prune this trial for taking longer than the budget
+                       f'max_trial_share = 0\n[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}')
     result = run_cli("run", str(path), "--budget", "3s", "--trials", "1", "--storage", url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Budget spent:" in result.stdout and "Traceback" not in result.stderr

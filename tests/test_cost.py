@@ -48,6 +48,8 @@ def test_only_a_time_budget_caps_what_one_trial_may_cost() -> None:
     assert timed.search.cost_cap_seconds() == pytest.approx(7200 * timed.search.max_trial_share)
     assert spec.with_overrides(budget="300epochs").search.cost_cap_seconds() is None
     assert spec.search.cost_cap_seconds() is None
+    uncapped = timed.search.model_copy(update={"max_trial_share": 0.0})
+    assert uncapped.cost_cap_seconds() is None  # 0: no cap
 
 
 COSTLY = """
@@ -71,7 +73,7 @@ dense_units = 16
 
 def test_under_a_time_budget_a_costly_network_is_pruned_and_the_sampler_told(tmp_path: Path) -> None:
     """A cap of a millionth of an hour (3.6 ms a trial) makes every network too costly: each is
-    pruned after its second epoch, says why, and TPE records it as infeasible."""
+    pruned after its second epoch, says why, and is infeasible to the sampler."""
     url = f"sqlite:///{tmp_path / 'cost.db'}"
     result = run_cli("run", str(write_study(tmp_path, "costly", COSTLY)), "--storage", url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -81,4 +83,4 @@ def test_under_a_time_budget_a_costly_network_is_pruned_and_the_sampler_told(tmp
         assert "too costly" in trial.user_attrs[END_REASON_ATTR]
         assert len(trial.user_attrs["history"]["loss"]) == 2
         assert trial.user_attrs[TOO_COSTLY_ATTR] > 0
-        assert trial.system_attrs["constraints"] == [1.0]  # what TPE's constraints_func stored
+        assert trial.constraints["cost"] > 0  # infeasible to the sampler (Trial.set_constraint)
