@@ -3,7 +3,7 @@ a learning-rate schedule over the trial's full length, label smoothing on intege
 pad-and-crop and cutout augmentation drawn per image on the accelerator.
 
 Each is registered with Keras (package "hpsearch"), so checkpoints and exported `model.keras`
-files load again; outside hpsearch, `import hpsearch.recipe` first, or load with `compile=False`.
+files load again; outside hpsearch, `import hpsearch.recipe` before loading one.
 """
 
 from __future__ import annotations
