@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.storages import BaseStorage, fail_stale_trials
@@ -21,6 +22,9 @@ from hpsearch import stopping
 from hpsearch.data import Splits
 from hpsearch.records import CONFIRMS_ATTR, END_REASON_ATTR, OVERRIDES_ATTR, SURPLUS, TEST_ACCURACY_ATTR
 from hpsearch.spec import PrunerSpec, StudySpec
+
+if TYPE_CHECKING:
+    from hpsearch.objective import Objective  # TensorFlow: imported when a round trains
 
 CONFIRM_SUFFIX = ".confirm"
 LONGER = 4  # a confirm round trains this many times the search's epochs unless told otherwise
@@ -69,7 +73,7 @@ class OnlyQueued:
     """The objective for a confirm round: it trains queued winners only (Optuna samples a new
     trial when another process took the last queued one first; that trial ends failed, surplus)."""
 
-    def __init__(self, objective: Callable[[optuna.Trial], float]) -> None:
+    def __init__(self, objective: Objective) -> None:
         self.objective = objective
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -88,7 +92,7 @@ def run_confirmations(
     in training at a safe point, queued again (see `stopping.py`); a second one hands it back."""
     from hpsearch.objective import Objective  # loads TensorFlow
     from hpsearch.records import worker_identity
-    from hpsearch.retries import release_trials, requeue_lost
+    from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
     from hpsearch.study import open_study
 
     study = open_study(spec, storage)
@@ -103,7 +107,12 @@ def run_confirmations(
                     break
                 stopping.pause(POLL_SECONDS)
                 continue
-            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+            try:
+                study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+            except ValueError:
+                if not taken_over(study, objective.objective.current_trial):
+                    raise
+                note_taken_over(objective.objective.current_trial)
     except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
         release_trials(study, {worker_identity()})
         raise

@@ -207,6 +207,7 @@ class Objective:
         self.splits = splits
         self.checkpoints = checkpoints
         self.pipeline = InputPipeline(splits)  # the images become tensors once per worker
+        self.current_trial: int | None = None  # the number of the trial being (or last) trained
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
         """Finished trials plus those started earlier elsewhere already make the target."""
@@ -216,6 +217,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
+        self.current_trial = trial.number
         trial.set_user_attr(WORKER_ATTR, worker_identity())
         if stopping.stop_requested():  # asked for while Optuna created the trial
             trial.set_user_attr(END_REASON_ATTR, INTERRUPTED)

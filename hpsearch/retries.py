@@ -8,6 +8,7 @@ epochs and seconds an attempt spent are counted once, on the attempt that spent 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import optuna
@@ -80,3 +81,19 @@ def release_trials(study: optuna.Study, workers: set[str]) -> list[int]:
         requeue_lost(study, study.get_trials(deepcopy=False)[trial.number])
         released.append(trial.number)
     return released
+
+
+def taken_over(study: optuna.Study, number: int | None) -> bool:
+    """Whether trial `number`, which this worker was training, was failed meanwhile by another
+    worker as stale (this worker's heartbeat lapsed, as it can on an overloaded machine) and so
+    queued again there; Optuna then refuses this worker's own result with a ValueError."""
+    if number is None:
+        return False
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    return trial is not None and trial.state == TrialState.FAIL
+
+
+def note_taken_over(number: int | None) -> None:
+    """Say on stderr why this worker's result for trial `number` was dropped (see `taken_over`)."""
+    print(f"note: trial {number} was failed as stale by another worker while this one trained it "
+          "(its heartbeat lapsed: an overloaded machine?); its retry trains it again", file=sys.stderr)

@@ -26,7 +26,7 @@ from hpsearch import stopping
 from hpsearch.data import Splits
 from hpsearch.objective import Objective
 from hpsearch.records import END_REASON_ATTR, OUT_OF_MEMORY, worker_identity
-from hpsearch.retries import release_trials, requeue_lost
+from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
 from hpsearch.spec import StudySpec
 from hpsearch.storage import is_storage_failure
 from hpsearch.study import open_study, study_progress
@@ -96,7 +96,10 @@ def run_worker(
             # The database restarted or the network dropped: the trial in flight is lost (and
             # retried once stale); wait for the storage to come back rather than give up at once.
             if not is_storage_failure(error):
-                raise
+                if not taken_over(study, objective.current_trial):
+                    raise
+                note_taken_over(objective.current_trial)
+                continue
             storage_lost_since = storage_lost_since or time.monotonic()
             if time.monotonic() - storage_lost_since > STORAGE_PATIENCE_SECONDS:
                 raise

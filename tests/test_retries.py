@@ -19,6 +19,7 @@ from hpsearch.records import (
 )
 from hpsearch.retries import MAX_RETRIES, release_trials, retry_trial
 from hpsearch.storage import open_storage, quiet_optuna
+from tests.helpers import start_cli, stored_trials, training_now, wait_until, write_study
 
 # Trials are asked for here as a worker's Study.optimize would; Optuna warns that heartbeats expect it.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -75,3 +76,41 @@ def test_a_trial_is_retried_at_most_max_retries_times(tmp_path: Path) -> None:
     assert len(retries) == MAX_RETRIES
     assert retries[-1].system_attrs["retry_history"] == list(range(MAX_RETRIES))
     assert {t.user_attrs[RETRY_OF_ATTR] for t in retries} == {first.number}  # one checkpoint key for all
+
+
+LONG_TRIAL = """
+[data]
+dataset = "digits"
+[training]
+epochs = 100
+[search]
+trials = 1
+[search.pruner]
+type = "none"
+[space]
+blocks = 1
+base_filters = 8
+dense_units = 16
+"""
+
+
+def test_a_worker_whose_trial_another_failed_as_stale_carries_on(tmp_path: Path) -> None:
+    """On an overloaded machine a worker's heartbeat can lapse while it trains: another worker then
+    fails its trial as stale and queues a retry, and Optuna refuses the first worker's result with
+    a ValueError. That worker says so and goes on (here: it trains the retry itself)."""
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    path = write_study(tmp_path, "stale", LONG_TRIAL)
+    process = start_cli("run", str(path), "--storage", url, log=tmp_path / "run.log")
+    try:
+        wait_until(lambda: training_now(url, "stale", running=1), timeout=300, what="the trial to train")
+        storage = open_storage(url)
+        study = optuna.load_study(study_name="stale", storage=storage)
+        (running,) = study.get_trials(states=(TrialState.RUNNING,))
+        storage.set_trial_state_values(running._trial_id, TrialState.FAIL)  # as fail_stale_trials does
+        retry_trial(study, study.get_trials()[0])  # and the storage's stale-trial callback
+        assert process.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+    finally:
+        process.kill()
+    log = (tmp_path / "run.log").read_text()
+    assert "was failed as stale by another worker" in log and "Traceback" not in log
+    assert [t.state for t in stored_trials(url, "stale")] == [TrialState.FAIL, TrialState.COMPLETE]
