@@ -238,6 +238,10 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in _CATALOGUE}
 # Parameters whose value only matters for some optimizers; drawn only when they apply.
 SGD_ONLY = ("momentum", "nesterov")
 
+# The settings drawn after the optimizer (catalogue order): a study may give each of them a value
+# or range per optimizer, as learning rates that suit Adam and SGD lie ten times apart.
+AFTER_OPTIMIZER = tuple(list(PARAMETERS)[list(PARAMETERS).index("optimizer") + 1:])
+
 
 def positions_of(scope: Scope, values: dict[str, Any]) -> int | None:
     """How many per-position values a block- or dense-scoped parameter needs, given the counts."""

@@ -35,6 +35,15 @@ def _label(name: str, position: int) -> str:
     return f"{name}_{position + 1}"
 
 
+def _under_optimizer(dim: Dimension, values: dict[str, Any]) -> tuple[Dimension, str]:
+    """The dimension that applies under the trial's optimizer, and its Optuna label: one label per
+    optimizer (`learning_rate_sgd`), so the sampler models each optimizer's rates apart."""
+    if not dim.by_optimizer:
+        return dim, dim.name
+    optimizer = values["optimizer"]
+    return dim.under(optimizer), f"{dim.name}_{optimizer}"
+
+
 def sample(trial: optuna.Trial, space: dict[str, Dimension]) -> dict[str, Any]:
     """Draw every hyperparameter for `trial`; per-block and per-layer values come as lists.
 
@@ -44,7 +53,7 @@ def sample(trial: optuna.Trial, space: dict[str, Dimension]) -> dict[str, Any]:
     overrides = trial.user_attrs.get(OVERRIDES_ATTR, {})
     values: dict[str, Any] = {}
     for name, param in PARAMETERS.items():  # catalogue order: counts come before their users
-        dim = space[name]
+        dim, label = _under_optimizer(space[name], values)
         count = positions_of(param.scope, values)
         if name in SGD_ONLY and values["optimizer"] != "sgd":
             value: Any = param.default
@@ -57,7 +66,7 @@ def sample(trial: optuna.Trial, space: dict[str, Dimension]) -> dict[str, Any]:
         elif dim.each and count is not None:
             value = [_suggest(trial, _label(name, i), dim) for i in range(count)]
         else:
-            value = _suggest(trial, name, dim)
+            value = _suggest(trial, label, dim)
         values[name] = value if count is None else _per_position(value, count)
     return values
 
@@ -71,6 +80,7 @@ def baseline_trial(spec: StudySpec, baseline: Baseline) -> tuple[dict[str, Any],
         if name in SGD_ONLY and values["optimizer"] != "sgd":
             continue
         value = values[name]
+        dim, label = _under_optimizer(dim, values)
         if not dim.searched:
             if name in baseline.values:
                 overrides[name] = list(value) if isinstance(value, tuple) else value
@@ -79,7 +89,7 @@ def baseline_trial(spec: StudySpec, baseline: Baseline) -> tuple[dict[str, Any],
         if dim.each and count is not None:
             params.update({_label(name, i): v for i, v in enumerate(_per_position(value, count))})
         else:
-            params[name] = value
+            params[label] = value
     return params, overrides
 
 

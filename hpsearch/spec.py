@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpsearch.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
-from hpsearch.parameters import PARAMETERS, Parameter, positions_of
+from hpsearch.parameters import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
 
 
 class SpecError(ValueError):
@@ -47,6 +47,8 @@ class Dimension:
 
     `fixed` holds a scalar, or a tuple with one value per block/dense layer. `each` means
     one value is drawn for each block (or dense layer) instead of one shared by all.
+    `by_optimizer` holds one dimension per optimizer the trial may use: good learning rates for
+    Adam and for SGD lie ten times apart, and one range for both trains half the draws at chance.
     """
 
     name: str
@@ -57,10 +59,15 @@ class Dimension:
     step: float | None = None
     log: bool = False
     each: bool = False
+    by_optimizer: tuple[tuple[str, Dimension], ...] = ()
 
     @property
     def searched(self) -> bool:
-        return self.choices is not None or self.low is not None
+        return self.choices is not None or self.low is not None or bool(self.by_optimizer)
+
+    def under(self, optimizer: str) -> Dimension:
+        """The dimension that applies when the trial trains with `optimizer`."""
+        return dict(self.by_optimizer).get(optimizer, self)
 
     @property
     def is_int_range(self) -> bool:
@@ -86,6 +93,8 @@ class Dimension:
         return max(self.fixed) if isinstance(self.fixed, tuple) else self.fixed
 
     def describe(self) -> str:
+        if self.by_optimizer:
+            return "; ".join(f"{optimizer}: {dim.describe()}" for optimizer, dim in self.by_optimizer)
         if self.choices is not None:
             text = "choice of " + ", ".join(map(str, self.choices))
         elif self.low is not None:
@@ -284,10 +293,11 @@ class StudySpec(_Strict):
 
 def resolve_baseline(space: dict[str, Dimension], values: dict[str, Any]) -> dict[str, Any]:
     """Every hyperparameter of a baseline: its own values, else the space's, else defaults."""
-    return {
-        name: values.get(name, PARAMETERS[name].default if dim.searched else dim.fixed)
-        for name, dim in space.items()
-    }
+    resolved: dict[str, Any] = {}
+    for name, dim in space.items():  # catalogue order: the optimizer before its settings
+        dim = dim.under(resolved.get("optimizer", ""))
+        resolved[name] = values.get(name, PARAMETERS[name].default if dim.searched else dim.fixed)
+    return resolved
 
 
 # --- parsing helpers ---------------------------------------------------------------------------
@@ -300,9 +310,13 @@ def _parse_dimension(name: str, raw: Any) -> Dimension:
     param = PARAMETERS[name]
     if not isinstance(raw, dict):
         return Dimension(name, fixed=_check_fixed(key, param, raw))
+    optimizers = PARAMETERS["optimizer"].choices or ()
+    if raw and set(raw) <= set(optimizers):
+        return _parse_by_optimizer(name, raw)
     unknown = set(raw) - {"choices", "low", "high", "step", "log", "each"}
     if unknown:
-        raise SpecError(f"{key}: unknown key {sorted(unknown)[0]!r} (use choices, or low/high/step/log; each)")
+        raise SpecError(f"{key}: unknown key {sorted(unknown)[0]!r} (use choices, or low/high/step/log; each; "
+                        f"or one table per optimizer: {', '.join(optimizers)})")
     each = raw.get("each", False)
     if not isinstance(each, bool):
         raise SpecError(f"{key}.each: must be true or false")
@@ -342,6 +356,23 @@ def _parse_dimension(name: str, raw: Any) -> Dimension:
     return Dimension(name, low=low, high=high, step=step, log=log, each=each)
 
 
+def _parse_by_optimizer(name: str, raw: dict[str, Any]) -> Dimension:
+    """`learning_rate = { adam = { low = .., high = .. }, sgd = {..} }`: a value per optimizer."""
+    if name not in AFTER_OPTIMIZER:
+        raise SpecError(f"space.{name}: only the optimizer's settings ({', '.join(AFTER_OPTIMIZER)}) "
+                        "can take a value per optimizer")
+    dims = []
+    for optimizer, sub in raw.items():
+        try:
+            dim = _parse_dimension(name, sub)
+        except SpecError as error:
+            raise SpecError(str(error).replace(f"space.{name}", f"space.{name}.{optimizer}", 1)) from None
+        if dim.by_optimizer:
+            raise SpecError(f"space.{name}.{optimizer}: give a value or a range here, not another table per optimizer")
+        dims.append((optimizer, dim))
+    return Dimension(name, by_optimizer=tuple(dims))
+
+
 def _check_value(key: str, param: Parameter, value: Any) -> Any:
     problem = param.problem(value)
     if problem:
@@ -378,6 +409,12 @@ def _parse_space(raw: Any) -> dict[str, Dimension]:
     largest = {n: space[n].largest() for n in ("blocks", "dense_layers")}
     for name, dim in given.items():
         _check_positions(f"space.{name}", name, dim.fixed, largest)
+    optimizer = space["optimizer"]
+    drawn = optimizer.choices if optimizer.choices is not None else (optimizer.fixed,)
+    for name, dim in given.items():
+        missing = [o for o in drawn if dim.by_optimizer and o not in dict(dim.by_optimizer)]
+        if missing:
+            raise SpecError(f"space.{name}: no value for optimizer {missing[0]}, which space.optimizer can draw")
     return space
 
 
@@ -403,6 +440,7 @@ def _parse_baselines(raw: Any, space: dict[str, Dimension]) -> tuple[Baseline, .
         for name, dim in space.items():
             key = f"{where}.{name}"
             _check_positions(key, name, resolved[name], resolved)
+            dim = dim.under(resolved["optimizer"])
             if dim.searched:
                 _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)
         baselines.append(baseline)

@@ -71,6 +71,39 @@ def test_momentum_is_only_searched_with_sgd() -> None:
         study.tell(trial, 0.0)
 
 
+def test_a_range_per_optimizer_is_drawn_under_its_own_label_and_baselines_keep_theirs(tmp_path: Path) -> None:
+    """Adam's and SGD's learning rates come from their own ranges, under labels of their own so the
+    sampler models them apart; a baseline is enqueued under its optimizer's label."""
+    path = write_study(
+        tmp_path, "per-optimizer",
+        '[data]\ndataset = "digits"\n[space]\noptimizer = { choices = ["adam", "sgd"] }\n'
+        "learning_rate = { adam = { low = 1e-4, high = 1e-3, log = true }, sgd = { low = 0.01, high = 0.3 } }\n"
+        "weight_decay = { adam = 0.5, sgd = { choices = [0.0, 0.05] } }\n"
+        '[[baselines]]\nname = "sgd-tuned"\noptimizer = "sgd"\nlearning_rate = 0.05\nweight_decay = 0.05\n',
+    )
+    spec = load_spec_file(path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5), direction="maximize")
+    enqueue_baselines(study, spec)
+    seen = set()
+    for number in range(16):
+        trial = study.ask()
+        values = sample(trial, spec.space)
+        optimizer = values["optimizer"]
+        seen.add(optimizer)
+        assert trial.params[f"learning_rate_{optimizer}"] == values["learning_rate"]
+        assert "learning_rate" not in trial.params
+        if optimizer == "adam":
+            assert 1e-4 <= values["learning_rate"] <= 1e-3 and values["weight_decay"] == 0.5
+            assert "weight_decay_adam" not in trial.params  # fixed under Adam: nothing to draw
+        else:
+            assert 0.01 <= values["learning_rate"] <= 0.3 and values["weight_decay"] in (0.0, 0.05)
+        if number == 0:
+            assert trial.user_attrs[BASELINE_ATTR] == "sgd-tuned"
+            assert (optimizer, values["learning_rate"], values["weight_decay"]) == ("sgd", 0.05, 0.05)
+        study.tell(trial, 0.5)
+    assert seen == {"adam", "sgd"}
+
+
 def test_baselines_on_the_grid_are_enqueued_as_optuna_draws_them(tmp_path: Path) -> None:
     """What the study file accepts as on the grid, Optuna's stepped ranges accept too (no warning
     that an enqueued value is out of range, nor that a range's high is not on its grid)."""

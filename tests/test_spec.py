@@ -135,6 +135,26 @@ BAD_FILES = {
         GOOD_BODY + "conv_dropout = { low = 0.0, high = 0.45, step = 0.1 }\n",
         "space.conv_dropout.high: 0.45 is not on the grid from 0.0 in steps of 0.1",
     ),
+    # A value per optimizer: for the optimizer's settings only, one for every optimizer drawn.
+    "per-optimizer range missing an optimizer": (
+        GOOD_BODY + 'optimizer = { choices = ["adam", "sgd"] }\n'
+        "learning_rate = { adam = { low = 1e-4, high = 1e-2, log = true } }\n",
+        "space.learning_rate: no value for optimizer sgd, which space.optimizer can draw",
+    ),
+    "per-optimizer value for an architecture setting": (
+        GOOD_BODY + "base_filters = { adam = 16, sgd = 32 }\n",
+        "space.base_filters: only the optimizer's settings (learning_rate,",
+    ),
+    "bad range under an optimizer": (
+        GOOD_BODY + "learning_rate = { adam = { low = 0.1, high = 0.01 } }\n",
+        "space.learning_rate.adam: low must be below high",
+    ),
+    "baseline outside its optimizer's range": (
+        GOOD_BODY + 'optimizer = { choices = ["adam", "sgd"] }\n'
+        "learning_rate = { adam = { low = 1e-4, high = 1e-2, log = true }, sgd = { low = 0.01, high = 0.3 } }\n"
+        '[[baselines]]\nname = "b"\noptimizer = "sgd"\nlearning_rate = 0.001\n',
+        "sets learning_rate = 0.001, which is outside the searched range 0.01 .. 0.3",
+    ),
     "fractional step for a whole-number hyperparameter": (
         GOOD_BODY + "base_filters = { low = 8, high = 64, step = 8.0 }\n",
         "space.base_filters.step: base_filters takes whole numbers, so its step must be one (got 8.0)",
