@@ -31,7 +31,7 @@ from hpsearch.architecture import setup_from_values
 from hpsearch.data import Splits
 from hpsearch.model import compile_model, steps_per_epoch
 from hpsearch.objective import Objective
-from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
+from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR, best_first
 from hpsearch.space import enqueue_baselines, sample
 from hpsearch.spec import Baseline, PrunerSpec, StudySpec
 from hpsearch.storage import quiet_optuna
@@ -125,11 +125,10 @@ def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget:
 
 def _best(study: optuna.Study) -> tuple[float | None, float | None]:
     """The best complete trial's value and test accuracy so far."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
+    ranked = best_first(study.get_trials(deepcopy=False), study.direction.name == "MAXIMIZE")
+    if not ranked:
         return None, None
-    best = max(complete, key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value)
-    return best.value, best.user_attrs.get(TEST_ACCURACY_ATTR)
+    return ranked[0].value, ranked[0].user_attrs.get(TEST_ACCURACY_ATTR)
 
 
 def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseline",

@@ -20,7 +20,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import stopping
 from hpsearch.data import Splits
-from hpsearch.records import CONFIRMS_ATTR, END_REASON_ATTR, OVERRIDES_ATTR, SURPLUS, TEST_ACCURACY_ATTR
+from hpsearch.records import (
+    CONFIRMS_ATTR,
+    END_REASON_ATTR,
+    OVERRIDES_ATTR,
+    SURPLUS,
+    TEST_ACCURACY_ATTR,
+    best_first,
+)
 from hpsearch.spec import PrunerSpec, StudySpec
 
 if TYPE_CHECKING:
@@ -45,11 +52,13 @@ def confirm_spec(spec: StudySpec, top: int, epochs: int) -> StudySpec:
     )
 
 
+def _maximizes(study: optuna.Study) -> bool:
+    return study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
 def winners(study: optuna.Study, top: int) -> list[FrozenTrial]:
     """The `top` complete trials, best first."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(complete, key=lambda t: float(t.value or 0.0), reverse=maximize)[:top]
+    return best_first(study.get_trials(deepcopy=False), _maximizes(study))[:top]
 
 
 def queue_winners(confirm: optuna.Study, chosen: list[FrozenTrial]) -> list[int]:
@@ -183,10 +192,8 @@ def confirmed_winner(storage: BaseStorage, study_name: str) -> Winner | None:
         confirm = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    complete = [t for t in confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if CONFIRMS_ATTR in t.user_attrs]
-    if not complete:
+    ranked = best_first((t for t in confirm.get_trials(deepcopy=False) if CONFIRMS_ATTR in t.user_attrs),
+                        _maximizes(confirm))
+    if not ranked:
         return None
-    maximize = confirm.direction == optuna.study.StudyDirection.MAXIMIZE
-    best = max(complete, key=lambda t: float(t.value or 0.0) if maximize else -float(t.value or 0.0))
-    return Winner(name, best, int(best.user_attrs[CONFIRMS_ATTR]))
+    return Winner(name, ranked[0], int(ranked[0].user_attrs[CONFIRMS_ATTR]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ def end_reason(trial: FrozenTrial) -> str:
     if recorded is not None:
         return str(recorded)
     return NO_RESULT if trial.state.name == "FAIL" else trial.state.name.lower()
+
+
+def best_first(trials: Iterable[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
+    """The complete trials with a value, best first (equal values keep trial order)."""
+    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    return sorted(complete, key=lambda t: float(t.value), reverse=maximize)  # type: ignore[arg-type]
 
 
 def why_no_network(trial: FrozenTrial) -> str | None:

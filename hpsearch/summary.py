@@ -39,6 +39,7 @@ from hpsearch.records import (
     TARGET_ATTR,
     TEST_ACCURACY_ATTR,
     TRAINING_ATTR,
+    best_first,
     end_reason,
 )
 from hpsearch.snapshot import StudySnapshot
@@ -145,8 +146,8 @@ def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
     """The study's summary in its stable JSON form (see README, "hpsearch summary"); `budget` is
     there only for a study with a budget, so summaries of other studies keep their exact fields."""
     trials, maximize = snapshot.trials, snapshot.maximize
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)  # type: ignore[arg-type,return-value]
+    ranked = best_first(trials, maximize)
+    complete = sorted(ranked, key=lambda t: t.number)
     rows = {t.number: _trial_row(t) for t in trials}
     baselines = [rows[t.number] for t in complete if t.user_attrs.get(BASELINE_ATTR)]
     best = rows[ranked[0].number] if ranked else None

@@ -11,7 +11,7 @@ import pytest
 from hpsearch.architecture import setup_from_values
 from hpsearch.records import BASELINE_ATTR
 from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import load_spec, load_spec_file
+from hpsearch.spec import StudySpec, load_spec, load_spec_file
 from tests.helpers import write_study
 
 
@@ -25,6 +25,12 @@ def _first_trials(name: str, count: int) -> list[dict]:
         drawn.append({"values": sample(trial, spec.space), "baseline": trial.user_attrs.get(BASELINE_ATTR)})
         study.tell(trial, 0.5)
     return drawn
+
+
+def _random_search(tmp_path: Path, body: str, seed: int) -> tuple[StudySpec, optuna.Study]:
+    """A study file written from `body`, and an in-memory random search over it."""
+    spec = load_spec_file(write_study(tmp_path, "written", body))
+    return spec, optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="maximize")
 
 
 def test_baselines_run_first_exactly_as_written() -> None:
@@ -74,15 +80,14 @@ def test_momentum_is_only_searched_with_sgd() -> None:
 def test_a_range_per_optimizer_is_drawn_under_its_own_label_and_baselines_keep_theirs(tmp_path: Path) -> None:
     """Adam's and SGD's learning rates come from their own ranges, under labels of their own so the
     sampler models them apart; a baseline is enqueued under its optimizer's label."""
-    path = write_study(
-        tmp_path, "per-optimizer",
+    spec, study = _random_search(
+        tmp_path,
         '[data]\ndataset = "digits"\n[space]\noptimizer = { choices = ["adam", "sgd"] }\n'
         "learning_rate = { adam = { low = 1e-4, high = 1e-3, log = true }, sgd = { low = 0.01, high = 0.3 } }\n"
         "weight_decay = { adam = 0.5, sgd = { choices = [0.0, 0.05] } }\n"
         '[[baselines]]\nname = "sgd-tuned"\noptimizer = "sgd"\nlearning_rate = 0.05\nweight_decay = 0.05\n',
+        seed=5,
     )
-    spec = load_spec_file(path)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5), direction="maximize")
     enqueue_baselines(study, spec)
     seen = set()
     for number in range(16):
@@ -107,16 +112,15 @@ def test_a_range_per_optimizer_is_drawn_under_its_own_label_and_baselines_keep_t
 def test_baselines_on_the_grid_are_enqueued_as_optuna_draws_them(tmp_path: Path) -> None:
     """What the study file accepts as on the grid, Optuna's stepped ranges accept too (no warning
     that an enqueued value is out of range, nor that a range's high is not on its grid)."""
-    path = write_study(
-        tmp_path, "grid",
+    spec, study = _random_search(
+        tmp_path,
         '[data]\ndataset = "digits"\n[space]\nblocks = 3\n'
         "conv_dropout = { low = 0.0, high = 0.5, step = 0.1, each = true }\n"
         "dense_dropout = { low = 0.1, high = 0.7, step = 0.2 }\n"
         "base_filters = { low = 8, high = 64, step = 8 }\n"
         '[[baselines]]\nname = "b"\nconv_dropout = [0.3, 0.5, 0.1]\ndense_dropout = 0.7\nbase_filters = 24\n',
+        seed=0,
     )
-    spec = load_spec_file(path)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         enqueue_baselines(study, spec)
