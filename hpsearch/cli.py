@@ -142,7 +142,9 @@ def _prepare(
     from hpsearch.study import keep_settings, kept_settings, stored_budget_text, stored_target
     from hpsearch.urls import storage_url
 
-    spec = _load(study)
+    url = storage_url(storage)
+    optuna_storage = _open_storage(url)
+    spec, file_spec = _study_spec(study, optuna_storage)
     if budget is not None:
         try:
             given = parse_budget(budget)
@@ -150,19 +152,44 @@ def _prepare(
             _fail(f"--budget: {error}", USAGE_ERROR)
         if given is not None and trials is None and not keep_stored_target:
             trials = NO_TRIAL_TARGET
-    url = storage_url(storage)
-    optuna_storage = _open_storage(url)
     if keep_stored_target:
         trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
         budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
     try:
-        overrides, notes = keep_settings(spec, kept_settings(optuna_storage, spec.name), overrides)
+        overrides, notes = keep_settings(file_spec or spec, kept_settings(optuna_storage, spec.name), overrides)
         settled = spec.with_overrides(trials=trials, budget=budget, **overrides)
     except SpecError as error:
         _fail(str(error), USAGE_ERROR)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     return settled, url, optuna_storage
+
+
+def _study_spec(reference: str, storage: BaseStorage) -> tuple[StudySpec, StudySpec | None]:
+    """(what to train, the study file's spec or None): a study that exists trains the spec it
+    stored when created, so a worker needs no file; a file that differs from it is reported."""
+    from hpsearch.spec import SpecError, differences, load_spec
+    from hpsearch.study import stored_spec
+
+    file_spec: StudySpec | None = None
+    problem: SpecError | None = None
+    try:
+        file_spec = load_spec(reference)
+    except SpecError as error:
+        problem = error
+    try:
+        stored = stored_spec(storage, file_spec.name if file_spec else reference)
+    except SpecError as error:
+        _fail(f"{error} (stored by another version of hpsearch?)", USAGE_ERROR)
+    if stored is None:
+        if file_spec is None:
+            _fail(str(problem), USAGE_ERROR)
+        return file_spec, file_spec
+    changed = differences(file_spec, stored) if file_spec else []
+    if changed:
+        console.print(f"[yellow]note:[/] {file_spec.source} differs from study {stored.name} as created "  # type: ignore[union-attr]
+                      f"({', '.join(changed)}); the study keeps what it was created with", highlight=False)
+    return stored, file_spec
 
 
 def _announce(spec: StudySpec, url: str) -> None:
@@ -211,11 +238,7 @@ def _load_checked_data(spec: StudySpec, force: bool) -> Any:
         splits = prepare(raw, seed=spec.search.seed, **spec.data.split_settings())
     except DataError as error:
         _fail(str(error), USAGE_ERROR)
-    console.print(
-        f"Data: {len(splits.x_train)} training, {len(splits.x_val)} validation, "
-        f"{len(splits.x_test)} test images of shape {splits.input_shape}, {splits.num_classes} classes",
-        highlight=False,
-    )
+    console.print(f"Data: {splits.describe()}", highlight=False)
     return splits
 
 
@@ -229,6 +252,7 @@ def _work_here(
 
     filter_native_stderr()
     splits = _load_checked_data(spec, force)
+    from hpsearch.study import DataMismatch
     from hpsearch.worker import RepeatedFailures, run_worker  # loads TensorFlow
 
     try:
@@ -239,6 +263,8 @@ def _work_here(
         study = None
     except RepeatedFailures as error:
         _fail(str(error), RUN_ERROR)
+    except DataMismatch as error:
+        _fail(str(error), USAGE_ERROR)
     if study is None or stopping.signal_received():  # a spent time budget is no interruption
         _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
               stopping.SIGNAL_EXIT_CODE)

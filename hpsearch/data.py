@@ -8,9 +8,11 @@ never sees the test set.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.lib.npyio import NpzFile
@@ -51,6 +53,23 @@ class Splits:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies these images whatever path they were read from: a study records it, so
+        a worker given the data at another path (another machine) is checked against it."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return {
+            "images": [len(self.x_train), len(self.x_val), len(self.x_test)],
+            "shape": list(self.input_shape),
+            "classes": np.bincount(self.y_train.astype(np.int64), minlength=self.num_classes).tolist(),
+            "sha256": digest.hexdigest(),
+        }
+
+    def describe(self) -> str:
+        return (f"{len(self.x_train)} training, {len(self.x_val)} validation, {len(self.x_test)} test images "
+                f"of shape {self.input_shape}, {self.num_classes} classes")
 
 
 def _download(name: str) -> RawData:

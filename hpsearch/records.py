@@ -22,6 +22,8 @@ DATA_ATTR = "data"  # where the images came from, so `export` can retrain withou
 SEED_ATTR = "seed"
 EPOCHS_ATTR = "epochs"  # every trial's length; with DATA_ATTR and SEED_ATTR, fixed once the study exists
 BUDGET_ATTR = "budget"  # the compute budget's canonical text (`budget.py`), or None for none
+SPEC_ATTR = "spec"  # the resolved spec the study was created with (`spec.spec_document`)
+DATA_FINGERPRINT_ATTR = "data_fingerprint"  # what identifies its images (`Splits.fingerprint`)
 
 # On each trial.
 BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only

@@ -291,6 +291,56 @@ class StudySpec(_Strict):
         return resolve_baseline(self.space, baseline.values)
 
 
+def spec_document(spec: StudySpec) -> dict[str, Any]:
+    """The spec as a study file's document (what `parse_spec` reads back to an equal spec): a study
+    stores it when created, so workers and `resume` train what the study says, not what a file or
+    flags on their machine say."""
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "data": spec.data.model_dump(exclude_none=True),
+        "training": spec.training.model_dump(),
+        "search": spec.search.model_dump(exclude_none=True),
+        "space": {name: _dimension_document(dim) for name, dim in spec.space.items()},
+        "baselines": [{"name": b.name, "note": b.note, **_plain(b.values)} for b in spec.baselines],
+    }
+
+
+# What a run or a worker may set for itself without changing what its study is: the target and
+# budget move, and execution settings suit the machine; the data, epochs, subset and seed are
+# checked apart (`study.keep_settings`).
+PER_RUN = {"training": ("precision", "jit_compile", "steps_per_execution", "epochs"),
+           "search": ("trials", "budget", "seed"), "data": ("dataset", "subset")}
+
+
+def differences(given: StudySpec, stored: StudySpec) -> list[str]:
+    """The study-file keys where `given` differs from the `stored` spec of the same study."""
+    one, other = spec_document(given), spec_document(stored)
+    changed = [
+        f"{section}.{key}"
+        for section in ("data", "training", "search", "space")
+        for key in sorted(set(one[section]) | set(other[section]))
+        if key not in PER_RUN.get(section, ()) and one[section].get(key) != other[section].get(key)
+    ]
+    return changed + (["baselines"] if one["baselines"] != other["baselines"] else [])
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+
+
+def _dimension_document(dim: Dimension) -> Any:
+    if dim.by_optimizer:
+        return {optimizer: _dimension_document(sub) for optimizer, sub in dim.by_optimizer}
+    each = {"each": True} if dim.each else {}
+    if dim.choices is not None:
+        return {"choices": list(dim.choices), **each}
+    if dim.low is not None:
+        searched = {"low": dim.low, "high": dim.high, "step": dim.step, "log": dim.log or None}
+        return {**{key: value for key, value in searched.items() if value is not None}, **each}
+    return _plain({"fixed": dim.fixed})["fixed"]
+
+
 def resolve_baseline(space: dict[str, Dimension], values: dict[str, Any]) -> dict[str, Any]:
     """Every hyperparameter of a baseline: its own values, else the space's, else defaults."""
     resolved: dict[str, Any] = {}

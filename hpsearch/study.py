@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -21,16 +21,21 @@ from hpsearch.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
 from hpsearch.records import (
     BUDGET_ATTR,
     DATA_ATTR,
+    DATA_FINGERPRINT_ATTR,
     DESCRIPTION_ATTR,
     EPOCHS_ATTR,
     METRIC_ATTR,
     SEED_ATTR,
+    SPEC_ATTR,
     TARGET_ATTR,
 )
 from hpsearch.snapshot import Progress, count_states
 from hpsearch.space import enqueue_baselines
-from hpsearch.spec import SpecError, StudySpec
+from hpsearch.spec import SpecError, StudySpec, parse_spec, spec_document
 from hpsearch.storage import one_at_a_time
+
+if TYPE_CHECKING:
+    from hpsearch.data import Splits
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # What a study keeps once created, as `StudySpec.with_overrides` names it -> as a user types it.
@@ -126,11 +131,15 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
         )
         study.set_user_attr(TARGET_ATTR, spec.search.trials)
         study.set_user_attr(BUDGET_ATTR, spec.search.budget)
-        study.set_user_attr(DESCRIPTION_ATTR, spec.description)
-        study.set_user_attr(METRIC_ATTR, spec.search.metric)
-        study.set_user_attr(DATA_ATTR, {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)})
-        study.set_user_attr(SEED_ATTR, spec.search.seed)
-        study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
+        if SPEC_ATTR not in study.user_attrs:  # new: what every later worker trains, whatever its flags
+            data = {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)}
+            stored = spec.model_copy(update={"data": spec.data.model_copy(update={"dataset": data["dataset"]})})
+            study.set_user_attr(SPEC_ATTR, spec_document(stored))
+            study.set_user_attr(DESCRIPTION_ATTR, spec.description)
+            study.set_user_attr(METRIC_ATTR, spec.search.metric)
+            study.set_user_attr(DATA_ATTR, data)
+            study.set_user_attr(SEED_ATTR, spec.search.seed)
+            study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
         enqueue_baselines(study, spec)
     return study
 
@@ -140,15 +149,53 @@ def _absolute(dataset: str) -> str:
     return str(Path(dataset).absolute()) if Path(dataset).is_file() else dataset
 
 
-def kept_settings(storage: BaseStorage, name: str) -> dict[str, Any]:
-    """The `KEPT_SETTINGS` an existing study was created with (those it recorded); {} for none."""
+class DataMismatch(SpecError):
+    """A worker's data is not what its study was created with; the message is one sentence."""
+
+
+def check_data(study: optuna.Study, splits: Splits) -> None:
+    """Record the study's data fingerprint (first worker), or raise DataMismatch when the data this
+    worker loaded differs from it (another file at the path, or the wrong file given to --data)."""
+    found = splits.fingerprint()
+    recorded = study.user_attrs.get(DATA_FINGERPRINT_ATTR)
+    if recorded is None:
+        study.set_user_attr(DATA_FINGERPRINT_ATTR, found)
+    elif recorded != found:
+        def sizes(print_: dict[str, Any]) -> str:
+            train, val, test = print_["images"]
+            return f"{train}/{val}/{test} images of {'x'.join(map(str, print_['shape']))}"
+
+        differ = (f"{sizes(recorded)} then, {sizes(found)} now" if recorded["images"] != found["images"]
+                  or recorded["shape"] != found["shape"] else "the same sizes, other images or labels")
+        raise DataMismatch(f"this data is not the data study {study.study_name!r} was created with ({differ}); "
+                           "give --data the study's dataset")
+
+
+def _stored_attrs(storage: BaseStorage, name: str) -> dict[str, Any] | None:
     try:
-        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
     except KeyError:
+        return None
+
+
+def stored_spec(storage: BaseStorage, name: str) -> StudySpec | None:
+    """The spec study `name` was created with, or None for no such study (or one created before
+    studies stored their spec)."""
+    document = (_stored_attrs(storage, name) or {}).get(SPEC_ATTR)
+    return None if document is None else parse_spec(document, f"study {name} as stored")
+
+
+def kept_settings(storage: BaseStorage, name: str) -> dict[str, Any]:
+    """The `KEPT_SETTINGS` an existing study was created with (those it recorded); {} for none.
+    A data file at another path is left to the fingerprint check (`check_data`) when there is one."""
+    attrs = _stored_attrs(storage, name)
+    if attrs is None:
         return {}
     kept = {"seed": attrs.get(SEED_ATTR), "epochs": attrs.get(EPOCHS_ATTR)}
     if DATA_ATTR in attrs:
         kept.update(dataset=attrs[DATA_ATTR]["dataset"], subset=attrs[DATA_ATTR].get("subset"))
+        if DATA_FINGERPRINT_ATTR in attrs and Path(kept["dataset"]).suffix == ".npz":
+            kept["dataset"] = None  # a copy elsewhere is checked, not refused
     return {key: value for key, value in kept.items() if key in KEPT_SETTINGS and (value is not None or key == "subset")}
 
 
@@ -174,7 +221,8 @@ def keep_settings(spec: StudySpec, kept: dict[str, Any], flags: dict[str, Any]) 
             raise SpecError(f"study {spec.name!r} was created with {option} {value}, and its trials are "
                             f"only comparable under it (got {option} {given}); start a new study to change it")
         if given is None and not _same(key, in_file[key], value):
-            notes.append(f"the study file says {option} {in_file[key]}; study {spec.name} keeps {value}")
+            said = "none" if in_file[key] is None else in_file[key]
+            notes.append(f"the study file says {option} {said}; study {spec.name} keeps {value}")
         settled[key] = value
     return settled, notes
 

@@ -29,7 +29,7 @@ from hpsearch.records import END_REASON_ATTR, OUT_OF_MEMORY, worker_identity
 from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
 from hpsearch.spec import StudySpec
 from hpsearch.storage import is_storage_failure
-from hpsearch.study import open_study, study_progress
+from hpsearch.study import check_data, open_study, study_progress
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
@@ -71,8 +71,9 @@ def run_worker(
     """Run trials in this process until the study has `spec.search.trials` finished ones or has
     spent its stored budget, or until a stop signal (see `stopping.py`): the trial in training
     then ends FAIL "interrupted" and is queued again. Raises RepeatedFailures when trials keep
-    failing."""
+    failing, DataMismatch when `splits` are not the data the study was created with."""
     study = open_study(spec, storage, sampler_seed=sampler_seed)
+    check_data(study, splits)  # a worker on another machine may have been given other data
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
     callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
