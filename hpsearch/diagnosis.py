@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import ARCHITECTURE_ATTR, HISTORY_ATTR, end_reason
+from hpsearch.records import ARCHITECTURE_ATTR, HISTORY_ATTR, EndReason, end_reason
 
 CHANCE_MARGIN = 0.05  # validation accuracy within this of 1/classes counts as chance level
 OVERFIT_GAP = 0.10  # training accuracy this far above validation accuracy
@@ -85,7 +85,7 @@ def diagnose_trial(trial: FrozenTrial) -> Diagnosis:
     num_classes = int(trial.user_attrs.get(ARCHITECTURE_ATTR, {}).get("num_classes", 10))
     if trial.state == TrialState.PRUNED:
         return Diagnosis("pruned", reason)
-    if reason.startswith("diverged"):
+    if EndReason.of(reason) is EndReason.DIVERGED:
         return Diagnosis("diverged", reason)
     if trial.state != TrialState.COMPLETE:
         return Diagnosis(trial.state.name.lower(), reason)

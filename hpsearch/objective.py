@@ -43,6 +43,7 @@ from hpsearch.records import (
     TOO_COSTLY_ATTR,
     TRAINING_ATTR,
     WORKER_ATTR,
+    EndReason,
     worker_identity,
 )
 from hpsearch.space import sample
@@ -285,7 +286,7 @@ class Objective:
         finally:
             self._record(trial, monitor, end_reason)
             forget_traced_gradients()  # also after a resumed trial, which built no model
-            if end_reason != INTERRUPTED and not end_reason.startswith(LOST_PREFIX):
+            if not EndReason.of(end_reason).retried:
                 checkpoint.remove()  # the trial ended for a reason of its own: no retry will want it
         return monitor.history[spec.search.metric][-1] if best.value is None else best.value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable
+from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,15 +44,43 @@ RESUMED_EPOCHS_ATTR = "resumed_epochs"  # on a retry resumed from a checkpoint: 
 WORKER_ATTR = "worker"  # host:pid of the process that trained the trial
 TEST_ACCURACY_ATTR = "test_accuracy"
 
-# End reasons of trials that failed for reasons outside the network; workers queue them again.
-INTERRUPTED = "interrupted"
-# A network that does not fit in host or GPU memory: failed, not retried (it would not fit again).
-OUT_OF_MEMORY = "out of memory"
-LOST_PREFIX = "lost: "
-SURPLUS = "not needed: other workers reached the study's target"
+
+
+class EndReason(str, Enum):
+    """Why a trial ended. It is stored as text that begins with the reason and goes on with what a
+    reader needs (`pruned at epoch 3`, `error: ValueError: ...`), which the dashboard shows as is;
+    `EndReason.of` reads the text back, so no caller tests prefixes itself."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    DIVERGED = "diverged"  # the network's fault: its loss became NaN or exploded
+    INTERRUPTED = "interrupted"  # a stop signal or a spent time budget: queued again
+    LOST = "lost"  # its worker or the database went away: queued again
+    OUT_OF_MEMORY = "out of memory"  # does not fit in host or GPU memory: not retried
+    SURPLUS = "not needed"  # other workers reached the study's target first
+    ERROR = "error"  # anything else (a bug, bad data): not retried
+
+    @classmethod
+    def of(cls, text: str) -> EndReason:
+        """The reason a stored text begins with; ERROR for a text no reason begins."""
+        for reason in cls:
+            if text == reason.value or text.startswith((f"{reason.value} ", f"{reason.value}:")):
+                return reason
+        return cls.ERROR
+
+    @property
+    def retried(self) -> bool:
+        """Whether a trial that ended so is queued again: it failed for reasons outside the network."""
+        return self in (EndReason.INTERRUPTED, EndReason.LOST)
+
+
+INTERRUPTED = EndReason.INTERRUPTED.value
+OUT_OF_MEMORY = EndReason.OUT_OF_MEMORY.value
+LOST_PREFIX = f"{EndReason.LOST.value}: "
+SURPLUS = f"{EndReason.SURPLUS.value}: other workers reached the study's target"
 # A failed trial that recorded no reason: its worker died, or the database went away, mid-trial;
 # the heartbeat check failed it and the storage queued it again.
-NO_RESULT = "lost: no result recorded (its worker stopped or lost the database)"
+NO_RESULT = f"{LOST_PREFIX}no result recorded (its worker stopped or lost the database)"
 
 
 def worker_identity() -> str:

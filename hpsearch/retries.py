@@ -20,10 +20,10 @@ from hpsearch.records import (
     CONFIRMS_ATTR,
     END_REASON_ATTR,
     INTERRUPTED,
-    LOST_PREFIX,
     OVERRIDES_ATTR,
     RETRY_OF_ATTR,
     WORKER_ATTR,
+    EndReason,
 )
 
 MAX_RETRIES = 3
@@ -59,8 +59,8 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna callback: queue a trial again when it failed for reasons outside the network
     (interrupted, storage connection lost)."""
-    reason = str(trial.user_attrs.get(END_REASON_ATTR, ""))
-    if trial.state == TrialState.FAIL and (reason == INTERRUPTED or reason.startswith(LOST_PREFIX)):
+    reason = EndReason.of(str(trial.user_attrs.get(END_REASON_ATTR, "")))
+    if trial.state == TrialState.FAIL and reason.retried:
         retry_trial(study, trial)
 
 

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import stopping
 from hpsearch.data import Splits
 from hpsearch.objective import Objective
-from hpsearch.records import END_REASON_ATTR, OUT_OF_MEMORY, worker_identity
+from hpsearch.records import END_REASON_ATTR, EndReason, worker_identity
 from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
 from hpsearch.spec import StudySpec
 from hpsearch.storage import is_storage_failure
@@ -54,8 +54,8 @@ class StopOnRepeatedErrors:
         return self.in_a_row >= self.limit
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        reason = str(trial.user_attrs.get(END_REASON_ATTR, "error"))
-        is_error = trial.state == TrialState.FAIL and (reason.startswith("error") or reason == OUT_OF_MEMORY)
+        reason = str(trial.user_attrs.get(END_REASON_ATTR, EndReason.ERROR.value))  # none: failed before training
+        is_error = trial.state == TrialState.FAIL and EndReason.of(reason) in (EndReason.ERROR, EndReason.OUT_OF_MEMORY)
         self.in_a_row = self.in_a_row + 1 if is_error else 0
         self.last_reason = reason
 

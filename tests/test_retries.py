@@ -14,8 +14,12 @@ from hpsearch.records import (
     END_REASON_ATTR,
     HISTORY_ATTR,
     INTERRUPTED,
+    NO_RESULT,
+    OUT_OF_MEMORY,
     RETRY_OF_ATTR,
+    SURPLUS,
     WORKER_ATTR,
+    EndReason,
 )
 from hpsearch.retries import MAX_RETRIES, release_trials, retry_trial
 from hpsearch.storage import open_storage, quiet_optuna
@@ -23,6 +27,29 @@ from tests.helpers import start_cli, stored_trials, training_now, wait_until, wr
 
 # Trials are asked for here as a worker's Study.optimize would; Optuna warns that heartbeats expect it.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+
+
+STORED_REASONS = {  # as trials store them, from objective.py and the heartbeat check
+    "complete": EndReason.COMPLETE,
+    "pruned at epoch 3": EndReason.PRUNED,
+    "pruned at epoch 1, a full trial would take 900 s": EndReason.PRUNED,
+    "diverged at epoch 2 (training loss nan)": EndReason.DIVERGED,
+    INTERRUPTED: EndReason.INTERRUPTED,
+    NO_RESULT: EndReason.LOST,
+    "lost: storage error: OperationalError": EndReason.LOST,
+    OUT_OF_MEMORY: EndReason.OUT_OF_MEMORY,
+    SURPLUS: EndReason.SURPLUS,
+    "error: ValueError: bad shape": EndReason.ERROR,
+    "lostness": EndReason.ERROR,  # a word that only begins like a reason is not that reason
+    "": EndReason.ERROR,
+}
+
+
+@pytest.mark.parametrize("text", sorted(STORED_REASONS))
+def test_end_reasons_read_back_from_their_stored_text(text: str) -> None:
+    reason = EndReason.of(text)
+    assert reason is STORED_REASONS[text]
+    assert reason.retried == (reason in (EndReason.INTERRUPTED, EndReason.LOST))
 
 
 def _study(tmp_path: Path) -> optuna.Study:
