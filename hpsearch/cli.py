@@ -202,11 +202,11 @@ def _announce(spec: StudySpec, url: str) -> None:
     )
 
 
-def _finish(spec: StudySpec, study: optuna.Study, live: Any) -> None:
+def _finish(study: optuna.Study, live: Any) -> None:
     """Say why the run ended; exit 0 when the study reached its target or spent its budget."""
     from hpsearch.study import study_progress
 
-    progress = study_progress(study)
+    progress = study_progress(study, live.storage)
     live.print_outcome(progress)
     if not (progress.done or progress.budget_spent):
         raise typer.Exit(RUN_ERROR)
@@ -256,7 +256,7 @@ def _work_here(
     from hpsearch.worker import RepeatedFailures, run_worker  # loads TensorFlow
 
     try:
-        with LiveProgress(console, spec) as live:
+        with LiveProgress(console, spec, optuna_storage) as live:
             study = run_worker(spec, optuna_storage, splits, checkpoints, on_trial=live.on_trial,
                                sampler_seed=sampler_seed)
     except KeyboardInterrupt:
@@ -268,7 +268,7 @@ def _work_here(
     if study is None or stopping.signal_received():  # a spent time budget is no interruption
         _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
               stopping.SIGNAL_EXIT_CODE)
-    _finish(spec, study, live)
+    _finish(study, live)
 
 
 def _poll_tolerantly(live: Any, study: optuna.Study) -> None:
@@ -304,7 +304,7 @@ def _work_in_processes(
     console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
     try:
         pool.start(seed=spec.search.seed)
-        with LiveProgress(console, spec) as live:
+        with LiveProgress(console, spec, optuna_storage) as live:
             while pool.running() and not stopping.stop_requested():
                 _poll_tolerantly(live, study)
                 stopping.pause(1.0)
@@ -320,7 +320,7 @@ def _work_in_processes(
               stopping.SIGNAL_EXIT_CODE)
     if USAGE_ERROR in pool.exit_codes():
         _fail(pool.last_error().removeprefix("error: "), USAGE_ERROR)
-    _finish(spec, study, live)
+    _finish(study, live)
 
 
 def _launch(
@@ -346,7 +346,7 @@ def _launch(
         import optuna
 
         stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
-        progress = study_progress(stored)
+        progress = study_progress(stored, optuna_storage)
         if progress.finished >= spec.search.trials:
             console.print(f"Study {spec.name} is already finished: {progress.finished} of "
                           f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
@@ -523,8 +523,9 @@ def _unknown_study(name: str, url: str) -> NoReturn:
     _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
 
 
-def _stored_study(reference: str, storage: str | None) -> optuna.Study:
-    """A stored study through Optuna, for the commands that need all of it (report, export)."""
+def _stored_study(reference: str, storage: str | None) -> tuple[optuna.Study, BaseStorage]:
+    """A stored study through Optuna, for the commands that need all of it (report, export), and
+    the storage it was opened on."""
     import optuna
 
     from hpsearch.urls import missing_sqlite_file, storage_url
@@ -534,7 +535,7 @@ def _stored_study(reference: str, storage: str | None) -> optuna.Study:
         _unknown_study(name, url)
     optuna_storage = _open_storage(url, read_only=True)
     try:
-        return optuna.load_study(study_name=name, storage=optuna_storage)
+        return optuna.load_study(study_name=name, storage=optuna_storage), optuna_storage
     except KeyError:
         _unknown_study(name, url)
 
@@ -614,7 +615,7 @@ def report(
     """
     from hpsearch.report import render_report
 
-    page = render_report(_stored_study(study, storage))
+    page = render_report(_stored_study(study, storage)[0])
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as error:
@@ -642,10 +643,10 @@ def export(
     filter_native_stderr()
     from hpsearch.confirm import confirmed_winner
 
-    stored = _stored_study(study, storage)
-    winner = confirmed_winner(stored._storage, stored.study_name) if trial == "best" else None
+    stored, optuna_storage = _stored_study(study, storage)
+    winner = confirmed_winner(optuna_storage, stored.study_name) if trial == "best" else None
     if winner is not None:  # the confirm round judged the winners over longer training
-        stored = _stored_study(winner.study_name, storage)
+        stored, _ = _stored_study(winner.study_name, storage)
         chosen = winner.trial
         console.print(f"Exporting the confirmed winner: trial {chosen.number} of {stored.study_name}, "
                       f"trial {winner.search_trial} of the search.", highlight=False)
@@ -734,7 +735,7 @@ def confirm(
     from hpsearch.progress import LiveProgress
 
     try:
-        with LiveProgress(console, round_spec) as live:
+        with LiveProgress(console, round_spec, optuna_storage) as live:
             confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
                                           on_trial=live.on_trial)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,9 +21,10 @@ ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 class LiveProgress:
     """Context manager showing trials done of target, best so far and trial states."""
 
-    def __init__(self, console: Console, spec: StudySpec) -> None:
+    def __init__(self, console: Console, spec: StudySpec, storage: BaseStorage) -> None:
         self.console = console
         self.spec = spec
+        self.storage = storage
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -69,7 +71,7 @@ class LiveProgress:
         self._refresh(study)
 
     def _refresh(self, study: optuna.Study) -> None:
-        progress = study_progress(study)
+        progress = study_progress(study, self.storage)
         self._bar.update(self._task, completed=min(progress.finished, progress.target),
                          status=self._status(progress))
 

@@ -249,9 +249,8 @@ def stored_budget_text(storage: BaseStorage, name: str) -> str | None:
 
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:
     """Trials by state; on an RDB storage without loading every trial (seconds on thousands)."""
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
-    if isinstance(backend, RDBStorage):
-        with backend.engine.connect() as connection:
+    if isinstance(storage, RDBStorage):
+        with storage.engine.connect() as connection:
             return count_states(connection, study_id)
     return Counter(t.state.name for t in storage.get_all_trials(study_id, deepcopy=False))
 
@@ -276,9 +275,10 @@ def budget_use(study: optuna.Study, budget: Budget | None, active: bool = False)
     return None if budget is None else measure(budget, study.get_trials(deepcopy=False), active=active)
 
 
-def study_progress(study: optuna.Study, active: bool = False) -> Progress:
-    """Where the study stands, against the target and budget it has stored."""
+def study_progress(study: optuna.Study, storage: BaseStorage, active: bool = False) -> Progress:
+    """Where the study stands, against the target and budget it has stored; `storage` is the one
+    the study was opened on (Optuna keeps a study's own private, and wraps it in a cache)."""
     attrs = study.user_attrs
     target = int(attrs.get(TARGET_ATTR, 0))
-    progress = progress_in(study._storage, study._study_id, target)  # Optuna keeps these two private
+    progress = progress_in(storage, storage.get_study_id_from_name(study.study_name), target)
     return replace(progress, budget=budget_use(study, stored_budget(attrs.get(BUDGET_ATTR)), active))

@@ -81,7 +81,7 @@ def run_worker(
     while not errors.stopped and not stopping.stop_requested():
         try:
             fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
-            progress = study_progress(study, active=True)
+            progress = study_progress(study, storage, active=True)
             if progress.done or progress.budget_spent:
                 break
             # Read again before every trial: `resume --budget` elsewhere may have raised it.
