@@ -3,7 +3,7 @@
 Optuna's HyperbandPruner shows the sampler only the finished trials of the asking trial's own
 bracket, so TPE's `n_startup_trials` is spent once per bracket: with Optuna's default of 10,
 cifar-dropout's 2 brackets leave half of its 40 trials random. hpsearch shares the study's
-startup trials among the brackets instead (`hpsearch.study.make_sampler`). This runs both on a
+startup trials among the brackets instead (`hpsearch.search.study.make_sampler`). This runs both on a
 study's real search space, trial target, epochs and Hyperband pruner, with synthetic learning
 curves (a trial climbs to its landscape value from `benchmarks/landscape.py`, with noise in
 every epoch's validation value), so it trains nothing and takes seconds.
@@ -21,10 +21,10 @@ import optuna
 from optuna.trial import TrialState
 
 from benchmarks.landscape import replay_curve, score, table_row
-from hpsearch.space import sample
-from hpsearch.spec import StudySpec, load_spec
-from hpsearch.storage import quiet_optuna
-from hpsearch.study import hyperband_brackets, make_pruner, make_sampler, startup_trials_per_bracket
+from hpsearch.space.sampling import sample
+from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler, startup_trials_per_bracket
 
 NOISE = 0.003  # sd of an epoch's validation value: the landscape's values differ by hundredths
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -20,7 +20,7 @@ import time
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hpsearch.storage import open_storage, quiet_optuna
+from hpsearch.store.storage import open_storage, quiet_optuna
 from tests.postgres import PostgresServer
 
 DISTRIBUTIONS = {

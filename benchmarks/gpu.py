@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hpsearch.workers import detect_gpus
+from hpsearch.launch.pool import detect_gpus
 
 SETTINGS = [("float32", False), ("mixed_float16", False), ("float32", True), ("mixed_float16", True),
             ("mixed_bfloat16", True)]
@@ -35,12 +35,12 @@ def child(study: str, data: str, epochs: int, precision: str, xla: bool) -> None
     """One trial of the study's baseline; prints its images per second as JSON."""
     import optuna
 
-    from hpsearch.data import load_splits
-    from hpsearch.objective import Objective
-    from hpsearch.records import IMAGES_PER_SECOND_ATTR
-    from hpsearch.space import enqueue_baselines
-    from hpsearch.spec import load_spec
-    from hpsearch.storage import quiet_optuna
+    from hpsearch.data.sources import load_splits
+    from hpsearch.train.objective import Objective
+    from hpsearch.store.records import IMAGES_PER_SECOND_ATTR
+    from hpsearch.space.sampling import enqueue_baselines
+    from hpsearch.space.spec import load_spec
+    from hpsearch.store.storage import quiet_optuna
 
     quiet_optuna()
     spec = load_spec(study).with_overrides(dataset=data, epochs=epochs, trials=1, precision=precision,

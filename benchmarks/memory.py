@@ -44,24 +44,24 @@ def rss_mb(pid: int | str = "self") -> float:
 
 def _turn_off_fix() -> None:
     """The worker as it was before issue 12's fix: TensorFlow's gradient registry keeps growing."""
-    import hpsearch.model
-    import hpsearch.objective
+    import hpsearch.train.model
+    import hpsearch.train.objective
 
-    for module in (hpsearch.model, hpsearch.objective):
+    for module in (hpsearch.train.model, hpsearch.train.objective):
         if hasattr(module, "forget_traced_gradients"):
             module.forget_traced_gradients = lambda: 0  # type: ignore[attr-defined]
 
 
 def child(args: argparse.Namespace) -> None:
     """One worker process: run the study's trials, print one JSON line per finished trial."""
-    from hpsearch.data import load_splits
-    from hpsearch.spec import load_spec
-    from hpsearch.storage import open_storage, quiet_optuna
+    from hpsearch.data.sources import load_splits
+    from hpsearch.space.spec import load_spec
+    from hpsearch.store.storage import open_storage, quiet_optuna
 
     quiet_optuna()
     spec = load_spec(args.study).with_overrides(dataset=args.data, trials=args.trials, epochs=args.epochs)
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
-    from hpsearch.worker import run_worker  # loads TensorFlow
+    from hpsearch.launch.worker import run_worker  # loads TensorFlow
 
     if args.child == "without-fix":
         _turn_off_fix()

@@ -28,15 +28,15 @@ import keras
 import optuna
 from optuna.storages import RDBStorage
 
-from hpsearch.architecture import setup_from_values
-from hpsearch.data import Splits, load_splits
-from hpsearch.model import compile_model, steps_per_epoch
-from hpsearch.objective import Objective
-from hpsearch.pipeline import InputPipeline
-from hpsearch.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
-from hpsearch.space import baseline_trial, sample
-from hpsearch.spec import StudySpec, load_spec
-from hpsearch.storage import open_storage, quiet_optuna
+from hpsearch.space.architecture import setup_from_values
+from hpsearch.data.sources import Splits, load_splits
+from hpsearch.train.model import compile_model, steps_per_epoch
+from hpsearch.train.objective import Objective
+from hpsearch.train.pipeline import InputPipeline
+from hpsearch.store.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
+from hpsearch.space.sampling import baseline_trial, sample
+from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.store.storage import open_storage, quiet_optuna
 
 
 class EpochTimer(keras.callbacks.Callback):

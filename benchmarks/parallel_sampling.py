@@ -21,10 +21,10 @@ import statistics
 import optuna
 
 from benchmarks.landscape import position, score, table_row
-from hpsearch.space import sample
-from hpsearch.spec import StudySpec, load_spec
-from hpsearch.storage import quiet_optuna
-from hpsearch.study import make_sampler
+from hpsearch.space.sampling import sample
+from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.search.study import make_sampler
 
 
 def _spread(trials: list[optuna.Trial]) -> float:

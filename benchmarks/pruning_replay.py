@@ -29,9 +29,9 @@ import optuna
 
 from benchmarks.landscape import replay_curve
 from benchmarks import RESULTS_DIR
-from hpsearch.spec import PrunerSpec, StudySpec, load_spec
-from hpsearch.storage import quiet_optuna
-from hpsearch.study import make_pruner
+from hpsearch.space.spec import PrunerSpec, StudySpec, load_spec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.search.study import make_pruner
 
 UNPRUNED_ARMS = ("random", "tpe-no-pruning")
 WITHIN = 0.01  # one point of accuracy, as benchmarks/pruning.py

@@ -29,7 +29,7 @@ from benchmarks.searches import (
     run_keras_tuner_arm,
     run_optuna_arm,
 )
-from hpsearch.spec import Baseline, StudySpec
+from hpsearch.space.spec import Baseline, StudySpec
 
 ARMS = ("hpsearch", "hpsearch-gp", "random", "keras-tuner", "baseline", "hand-built")
 TARGET_POINTS_OVER_BASELINE = 5.0

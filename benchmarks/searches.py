@@ -27,15 +27,15 @@ import keras
 import optuna
 
 from benchmarks import RESULTS_DIR
-from hpsearch.architecture import setup_from_values
-from hpsearch.data import Splits
-from hpsearch.model import compile_model, steps_per_epoch
-from hpsearch.objective import Objective
-from hpsearch.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR, best_first
-from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import Baseline, PrunerSpec, StudySpec
-from hpsearch.storage import quiet_optuna
-from hpsearch.study import make_pruner, make_sampler
+from hpsearch.space.architecture import setup_from_values
+from hpsearch.data.sources import Splits
+from hpsearch.train.model import compile_model, steps_per_epoch
+from hpsearch.train.objective import Objective
+from hpsearch.store.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR, best_first
+from hpsearch.space.sampling import enqueue_baselines, sample
+from hpsearch.space.spec import Baseline, PrunerSpec, StudySpec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.search.study import make_pruner, make_sampler
 
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
 
@@ -323,8 +323,8 @@ class Bench:
 
 
 def _load_bench(args: argparse.Namespace) -> Bench:
-    from hpsearch.data import load_splits
-    from hpsearch.spec import load_spec
+    from hpsearch.data.sources import load_splits
+    from hpsearch.space.spec import load_spec
 
     quiet_optuna()
     spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)

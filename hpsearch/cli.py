@@ -16,14 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.parameters import PARAMETERS
+from hpsearch.space.catalogue import PARAMETERS
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
 
-    from hpsearch.snapshot import StudySnapshot
-    from hpsearch.spec import StudySpec
+    from hpsearch.store.snapshot import StudySnapshot
+    from hpsearch.space.spec import StudySpec
 
 app = typer.Typer(
     help="Hyperparameter search for Keras CNNs: run, continue and inspect studies.",
@@ -43,7 +43,7 @@ def _options(
 ) -> None:
     """Options for every command (before the command's name)."""
     if verbose:
-        from hpsearch.native_logs import VERBOSE_ENV
+        from hpsearch.train.native_logs import VERBOSE_ENV
 
         os.environ[VERBOSE_ENV] = "1"  # worker processes inherit it
 
@@ -58,7 +58,7 @@ StorageOpt = Annotated[
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    from hpsearch.urls import mask
+    from hpsearch.store.urls import mask
 
     errors.print(f"[bold red]error:[/] {mask(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -73,7 +73,7 @@ def _short(path: Path) -> str:
 
 
 def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
-    from hpsearch.storage import StorageError, open_storage, quiet_optuna
+    from hpsearch.store.storage import StorageError, open_storage, quiet_optuna
 
     quiet_optuna()
     try:
@@ -83,7 +83,7 @@ def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
 
 
 def _load(reference: str) -> StudySpec:
-    from hpsearch.spec import SpecError, load_spec  # pydantic: only commands that read study files
+    from hpsearch.space.spec import SpecError, load_spec  # pydantic: only commands that read study files
 
     try:
         return load_spec(reference)
@@ -137,10 +137,10 @@ def _prepare(
     worker) the stored ones, else the file's. Otherwise (run) a --budget without --trials replaces
     the file's trial target. An existing study keeps the data, epochs and seed it was created with
     (`study.KEPT_SETTINGS`)."""
-    from hpsearch.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
-    from hpsearch.spec import SpecError
-    from hpsearch.study import keep_settings, kept_settings, stored_budget_text, stored_target
-    from hpsearch.urls import storage_url
+    from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
+    from hpsearch.space.spec import SpecError
+    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target
+    from hpsearch.store.urls import storage_url
 
     url = storage_url(storage)
     optuna_storage = _open_storage(url)
@@ -168,8 +168,8 @@ def _prepare(
 def _study_spec(reference: str, storage: BaseStorage) -> tuple[StudySpec, StudySpec | None]:
     """(what to train, the study file's spec or None): a study that exists trains the spec it
     stored when created, so a worker needs no file; a file that differs from it is reported."""
-    from hpsearch.spec import SpecError, differences, load_spec
-    from hpsearch.study import stored_spec
+    from hpsearch.space.spec import SpecError, differences, load_spec
+    from hpsearch.search.study import stored_spec
 
     file_spec: StudySpec | None = None
     problem: SpecError | None = None
@@ -193,7 +193,7 @@ def _study_spec(reference: str, storage: BaseStorage) -> tuple[StudySpec, StudyS
 
 
 def _announce(spec: StudySpec, url: str) -> None:
-    from hpsearch.urls import mask
+    from hpsearch.store.urls import mask
 
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
@@ -204,7 +204,7 @@ def _announce(spec: StudySpec, url: str) -> None:
 
 def _finish(study: optuna.Study, live: Any) -> None:
     """Say why the run ended; exit 0 when the study reached its target or spent its budget."""
-    from hpsearch.study import study_progress
+    from hpsearch.search.study import study_progress
 
     progress = study_progress(study, live.storage)
     live.print_outcome(progress)
@@ -224,8 +224,8 @@ def _print_findings(findings: list[Any]) -> None:
 
 def _load_checked_data(spec: StudySpec, force: bool) -> Any:
     """Read the study's data, run the doctor on it, and split it; severe problems stop here."""
-    from hpsearch.data import DataError, load_raw, prepare
-    from hpsearch.doctor import examine
+    from hpsearch.data.sources import DataError, load_raw, prepare
+    from hpsearch.data.doctor import examine
 
     try:
         raw = load_raw(spec.data.dataset, seed=spec.search.seed)
@@ -246,14 +246,14 @@ def _work_here(
     spec: StudySpec, optuna_storage: BaseStorage, checkpoints: Path, sampler_seed: int | None, force: bool
 ) -> None:
     """Run trials in this process (one worker)."""
-    from hpsearch import stopping
-    from hpsearch.native_logs import filter_native_stderr
-    from hpsearch.progress import LiveProgress
+    from hpsearch.launch import stopping
+    from hpsearch.train.native_logs import filter_native_stderr
+    from hpsearch.launch.progress import LiveProgress
 
     filter_native_stderr()
     splits = _load_checked_data(spec, force)
-    from hpsearch.study import DataMismatch
-    from hpsearch.worker import RepeatedFailures, run_worker  # loads TensorFlow
+    from hpsearch.search.study import DataMismatch
+    from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
 
     try:
         with LiveProgress(console, spec, optuna_storage) as live:
@@ -273,7 +273,7 @@ def _work_here(
 
 def _poll_tolerantly(live: Any, study: optuna.Study) -> None:
     """Refresh the display; a storage hiccup (the workers ride it out too) skips one refresh."""
-    from hpsearch.storage import is_storage_failure
+    from hpsearch.store.storage import is_storage_failure
 
     try:
         live.poll(study)
@@ -292,11 +292,11 @@ def _work_in_processes(
     """
     import tempfile
 
-    from hpsearch import stopping
-    from hpsearch.progress import LiveProgress
-    from hpsearch.retries import release_trials
-    from hpsearch.study import open_study
-    from hpsearch.workers import WorkerPool
+    from hpsearch.launch import stopping
+    from hpsearch.launch.progress import LiveProgress
+    from hpsearch.launch.retries import release_trials
+    from hpsearch.search.study import open_study
+    from hpsearch.launch.pool import WorkerPool
 
     study = open_study(spec, optuna_storage)  # created (baselines queued) before workers race to it
     pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
@@ -329,10 +329,10 @@ def _launch(
     subset: int | None, seed: int | None, checkpoints: str | None, force: bool, execution: dict[str, Any],
 ) -> None:
     """`run` and `resume`: one worker in this process, or a pool of worker processes."""
-    from hpsearch import stopping
-    from hpsearch.study import budget_use, stored_target, study_progress
-    from hpsearch.urls import checkpoint_dir
-    from hpsearch.workers import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
+    from hpsearch.launch import stopping
+    from hpsearch.search.study import budget_use, stored_target, study_progress
+    from hpsearch.store.urls import checkpoint_dir
+    from hpsearch.launch.pool import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
 
     stopping.stop_gracefully()
 
@@ -463,8 +463,8 @@ def worker(
     """
     import secrets
 
-    from hpsearch import stopping
-    from hpsearch.urls import checkpoint_dir
+    from hpsearch.launch import stopping
+    from hpsearch.store.urls import checkpoint_dir
 
     stopping.stop_gracefully()
     spec, url, optuna_storage = _prepare(
@@ -492,8 +492,8 @@ def dashboard(
 
     from optuna_dashboard import wsgi
 
-    from hpsearch.stopping import call_on_stop_signal
-    from hpsearch.urls import mask, storage_url
+    from hpsearch.launch.stopping import call_on_stop_signal
+    from hpsearch.store.urls import mask, storage_url
 
     url = storage_url(storage)
     optuna_storage = _open_storage(url, read_only=True)  # it only reads; a read-only file will do
@@ -518,7 +518,7 @@ def _study_name(reference: str) -> str:
 
 
 def _unknown_study(name: str, url: str) -> NoReturn:
-    from hpsearch.urls import mask
+    from hpsearch.store.urls import mask
 
     _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
 
@@ -528,7 +528,7 @@ def _stored_study(reference: str, storage: str | None) -> tuple[optuna.Study, Ba
     the storage it was opened on."""
     import optuna
 
-    from hpsearch.urls import missing_sqlite_file, storage_url
+    from hpsearch.store.urls import missing_sqlite_file, storage_url
 
     name, url = _study_name(reference), storage_url(storage)
     if missing_sqlite_file(url):  # opening it would create an empty database file
@@ -542,9 +542,9 @@ def _stored_study(reference: str, storage: str | None) -> tuple[optuna.Study, Ba
 
 def _snapshot(reference: str, storage: str | None) -> StudySnapshot:
     """A stored study read straight from its tables (fast on thousands of trials), for `summary`."""
-    from hpsearch.snapshot import SnapshotError, UnknownStudy, read_snapshot
-    from hpsearch.storage import quiet_optuna
-    from hpsearch.urls import missing_sqlite_file, storage_url
+    from hpsearch.store.snapshot import SnapshotError, UnknownStudy, read_snapshot
+    from hpsearch.store.storage import quiet_optuna
+    from hpsearch.store.urls import missing_sqlite_file, storage_url
 
     quiet_optuna()
 
@@ -574,7 +574,7 @@ def summary(
     """
     import json
 
-    from hpsearch.summary import TOP_HEADER, as_csv, as_markdown, headline, summarize, top_rows
+    from hpsearch.analysis.summary import TOP_HEADER, as_csv, as_markdown, headline, summarize, top_rows
 
     if format not in ("table", "json", "csv", "markdown"):
         _fail(f"unknown format {format!r} (use table, json, csv or markdown)", USAGE_ERROR)
@@ -613,7 +613,7 @@ def report(
 
     Example: hpsearch report cifar-dropout --out cifar-dropout.html
     """
-    from hpsearch.report import render_report
+    from hpsearch.analysis.report import render_report
 
     page = render_report(_stored_study(study, storage)[0])
     try:
@@ -635,13 +635,13 @@ def export(
 
     Example: hpsearch export cifar-dropout --trial best --out exported/cifar-dropout
     """
-    from hpsearch.data import DataError, load_splits
-    from hpsearch.native_logs import filter_native_stderr
-    from hpsearch.records import DATA_ATTR, SEED_ATTR, why_no_network
-    from hpsearch.spec import DataSpec
+    from hpsearch.data.sources import DataError, load_splits
+    from hpsearch.train.native_logs import filter_native_stderr
+    from hpsearch.store.records import DATA_ATTR, SEED_ATTR, why_no_network
+    from hpsearch.space.spec import DataSpec
 
     filter_native_stderr()
-    from hpsearch.confirm import confirmed_winner
+    from hpsearch.search.confirm import confirmed_winner
 
     stored, optuna_storage = _stored_study(study, storage)
     winner = confirmed_winner(optuna_storage, stored.study_name) if trial == "best" else None
@@ -676,7 +676,7 @@ def export(
         splits = load_splits(data or settings.dataset, seed=seed, **settings.split_settings())
     except DataError as error:
         _fail(str(error), USAGE_ERROR)
-    from hpsearch.export import export_trial  # loads TensorFlow
+    from hpsearch.train.export import export_trial  # loads TensorFlow
 
     result = export_trial(stored, chosen, splits, out, seed)
     console.print(
@@ -704,12 +704,12 @@ def confirm(
     """
     import optuna
 
-    from hpsearch import stopping
-    from hpsearch.confirm import LONGER, confirm_spec, queue_winners, winners
-    from hpsearch.native_logs import filter_native_stderr
-    from hpsearch.spec import SpecError
-    from hpsearch.study import keep_settings, kept_settings, open_study
-    from hpsearch.urls import checkpoint_dir
+    from hpsearch.launch import stopping
+    from hpsearch.search.confirm import LONGER, confirm_spec, queue_winners, winners
+    from hpsearch.train.native_logs import filter_native_stderr
+    from hpsearch.space.spec import SpecError
+    from hpsearch.search.study import keep_settings, kept_settings, open_study
+    from hpsearch.store.urls import checkpoint_dir
 
     stopping.stop_gracefully()
     spec, url, optuna_storage = _prepare(study, storage, trials=None, budget=None, keep_stored_target=True)
@@ -731,8 +731,8 @@ def confirm(
     console.print(f"Confirm round [bold]{round_spec.name}[/]: the best {len(chosen)} trials of {spec.name} "
                   f"retrained for {round_spec.training.epochs} epochs ({len(queued)} newly queued)", highlight=False)
     splits = _load_checked_data(round_spec, force)
-    from hpsearch.confirm import run_confirmations  # loads TensorFlow
-    from hpsearch.progress import LiveProgress
+    from hpsearch.search.confirm import run_confirmations  # loads TensorFlow
+    from hpsearch.launch.progress import LiveProgress
 
     try:
         with LiveProgress(console, round_spec, optuna_storage) as live:
@@ -748,7 +748,7 @@ def confirm(
 
 def _print_confirmations(search: optuna.Study, confirmed: optuna.Study, short: int, long: int) -> None:
     """The winners side by side at both lengths, and whether their order held."""
-    from hpsearch.confirm import confirmations, rank_agreement
+    from hpsearch.search.confirm import confirmations, rank_agreement
 
     rows = confirmations(search, confirmed)
     table = Table(title=f"Confirmed: {short} against {long} epochs", title_justify="left")
@@ -784,8 +784,8 @@ def doctor(
 
     Example: hpsearch doctor --data ../shared/data/cifar10-subset.npz
     """
-    from hpsearch.data import DataError, load_raw
-    from hpsearch.doctor import examine
+    from hpsearch.data.sources import DataError, load_raw
+    from hpsearch.data.doctor import examine
 
     if data is None and study is None:
         _fail("name a study or give --data PATH", USAGE_ERROR)
@@ -808,7 +808,7 @@ def list_studies(storage: StorageOpt = None) -> None:
 
     Example: hpsearch list --storage postgresql://hpsearch@db.example/hpsearch
     """
-    from hpsearch.spec import SpecError, load_spec, study_files
+    from hpsearch.space.spec import SpecError, load_spec, study_files
 
     files = Table(title="Study files", title_justify="left")
     for column in ("name", "dataset", "search", "epochs", "file"):
@@ -823,8 +823,8 @@ def list_studies(storage: StorageOpt = None) -> None:
             name, spec.data.dataset, spec.search.goal(), str(spec.training.epochs), _short(path)
         )
     console.print(files)
-    from hpsearch.snapshot import SnapshotError, read_overviews
-    from hpsearch.urls import mask, missing_sqlite_file, storage_url
+    from hpsearch.store.snapshot import SnapshotError, read_overviews
+    from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
 
     url = storage_url(storage)
     path = missing_sqlite_file(url)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
+from hpsearch.store.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     REPO,

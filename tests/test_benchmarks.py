@@ -75,7 +75,7 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
     from benchmarks.pruning_replay import Replay, foresight, replay
-    from hpsearch.spec import PrunerSpec, load_spec
+    from hpsearch.space.spec import PrunerSpec, load_spec
 
     spec = load_spec("cifar-dropout").with_overrides(epochs=4)
     early_leader, late_bloomer = [0.40, 0.42, 0.43, 0.44], [0.20, 0.35, 0.45, 0.52]

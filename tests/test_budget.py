@@ -13,8 +13,8 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch import stopping
-from hpsearch.budget import (
+from hpsearch.launch import stopping
+from hpsearch.search.budget import (
     NO_TRIAL_TARGET,
     Budget,
     BudgetError,
@@ -24,9 +24,9 @@ from hpsearch.budget import (
     measure,
     parse_budget,
 )
-from hpsearch.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
-from hpsearch.spec import SpecError, parse_spec
-from hpsearch.study import make_sampler
+from hpsearch.store.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.space.spec import SpecError, parse_spec
+from hpsearch.search.study import make_sampler
 from tests.conftest import SMALL_NET
 from tests.helpers import FINISHED, count, run_cli, stored_trials, write_study
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.records import RESUMED_EPOCHS_ATTR
+from hpsearch.store.records import RESUMED_EPOCHS_ATTR
 from tests.helpers import FINISHED, count, run_cli
 from tests.interruptions import kill_and_retry
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpsearch.data import DataError, load_raw, prepare
+from hpsearch.data.sources import DataError, load_raw, prepare
 from tests.helpers import CIFAR, MNIST, run_cli
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpsearch import doctor
-from hpsearch.data import RawData, load_raw
-from hpsearch.doctor import Finding, examine
+from hpsearch.data.sources import doctor
+from hpsearch.data.sources import RawData, load_raw
+from hpsearch.data.doctor import Finding, examine
 from tests.helpers import CIFAR, MNIST, REPO, run_cli
 
 N_TRAIN, N_TEST, CLASSES = 200, 100, 10
@@ -289,7 +289,7 @@ def test_a_check_that_crashes_becomes_a_warning(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_import_is_fast_and_loads_no_tensorflow() -> None:
-    code = ("import sys, hpsearch.doctor; "
+    code = ("import sys, hpsearch.data.doctor; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'optuna') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                             timeout=60, check=False)

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch.architecture import Architecture, ConvBlock, DenseLayer, Training, filters_per_block
-from hpsearch.model import build_model, compile_model, make_optimizer
+from hpsearch.space.architecture import Architecture, ConvBlock, DenseLayer, Training, filters_per_block
+from hpsearch.train.model import build_model, compile_model, make_optimizer
 
 BASE = Architecture(
     input_shape=(16, 16, 3),

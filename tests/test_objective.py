@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from hpsearch.objective import BestEpoch
+from hpsearch.train.objective import BestEpoch
 
 
 def _model() -> keras.Model:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.records import OUT_OF_MEMORY, end_reason
+from hpsearch.store.records import OUT_OF_MEMORY, end_reason
 from tests.helpers import REPO, stored_trials, write_study
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,7 +28,7 @@ OVERSIZED = 'name = "too-big"\nbase_filters = 4096\nmax_filters = 4096\ndense_un
 
 MEASURE = """
 import keras, numpy as np
-import hpsearch.cli, hpsearch.objective
+import hpsearch.cli, hpsearch.train.objective
 model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3), keras.layers.Flatten(),
                           keras.layers.Dense(10, activation="softmax")])
 model.compile("adam", "sparse_categorical_crossentropy")

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from optuna_dashboard._storage_url import get_storage
 from sqlalchemy.engine import make_url
 
-from hpsearch.storage import open_storage, quiet_optuna
+from hpsearch.store.storage import open_storage, quiet_optuna
 from tests.helpers import run_cli, wait_until
 from tests.postgres import DATABASE, PostgresServer, free_port
 

@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch.architecture import Architecture, ConvBlock, DenseLayer, Training
-from hpsearch.checkpoints import TrialCheckpoint
-from hpsearch.model import build_model, compile_model, learning_rate, make_optimizer, steps_per_epoch
-from hpsearch.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
+from hpsearch.space.architecture import Architecture, ConvBlock, DenseLayer, Training
+from hpsearch.train.checkpoints import TrialCheckpoint
+from hpsearch.train.model import build_model, compile_model, learning_rate, make_optimizer, steps_per_epoch
+from hpsearch.train.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
 from tests.helpers import run_cli, stored_trials, write_study
 
 DIGITS = Architecture(
@@ -181,7 +181,7 @@ def test_a_study_searches_the_recipe_and_records_it_on_each_trial(tmp_path: Path
     exported = run_cli("export", "digits-recipe", "--storage", url, "--trial", "0", "--out", str(tmp_path / "m"),
                        cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
-    loaded = keras.models.load_model(tmp_path / "m" / "model.keras")  # this process imported hpsearch.recipe
+    loaded = keras.models.load_model(tmp_path / "m" / "model.keras")  # this process imported hpsearch.train.recipe
     assert isinstance(loaded.loss, SmoothedSparseCrossentropy)
 
 

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.records import (
+from hpsearch.store.records import (
     BASELINE_ATTR,
     END_REASON_ATTR,
     HISTORY_ATTR,
@@ -21,8 +21,8 @@ from hpsearch.records import (
     WORKER_ATTR,
     EndReason,
 )
-from hpsearch.retries import MAX_RETRIES, release_trials, retry_trial
-from hpsearch.storage import open_storage, quiet_optuna
+from hpsearch.launch.retries import MAX_RETRIES, release_trials, retry_trial
+from hpsearch.store.storage import open_storage, quiet_optuna
 from tests.helpers import start_cli, stored_trials, training_now, wait_until, write_study
 
 # Trials are asked for here as a worker's Study.optimize would; Optuna warns that heartbeats expect it.

@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.architecture import Architecture
-from hpsearch.diagnosis import loss_diverged
+from hpsearch.space.architecture import Architecture
+from hpsearch.analysis.diagnosis import loss_diverged
 from tests.helpers import CIFAR, REPO, run_cli, write_study
 
 TINY_SPACE = """
@@ -158,7 +158,7 @@ def test_native_start_up_noise_is_filtered_and_real_lines_pass(tmp_path: Path) -
     """A real process writes TensorFlow's known noise and a real warning straight to fd 2."""
     script = (
         "import os, sys\n"
-        "from hpsearch.native_logs import filter_native_stderr\n"
+        "from hpsearch.train.native_logs import filter_native_stderr\n"
         "filter_native_stderr()\n"
         "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
         "os.write(2, b'I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on.\\n')\n"

@@ -15,8 +15,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.snapshot import UnknownStudy, read_overviews, read_snapshot
-from hpsearch.storage import open_storage, quiet_optuna
+from hpsearch.store.snapshot import UnknownStudy, read_overviews, read_snapshot
+from hpsearch.store.storage import open_storage, quiet_optuna
 from tests.postgres import PostgresServer
 
 DISTRIBUTIONS = {

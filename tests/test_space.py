@@ -8,10 +8,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.architecture import setup_from_values
-from hpsearch.records import BASELINE_ATTR
-from hpsearch.space import enqueue_baselines, sample
-from hpsearch.spec import StudySpec, load_spec, load_spec_file
+from hpsearch.space.architecture import setup_from_values
+from hpsearch.store.records import BASELINE_ATTR
+from hpsearch.space.sampling import enqueue_baselines, sample
+from hpsearch.space.spec import StudySpec, load_spec, load_spec_file
 from tests.helpers import write_study
 
 

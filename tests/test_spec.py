@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.parameters import PARAMETERS
-from hpsearch.spec import MAX_SEED, SpecError, load_spec, load_spec_file, study_files
+from hpsearch.space.catalogue import PARAMETERS
+from hpsearch.space.spec import MAX_SEED, SpecError, load_spec, load_spec_file, study_files
 from tests.helpers import REPO, run_cli, write_study
 
 SHIPPED = ("cifar-dropout", "cifar-architecture", "cifar-allconv", "mnist-vgg11", "digits-quick")

@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.snapshot import SnapshotError, read_overviews, read_snapshot
-from hpsearch.storage import StorageError, open_storage, quiet_optuna
+from hpsearch.store.snapshot import SnapshotError, read_overviews, read_snapshot
+from hpsearch.store.storage import StorageError, open_storage, quiet_optuna
 from tests.helpers import run_cli
 
 BAD_URLS = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpsearch.spec import load_spec, parse_spec, spec_document, study_files
+from hpsearch.space.spec import load_spec, parse_spec, spec_document, study_files
 from tests.helpers import MNIST, run_cli, start_cli, stored_trials, write_study
 
 pytestmark = pytest.mark.timeout(300)

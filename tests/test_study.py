@@ -7,9 +7,9 @@ import math
 import optuna
 import pytest
 
-from hpsearch.spec import PrunerSpec, load_spec
-from hpsearch.storage import quiet_optuna
-from hpsearch.study import hyperband_brackets, make_pruner, make_sampler
+from hpsearch.space.spec import PrunerSpec, load_spec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler
 
 
 @pytest.mark.parametrize(("epochs", "min_resource", "factor"),

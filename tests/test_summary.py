@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.data import load_splits
+from hpsearch.data.sources import load_splits
 from tests.helpers import run_cli
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from hpsearch.urls import (
+from hpsearch.store.urls import (
     DEFAULT_STORAGE,
     driver_url,
     engine_kwargs,

@@ -20,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.records import LOST_PREFIX, end_reason
+from hpsearch.store.records import LOST_PREFIX, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     FINISHED,
@@ -170,7 +170,7 @@ def test_dashboard_serves_the_storage_on_loopback(tmp_path: Path) -> None:
 
 
 def test_gpu_planning_pins_workers() -> None:
-    from hpsearch.workers import WorkerSlot, plan_workers, worker_environment
+    from hpsearch.launch.pool import WorkerSlot, plan_workers, worker_environment
 
     assert plan_workers(None, ["0", "1"], 2) == [
         WorkerSlot(0, "0"), WorkerSlot(1, "1"), WorkerSlot(2, "0"), WorkerSlot(3, "1")

@@ -18,9 +18,9 @@ import optuna
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch import stopping
-from hpsearch.data import Splits
-from hpsearch.records import (
+from hpsearch.launch import stopping
+from hpsearch.data.sources import Splits
+from hpsearch.store.records import (
     CONFIRMS_ATTR,
     END_REASON_ATTR,
     OVERRIDES_ATTR,
@@ -28,10 +28,10 @@ from hpsearch.records import (
     TEST_ACCURACY_ATTR,
     best_first,
 )
-from hpsearch.spec import PrunerSpec, StudySpec
+from hpsearch.space.spec import PrunerSpec, StudySpec
 
 if TYPE_CHECKING:
-    from hpsearch.objective import Objective  # TensorFlow: imported when a round trains
+    from hpsearch.train.objective import Objective  # TensorFlow: imported when a round trains
 
 CONFIRM_SUFFIX = ".confirm"
 LONGER = 4  # a confirm round trains this many times the search's epochs unless told otherwise
@@ -99,10 +99,10 @@ def run_confirmations(
     """Train the confirm round's queued trials in this process until none is left (waiting while
     other processes finish theirs, to retry one whose worker died). A stop signal ends the trial
     in training at a safe point, queued again (see `stopping.py`); a second one hands it back."""
-    from hpsearch.objective import Objective  # loads TensorFlow
-    from hpsearch.records import worker_identity
-    from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
-    from hpsearch.study import open_study
+    from hpsearch.train.objective import Objective  # loads TensorFlow
+    from hpsearch.store.records import worker_identity
+    from hpsearch.launch.retries import note_taken_over, release_trials, requeue_lost, taken_over
+    from hpsearch.search.study import open_study
 
     study = open_study(spec, storage)
     objective = OnlyQueued(Objective(spec, splits, checkpoints))

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hpsearch.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
-from hpsearch.parameters import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
+from hpsearch.search.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
+from hpsearch.space.catalogue import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
 
 
 class SpecError(ValueError):
@@ -558,7 +558,7 @@ def studies_dirs() -> list[Path]:
     """Where study names are looked up: $HPSEARCH_STUDIES, ./studies, then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("HPSEARCH_STUDIES", "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / "studies")
-    dirs.append(Path(__file__).resolve().parent.parent / "studies")
+    dirs.append(Path(__file__).resolve().parents[2] / "studies")
     unique: list[Path] = []
     for directory in dirs:
         if directory.is_dir() and directory.resolve() not in [d.resolve() for d in unique]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import optuna
 
-from hpsearch.parameters import PARAMETERS, SGD_ONLY, positions_of
-from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR
-from hpsearch.spec import Baseline, Dimension, StudySpec
+from hpsearch.space.catalogue import PARAMETERS, SGD_ONLY, positions_of
+from hpsearch.store.records import BASELINE_ATTR, OVERRIDES_ATTR
+from hpsearch.space.spec import Baseline, Dimension, StudySpec
 
 
 def _suggest(trial: optuna.Trial, label: str, dim: Dimension) -> Any:

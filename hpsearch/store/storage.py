@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from hpsearch.retries import retry_trial
-from hpsearch.urls import driver_url, engine_kwargs, opening, sqlite_file
+from hpsearch.launch.retries import retry_trial
+from hpsearch.store.urls import driver_url, engine_kwargs, opening, sqlite_file
 
 # A running trial's worker writes a heartbeat this often; a trial silent for the grace period is
 # taken to have lost its worker, failed, and queued again. Environment variables override both

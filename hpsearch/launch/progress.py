@@ -10,10 +10,10 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.records import BASELINE_ATTR, end_reason
-from hpsearch.snapshot import Progress as StudyProgress
-from hpsearch.spec import StudySpec
-from hpsearch.study import study_progress
+from hpsearch.store.records import BASELINE_ATTR, end_reason
+from hpsearch.store.snapshot import Progress as StudyProgress
+from hpsearch.space.spec import StudySpec
+from hpsearch.search.study import study_progress
 
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 

@@ -18,7 +18,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.budget import (
+from hpsearch.search.budget import (
     NO_TRIAL_TARGET,
     BudgetUse,
     epochs_done,
@@ -28,9 +28,9 @@ from hpsearch.budget import (
     seconds_trained,
     stored_budget,
 )
-from hpsearch.cost import cost_front, trial_cost
-from hpsearch.diagnosis import diagnose_trial
-from hpsearch.records import (
+from hpsearch.search.cost import cost_front, trial_cost
+from hpsearch.analysis.diagnosis import diagnose_trial
+from hpsearch.store.records import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     BUDGET_ATTR,
@@ -42,7 +42,7 @@ from hpsearch.records import (
     best_first,
     end_reason,
 )
-from hpsearch.snapshot import StudySnapshot
+from hpsearch.store.snapshot import StudySnapshot
 
 SCHEMA_VERSION = 1
 STATES = ("complete", "pruned", "fail", "running", "waiting")

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpsearch import stopping
-from hpsearch.urls import STORAGE_ENV
+from hpsearch.launch import stopping
+from hpsearch.store.urls import STORAGE_ENV
 
 # How long workers get to reach a safe point (the end of a training batch) and record their
 # interrupted trial before SIGKILL; a killed worker's trial is then released by the launcher.

@@ -15,7 +15,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import (
+from hpsearch.store.records import (
     BASELINE_ATTR,
     CONFIRMS_ATTR,
     END_REASON_ATTR,

@@ -17,15 +17,15 @@ import tensorflow as tf
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from hpsearch import stopping
-from hpsearch.architecture import setup_from_values
-from hpsearch.checkpoints import Resumed, TrialCheckpoint
-from hpsearch.cost import seconds_per_epoch, too_costly
-from hpsearch.data import Splits
-from hpsearch.diagnosis import loss_diverged
-from hpsearch.model import compile_model, forget_traced_gradients, steps_per_epoch
-from hpsearch.pipeline import InputPipeline
-from hpsearch.records import (
+from hpsearch.launch import stopping
+from hpsearch.space.architecture import setup_from_values
+from hpsearch.train.checkpoints import Resumed, TrialCheckpoint
+from hpsearch.search.cost import seconds_per_epoch, too_costly
+from hpsearch.data.sources import Splits
+from hpsearch.analysis.diagnosis import loss_diverged
+from hpsearch.train.model import compile_model, forget_traced_gradients, steps_per_epoch
+from hpsearch.train.pipeline import InputPipeline
+from hpsearch.store.records import (
     ARCHITECTURE_ATTR,
     BEST_EPOCH_ATTR,
     END_REASON_ATTR,
@@ -46,9 +46,9 @@ from hpsearch.records import (
     EndReason,
     worker_identity,
 )
-from hpsearch.space import sample
-from hpsearch.spec import StudySpec
-from hpsearch.study import FINISHED
+from hpsearch.space.sampling import sample
+from hpsearch.space.spec import StudySpec
+from hpsearch.search.study import FINISHED
 
 
 class TrialDiverged(RuntimeError):

@@ -17,8 +17,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
-from hpsearch.records import (
+from hpsearch.search.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
+from hpsearch.store.records import (
     BUDGET_ATTR,
     DATA_ATTR,
     DATA_FINGERPRINT_ATTR,
@@ -29,13 +29,13 @@ from hpsearch.records import (
     SPEC_ATTR,
     TARGET_ATTR,
 )
-from hpsearch.snapshot import Progress, count_states
-from hpsearch.space import enqueue_baselines
-from hpsearch.spec import SpecError, StudySpec, parse_spec, spec_document
-from hpsearch.storage import one_at_a_time
+from hpsearch.store.snapshot import Progress, count_states
+from hpsearch.space.sampling import enqueue_baselines
+from hpsearch.space.spec import SpecError, StudySpec, parse_spec, spec_document
+from hpsearch.store.storage import one_at_a_time
 
 if TYPE_CHECKING:
-    from hpsearch.data import Splits
+    from hpsearch.data.sources import Splits
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # What a study keeps once created, as `StudySpec.with_overrides` names it -> as a user types it.

@@ -12,8 +12,8 @@ from typing import Any
 import keras
 from keras import layers
 
-from hpsearch.architecture import Architecture, Training
-from hpsearch.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
+from hpsearch.space.architecture import Architecture, Training
+from hpsearch.train.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
 
 # Batch norm's moving averages, which validation and test use, follow each batch's statistics
 # at this rate. Keras's default of 0.99 needs hundreds of steps to forget its starting values:

@@ -22,14 +22,14 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch import stopping
-from hpsearch.data import Splits
-from hpsearch.objective import Objective
-from hpsearch.records import END_REASON_ATTR, EndReason, worker_identity
-from hpsearch.retries import note_taken_over, release_trials, requeue_lost, taken_over
-from hpsearch.spec import StudySpec
-from hpsearch.storage import is_storage_failure
-from hpsearch.study import check_data, open_study, study_progress
+from hpsearch.launch import stopping
+from hpsearch.data.sources import Splits
+from hpsearch.train.objective import Objective
+from hpsearch.store.records import END_REASON_ATTR, EndReason, worker_identity
+from hpsearch.launch.retries import note_taken_over, release_trials, requeue_lost, taken_over
+from hpsearch.space.spec import StudySpec
+from hpsearch.store.storage import is_storage_failure
+from hpsearch.search.study import check_data, open_study, study_progress
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again

@@ -3,7 +3,7 @@ a learning-rate schedule over the trial's full length, label smoothing on intege
 pad-and-crop and cutout augmentation drawn per image on the accelerator.
 
 Each is registered with Keras (package "hpsearch"), so checkpoints and exported `model.keras`
-files load again; outside hpsearch, `import hpsearch.recipe` before loading one.
+files load again; outside hpsearch, `import hpsearch.train.recipe` before loading one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from hpsearch.parameters import LR_SCHEDULES
+from hpsearch.space.catalogue import LR_SCHEDULES
 
 # The step schedule's drops: to a tenth of the rate at half the epochs, a hundredth at three quarters.
 STEP_POINTS = (0.5, 0.75)

@@ -16,11 +16,11 @@ import keras
 import numpy as np
 import optuna
 
-from hpsearch.architecture import Architecture, Training
-from hpsearch.data import Splits
-from hpsearch.model import compile_model, steps_per_epoch
-from hpsearch.pipeline import on_host, ordered_batches, shuffled_batches
-from hpsearch.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
+from hpsearch.space.architecture import Architecture, Training
+from hpsearch.data.sources import Splits
+from hpsearch.train.model import compile_model, steps_per_epoch
+from hpsearch.train.pipeline import on_host, ordered_batches, shuffled_batches
+from hpsearch.store.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "trial.json"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from hpsearch.data import Splits
+from hpsearch.data.sources import Splits
 
 EVALUATION_BATCH = 256  # inference only: the batch size does not change the result, only the speed
 CACHE_LIMIT_BYTES = 2 * 1024**3

@@ -13,10 +13,10 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from hpsearch.cost import cost_front, trial_cost
-from hpsearch.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR
-from hpsearch.snapshot import snapshot_of
-from hpsearch.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
+from hpsearch.search.cost import cost_front, trial_cost
+from hpsearch.store.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR
+from hpsearch.store.snapshot import snapshot_of
+from hpsearch.analysis.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
 BEST_CURVES = 3  # learning curves of this many best trials, beside every baseline's
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from hpsearch.data import RawData
+from hpsearch.data.sources import RawData
 
 SPLITS = ("train", "test")
 
