@@ -8,3 +8,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Claim GPU memory as needed rather than all at once, so several workers can share one GPU.
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+from hpsearch.launch.launcher import LaunchError, join, load, run  # noqa: E402  (after the settings above)
+
+__all__ = ["LaunchError", "join", "load", "run"]

@@ -10,20 +10,25 @@ import os
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from hpsearch.launch import stopping
+from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError, load, open_checked, study_name
 from hpsearch.space.catalogue import PARAMETERS
+from hpsearch.space.execution import PRECISIONS
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
 
-    from hpsearch.store.snapshot import StudySnapshot
+    from hpsearch.store.snapshot import Progress, StudySnapshot
     from hpsearch.space.spec import StudySpec
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Hyperparameter search for Keras CNNs: run, continue and inspect studies.",
@@ -47,8 +52,6 @@ def _options(
 
         os.environ[VERBOSE_ENV] = "1"  # worker processes inherit it
 
-USAGE_ERROR = 2  # bad study file, bad data file, bad flag
-RUN_ERROR = 1  # storage unreachable, target not reached
 
 StudyArg = Annotated[str, typer.Argument(help="Study name (from studies/) or path to a .toml file.")]
 StorageOpt = Annotated[
@@ -72,14 +75,22 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
-    from hpsearch.store.storage import StorageError, open_storage, quiet_optuna
-
-    quiet_optuna()
+def _guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call(...)`, its LaunchError said in one sentence with its exit code."""
     try:
-        return open_storage(url, read_only=read_only)
-    except StorageError as error:
-        _fail(str(error), RUN_ERROR)
+        return call(*args, **kwargs)
+    except LaunchError as error:
+        _fail(error.message, error.exit_code)
+
+
+def _exit_unless_done(progress: Progress) -> None:
+    """Exit 0 when the study reached its target or spent its budget, else 1."""
+    if not (progress.done or progress.budget_spent):
+        raise typer.Exit(RUN_ERROR)
+
+
+def _open_storage(url: str, read_only: bool = False) -> BaseStorage:
+    return _guarded(open_checked, url, read_only)
 
 
 def _load(reference: str) -> StudySpec:
@@ -110,10 +121,7 @@ WorkersOpt = Annotated[
 ]
 GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
 PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
-class Precision(str, Enum):
-    float32 = "float32"
-    mixed_float16 = "mixed_float16"
-    mixed_bfloat16 = "mixed_bfloat16"
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 
 
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(help="Training precision (mixed: GPUs).")]
@@ -127,264 +135,6 @@ CheckpointsOpt = Annotated[
                  "default $HPSEARCH_CHECKPOINTS, else beside the SQLite file. Share it between machines."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
-
-
-def _prepare(
-    study: str, storage: str | None, *, trials: int | None, budget: str | None, keep_stored_target: bool,
-    **overrides: Any,
-) -> tuple[StudySpec, str, BaseStorage]:
-    """Load the spec and storage; the target and budget are the flags, else (when asked: resume,
-    worker) the stored ones, else the file's. Otherwise (run) a --budget without --trials replaces
-    the file's trial target. An existing study keeps the data, epochs and seed it was created with
-    (`study.KEPT_SETTINGS`)."""
-    from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
-    from hpsearch.space.spec import SpecError
-    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target
-    from hpsearch.store.urls import storage_url
-
-    url = storage_url(storage)
-    optuna_storage = _open_storage(url)
-    spec, file_spec = _study_spec(study, optuna_storage)
-    if budget is not None:
-        try:
-            given = parse_budget(budget)
-        except BudgetError as error:
-            _fail(f"--budget: {error}", USAGE_ERROR)
-        if given is not None and trials is None and not keep_stored_target:
-            trials = NO_TRIAL_TARGET
-    if keep_stored_target:
-        trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
-        budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
-    try:
-        overrides, notes = keep_settings(file_spec or spec, kept_settings(optuna_storage, spec.name), overrides)
-        settled = spec.with_overrides(trials=trials, budget=budget, **overrides)
-    except SpecError as error:
-        _fail(str(error), USAGE_ERROR)
-    for note in notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    return settled, url, optuna_storage
-
-
-def _study_spec(reference: str, storage: BaseStorage) -> tuple[StudySpec, StudySpec | None]:
-    """(what to train, the study file's spec or None): a study that exists trains the spec it
-    stored when created, so a worker needs no file; a file that differs from it is reported."""
-    from hpsearch.space.spec import SpecError, differences, load_spec
-    from hpsearch.search.study import stored_spec
-
-    file_spec: StudySpec | None = None
-    problem: SpecError | None = None
-    try:
-        file_spec = load_spec(reference)
-    except SpecError as error:
-        problem = error
-    try:
-        stored = stored_spec(storage, file_spec.name if file_spec else reference)
-    except SpecError as error:
-        _fail(f"{error} (stored by another version of hpsearch?)", USAGE_ERROR)
-    if stored is None:
-        if file_spec is None:
-            _fail(str(problem), USAGE_ERROR)
-        return file_spec, file_spec
-    changed = differences(file_spec, stored) if file_spec else []
-    if changed:
-        console.print(f"[yellow]note:[/] {file_spec.source} differs from study {stored.name} as created "  # type: ignore[union-attr]
-                      f"({', '.join(changed)}); the study keeps what it was created with", highlight=False)
-    return stored, file_spec
-
-
-def _announce(spec: StudySpec, url: str) -> None:
-    from hpsearch.store.urls import mask
-
-    console.print(
-        f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
-        f"on {spec.data.dataset}, storage {mask(url)}",
-        highlight=False,
-    )
-
-
-def _finish(study: optuna.Study, live: Any) -> None:
-    """Say why the run ended; exit 0 when the study reached its target or spent its budget."""
-    from hpsearch.search.study import study_progress
-
-    progress = study_progress(study, live.storage)
-    live.print_outcome(progress)
-    if not (progress.done or progress.budget_spent):
-        raise typer.Exit(RUN_ERROR)
-
-
-def _print_findings(findings: list[Any]) -> None:
-    table = Table(title="Data check (hpsearch doctor)", title_justify="left")
-    for column in ("severity", "check", "what is wrong", "what to do"):
-        table.add_column(column)
-    for finding in findings:
-        colour = "red" if finding.severity == "severe" else "yellow"
-        table.add_row(f"[{colour}]{finding.severity}[/]", finding.check, finding.message, finding.advice)
-    console.print(table)
-
-
-def _load_checked_data(spec: StudySpec, force: bool) -> Any:
-    """Read the study's data, run the doctor on it, and split it; severe problems stop here."""
-    from hpsearch.data.sources import DataError, load_raw, prepare
-    from hpsearch.data.doctor import examine
-
-    try:
-        raw = load_raw(spec.data.dataset, seed=spec.search.seed)
-        findings = examine(raw)
-        if findings:
-            _print_findings(findings)
-        severe = [f for f in findings if f.severity == "severe"]
-        if severe and not force:
-            _fail(f"{severe[0].message} {severe[0].advice} (--force runs anyway)", USAGE_ERROR)
-        splits = prepare(raw, seed=spec.search.seed, **spec.data.split_settings())
-    except DataError as error:
-        _fail(str(error), USAGE_ERROR)
-    console.print(f"Data: {splits.describe()}", highlight=False)
-    return splits
-
-
-def _work_here(
-    spec: StudySpec, optuna_storage: BaseStorage, checkpoints: Path, sampler_seed: int | None, force: bool
-) -> None:
-    """Run trials in this process (one worker)."""
-    from hpsearch.launch import stopping
-    from hpsearch.train.native_logs import filter_native_stderr
-    from hpsearch.launch.progress import LiveProgress
-
-    filter_native_stderr()
-    splits = _load_checked_data(spec, force)
-    from hpsearch.search.study import DataMismatch
-    from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
-
-    try:
-        with LiveProgress(console, spec, optuna_storage) as live:
-            study = run_worker(spec, optuna_storage, splits, checkpoints, on_trial=live.on_trial,
-                               sampler_seed=sampler_seed)
-    except KeyboardInterrupt:
-        study = None
-    except RepeatedFailures as error:
-        _fail(str(error), RUN_ERROR)
-    except DataMismatch as error:
-        _fail(str(error), USAGE_ERROR)
-    if study is None or stopping.signal_received():  # a spent time budget is no interruption
-        _fail("interrupted; the running trial is queued again and `hpsearch resume` continues",
-              stopping.SIGNAL_EXIT_CODE)
-    _finish(study, live)
-
-
-def _poll_tolerantly(live: Any, study: optuna.Study) -> None:
-    """Refresh the display; a storage hiccup (the workers ride it out too) skips one refresh."""
-    from hpsearch.store.storage import is_storage_failure
-
-    try:
-        live.poll(study)
-    except Exception as error:
-        if not is_storage_failure(error):
-            raise
-
-
-def _work_in_processes(
-    spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[Any], worker_args: list[str]
-) -> None:
-    """Start worker processes and show their shared progress until they are all done.
-
-    A stop signal stops the workers (each hands back its trial); trials of workers that had to
-    be killed are released here, so none is left RUNNING.
-    """
-    import tempfile
-
-    from hpsearch.launch import stopping
-    from hpsearch.launch.progress import LiveProgress
-    from hpsearch.launch.retries import release_trials
-    from hpsearch.search.study import open_study
-    from hpsearch.launch.pool import WorkerPool
-
-    study = open_study(spec, optuna_storage)  # created (baselines queued) before workers race to it
-    pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
-    places = ", ".join(f"GPU {s.gpu}" if s.gpu is not None else "CPU" for s in slots)
-    console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
-    try:
-        pool.start(seed=spec.search.seed)
-        with LiveProgress(console, spec, optuna_storage) as live:
-            while pool.running() and not stopping.stop_requested():
-                _poll_tolerantly(live, study)
-                stopping.pause(1.0)
-            if not stopping.stop_requested():
-                live.poll(study)
-    finally:
-        interrupted = stopping.stop_requested() or pool.running()
-        if interrupted:
-            pool.stop()
-            release_trials(study, pool.identities())
-    if interrupted:
-        _fail("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues",
-              stopping.SIGNAL_EXIT_CODE)
-    if USAGE_ERROR in pool.exit_codes():
-        _fail(pool.last_error().removeprefix("error: "), USAGE_ERROR)
-    _finish(study, live)
-
-
-def _launch(
-    study: str, storage: str | None, workers: int | None, gpus: str | None, per_gpu: int,
-    *, resume: bool, trials: int | None, budget: str | None, epochs: int | None, data: str | None,
-    subset: int | None, seed: int | None, checkpoints: str | None, force: bool, execution: dict[str, Any],
-) -> None:
-    """`run` and `resume`: one worker in this process, or a pool of worker processes."""
-    from hpsearch.launch import stopping
-    from hpsearch.search.study import budget_use, stored_target, study_progress
-    from hpsearch.store.urls import checkpoint_dir
-    from hpsearch.launch.pool import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
-
-    stopping.stop_gracefully()
-
-    spec, url, optuna_storage = _prepare(
-        study, storage, trials=trials, budget=budget, keep_stored_target=resume,
-        epochs=epochs, dataset=data, subset=subset, seed=seed, **execution,
-    )
-    if resume:
-        if stored_target(optuna_storage, spec.name) is None:
-            _fail(f"no study {spec.name!r} in this storage to resume; start it with `hpsearch run`", USAGE_ERROR)
-        import optuna
-
-        stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
-        progress = study_progress(stored, optuna_storage)
-        if progress.finished >= spec.search.trials:
-            console.print(f"Study {spec.name} is already finished: {progress.finished} of "
-                          f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
-            return
-        use = budget_use(stored, spec.search.compute_budget())
-        if use is not None and use.spent:
-            console.print(f"Study {spec.name} has spent its {use.describe()}; {progress.finished} trials "
-                          f"finished ({progress.states_text()}). A larger --budget continues it.",
-                          highlight=False)
-            return
-    try:
-        chosen = choose_gpus(gpus, detect_gpus())
-        slots = plan_workers(workers, chosen, per_gpu)
-        check_worker_count(len(slots), chosen)
-    except WorkerPlanError as error:
-        _fail(str(error), USAGE_ERROR)
-    _announce(spec, url)
-    checkpoint_root = checkpoint_dir(url, checkpoints)
-    if len(slots) == 1 and slots[0].gpu is None:
-        _work_here(spec, optuna_storage, checkpoint_root, sampler_seed=None, force=force)
-        return
-    args = [study, "--trials", str(spec.search.trials), "--epochs", str(spec.training.epochs),
-            "--data", spec.data.dataset, "--seed", str(spec.search.seed), "--checkpoints", str(checkpoint_root)]
-    args += ["--subset", str(spec.data.subset)] if spec.data.subset else []
-    args += ["--force"] if force else []
-    training = spec.training
-    args += ["--precision", training.precision, "--xla" if training.jit_compile else "--no-xla",
-             "--steps-per-execution", str(training.steps_per_execution)]
-    _work_in_processes(spec, optuna_storage, url, slots, args)
-
-
-def _execution(precision: Precision | None, xla: bool | None, steps: int | None) -> dict[str, Any]:
-    """The execution flags as `StudySpec.with_overrides` arguments."""
-    return {
-        "precision": precision.value if precision else None,
-        "jit_compile": xla,
-        "steps_per_execution": steps,
-    }
 
 
 def _launcher(resume: bool) -> Callable[..., None]:
@@ -408,10 +158,16 @@ def _launcher(resume: bool) -> Callable[..., None]:
         checkpoints: CheckpointsOpt = None,
         force: ForceOpt = False,
     ) -> None:
-        _launch(study, storage, workers, gpus, workers_per_gpu, resume=resume,
-                trials=trials, budget=budget, epochs=epochs, data=data, subset=subset, seed=seed,
-                checkpoints=checkpoints, force=force,
-                execution=_execution(precision, xla, steps_per_execution))
+        from hpsearch.launch.launcher import run
+
+        stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
+        progress = _guarded(
+            run, study, storage=storage, trials=trials, budget=budget, epochs=epochs, data=data, subset=subset,
+            seed=seed, workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu,
+            precision=precision.value if precision else None, xla=xla, steps_per_execution=steps_per_execution,
+            checkpoints=checkpoints, force=force, resume=resume, console=console,
+        )
+        _exit_unless_done(progress)
 
     return launch
 
@@ -461,20 +217,15 @@ def worker(
 
     Example: HPSEARCH_STORAGE=postgresql://user:pass@db/hpsearch hpsearch worker cifar-dropout
     """
-    import secrets
+    from hpsearch.launch.launcher import join
 
-    from hpsearch.launch import stopping
-    from hpsearch.store.urls import checkpoint_dir
-
-    stopping.stop_gracefully()
-    spec, url, optuna_storage = _prepare(
-        study, storage, trials=trials, budget=None, keep_stored_target=True,
-        epochs=epochs, dataset=data, subset=subset, seed=seed,
-        **_execution(precision, xla, steps_per_execution),
+    stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
+    progress = _guarded(
+        join, study, storage=storage, trials=trials, epochs=epochs, data=data, subset=subset, seed=seed,
+        sampler_seed=sampler_seed, precision=precision.value if precision else None, xla=xla,
+        steps_per_execution=steps_per_execution, checkpoints=checkpoints, force=force, console=console,
     )
-    _announce(spec, url)
-    seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
-    _work_here(spec, optuna_storage, checkpoint_dir(url, checkpoints), seed_here, force)
+    _exit_unless_done(progress)
 
 
 @app.command()
@@ -512,32 +263,10 @@ def dashboard(
         server.serve_forever()
 
 
-def _study_name(reference: str) -> str:
-    """A stored study's name, given as such or as the study file that names it."""
-    return _load(reference).name if reference.endswith(".toml") else reference
-
-
 def _unknown_study(name: str, url: str) -> NoReturn:
     from hpsearch.store.urls import mask
 
     _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
-
-
-def _stored_study(reference: str, storage: str | None) -> tuple[optuna.Study, BaseStorage]:
-    """A stored study through Optuna, for the commands that need all of it (report, export), and
-    the storage it was opened on."""
-    import optuna
-
-    from hpsearch.store.urls import missing_sqlite_file, storage_url
-
-    name, url = _study_name(reference), storage_url(storage)
-    if missing_sqlite_file(url):  # opening it would create an empty database file
-        _unknown_study(name, url)
-    optuna_storage = _open_storage(url, read_only=True)
-    try:
-        return optuna.load_study(study_name=name, storage=optuna_storage), optuna_storage
-    except KeyError:
-        _unknown_study(name, url)
 
 
 def _snapshot(reference: str, storage: str | None) -> StudySnapshot:
@@ -548,7 +277,7 @@ def _snapshot(reference: str, storage: str | None) -> StudySnapshot:
 
     quiet_optuna()
 
-    name, url = _study_name(reference), storage_url(storage)
+    name, url = _guarded(study_name, reference), storage_url(storage)
     try:
         if missing_sqlite_file(url):
             raise UnknownStudy(name)
@@ -615,7 +344,7 @@ def report(
     """
     from hpsearch.analysis.report import render_report
 
-    page = render_report(_stored_study(study, storage)[0])
+    page = render_report(_guarded(load, study, storage))
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as error:
@@ -641,12 +370,18 @@ def export(
     from hpsearch.space.spec import DataSpec
 
     filter_native_stderr()
-    from hpsearch.search.confirm import confirmed_winner
+    from hpsearch.search.confirm import confirm_name, confirmed_winner
 
-    stored, optuna_storage = _stored_study(study, storage)
-    winner = confirmed_winner(optuna_storage, stored.study_name) if trial == "best" else None
+    stored = _guarded(load, study, storage)
+    winner = None
+    if trial == "best":
+        try:
+            confirm_round = load(confirm_name(stored.study_name), storage)
+            winner = confirmed_winner(confirm_round)
+        except LaunchError:  # no confirm round
+            pass
     if winner is not None:  # the confirm round judged the winners over longer training
-        stored, _ = _stored_study(winner.study_name, storage)
+        stored = confirm_round
         chosen = winner.trial
         console.print(f"Exporting the confirmed winner: trial {chosen.number} of {stored.study_name}, "
                       f"trial {winner.search_trial} of the search.", highlight=False)
@@ -704,7 +439,7 @@ def confirm(
     """
     import optuna
 
-    from hpsearch.launch import stopping
+    from hpsearch.launch.launcher import load_checked_data, prepare
     from hpsearch.search.confirm import LONGER, confirm_spec, queue_winners, winners
     from hpsearch.train.native_logs import filter_native_stderr
     from hpsearch.space.spec import SpecError
@@ -712,7 +447,8 @@ def confirm(
     from hpsearch.store.urls import checkpoint_dir
 
     stopping.stop_gracefully()
-    spec, url, optuna_storage = _prepare(study, storage, trials=None, budget=None, keep_stored_target=True)
+    spec, url, optuna_storage = _guarded(prepare, study, storage, console, trials=None, budget=None,
+                                         keep_stored_target=True)
     try:
         search = optuna.load_study(study_name=spec.name, storage=optuna_storage)
     except KeyError:
@@ -730,7 +466,7 @@ def confirm(
     queued = queue_winners(open_study(round_spec, optuna_storage), chosen)
     console.print(f"Confirm round [bold]{round_spec.name}[/]: the best {len(chosen)} trials of {spec.name} "
                   f"retrained for {round_spec.training.epochs} epochs ({len(queued)} newly queued)", highlight=False)
-    splits = _load_checked_data(round_spec, force)
+    splits = _guarded(load_checked_data, round_spec, force, console)
     from hpsearch.search.confirm import run_confirmations  # loads TensorFlow
     from hpsearch.launch.progress import LiveProgress
 

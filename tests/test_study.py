@@ -28,8 +28,8 @@ def test_hyperband_brackets_are_the_ones_optunas_pruner_makes(epochs: int, min_r
 
 def test_startup_trials_are_shared_among_hyperband_brackets() -> None:
     quiet_optuna()  # grouped TPE is marked experimental
-    # Hyperband from epoch 2 over 18 epochs: 3 brackets (18 / 2 = 3 ** 2), 10 startup trials
-    spec = load_spec("cifar-dropout").with_overrides(epochs=18)
+    # Hyperband from epoch 3 over 27 epochs: 3 brackets (27 / 3 = 3 ** 2), 10 startup trials
+    spec = load_spec("cifar-dropout").with_overrides(epochs=27)
     sampler = make_sampler(spec, seed=0)
     assert hyperband_brackets(spec) == 3
     assert isinstance(sampler, optuna.samplers.TPESampler)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 SIGNAL_EXIT_CODE = 130  # what shells report for a process ended by Ctrl-C
@@ -50,6 +51,24 @@ def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
 def stop_gracefully() -> None:
     """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is."""
     _on_stop_signals(_record)
+
+
+@contextmanager
+def graceful() -> Iterator[None]:
+    """`stop_gracefully` for the block, and the handlers as they were afterwards, so a program
+    calling `hpsearch.run` gets its own Ctrl-C back. A stop asked before the block counts only
+    when these handlers were already in place (the CLI installs them first thing)."""
+    global _received, _deadline
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    if previous[0] is not _record:
+        _received = None
+    _deadline = None
+    stop_gracefully()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def call_on_stop_signal(stop: Callable[[], None]) -> None:

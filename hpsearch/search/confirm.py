@@ -177,23 +177,17 @@ def rank_agreement(rows: list[Confirmed], maximize: bool) -> float | None:
 
 @dataclass(frozen=True)
 class Winner:
-    """The confirm round's best trial, the study it lives in, and the search trial it retrained."""
+    """The confirm round's best trial, and the search trial it retrained."""
 
-    study_name: str
     trial: FrozenTrial
     search_trial: int
 
 
-def confirmed_winner(storage: BaseStorage, study_name: str) -> Winner | None:
-    """The best trial of the study's confirm round, when it has a complete one: what `export`
-    should retrain, as it was judged over the longer training."""
-    name = confirm_name(study_name)
-    try:
-        confirm = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
+def confirmed_winner(confirm: optuna.Study) -> Winner | None:
+    """The best trial of a confirm round (`confirm_name`), when it has a complete one: what
+    `export` should retrain, as it was judged over the longer training."""
     ranked = best_first((t for t in confirm.get_trials(deepcopy=False) if CONFIRMS_ATTR in t.user_attrs),
                         _maximizes(confirm))
     if not ranked:
         return None
-    return Winner(name, ranked[0], int(ranked[0].user_attrs[CONFIRMS_ATTR]))
+    return Winner(ranked[0], int(ranked[0].user_attrs[CONFIRMS_ATTR]))

@@ -7,8 +7,16 @@ same Keras model later, without the study file or the sampler.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
+
+from hpsearch.space.catalogue import PARAMETERS
+from hpsearch.space.execution import EXECUTION_DEFAULTS
+
+
+def _default(name: str) -> Any:
+    """A field's default: the catalogue's, so that each hyperparameter's default is written once."""
+    return PARAMETERS[name].default
 
 
 @dataclass(frozen=True)
@@ -33,17 +41,17 @@ class Architecture:
     num_classes: int
     blocks: tuple[ConvBlock, ...]
     dense: tuple[DenseLayer, ...]
-    downsample: str = "max_pool"
-    activation: str = "relu"
-    initializer: str = "glorot_uniform"
-    batch_norm: str = "none"
-    head: str = "flatten"
-    head_batch_norm: bool = False
-    max_norm: float = 0.0
-    augment_flip: bool = False
-    augment_shift: float = 0.0
-    augment_crop: int = 0
-    augment_cutout: int = 0
+    downsample: str = _default("downsample")
+    activation: str = _default("activation")
+    initializer: str = _default("initializer")
+    batch_norm: str = _default("batch_norm")
+    head: str = _default("head")
+    head_batch_norm: bool = _default("head_batch_norm")
+    max_norm: float = _default("max_norm")
+    augment_flip: bool = _default("augment_flip")
+    augment_shift: float = _default("augment_shift")
+    augment_crop: int = _default("augment_crop")
+    augment_cutout: int = _default("augment_cutout")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,20 +69,20 @@ class Architecture:
 class Training:
     """How a network is trained: optimizer settings, batch size, epochs and execution settings."""
 
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    warmup_epochs: int = 0
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    clipnorm: float = 0.0
-    batch_size: int = 64
+    optimizer: str = _default("optimizer")
+    learning_rate: float = _default("learning_rate")
+    lr_schedule: str = _default("lr_schedule")
+    warmup_epochs: int = _default("warmup_epochs")
+    weight_decay: float = _default("weight_decay")
+    label_smoothing: float = _default("label_smoothing")
+    momentum: float = _default("momentum")
+    nesterov: bool = _default("nesterov")
+    clipnorm: float = _default("clipnorm")
+    batch_size: int = _default("batch_size")
     epochs: int = 10
-    precision: str = "float32"
-    jit_compile: bool = False
-    steps_per_execution: int = 1
+    precision: str = EXECUTION_DEFAULTS["precision"]
+    jit_compile: bool = EXECUTION_DEFAULTS["jit_compile"]
+    steps_per_execution: int = EXECUTION_DEFAULTS["steps_per_execution"]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +97,13 @@ class TrialSetup:
 def filters_per_block(base: int, growth: float, cap: int, blocks: int) -> list[int]:
     """Filter counts block by block: base, base*growth, ... rounded, at least 1, at most cap."""
     return [max(1, min(cap, round(base * growth**i))) for i in range(blocks)]
+
+
+def _network_wide(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The drawn values of the catalogue's network-wide hyperparameters that `cls` has fields for,
+    each as its parameter's type (a study file may write 0 for a float)."""
+    drawn = [f.name for f in fields(cls) if f.name in PARAMETERS and f.default is not MISSING]
+    return {name: PARAMETERS[name].kind(values[name]) for name in drawn}
 
 
 def setup_from_values(
@@ -118,29 +133,7 @@ def setup_from_values(
         num_classes=num_classes,
         blocks=blocks,
         dense=dense,
-        downsample=values["downsample"],
-        activation=values["activation"],
-        initializer=values["initializer"],
-        batch_norm=values["batch_norm"],
-        head=values["head"],
-        head_batch_norm=values["head_batch_norm"],
-        max_norm=float(values["max_norm"]),
-        augment_flip=values["augment_flip"],
-        augment_shift=float(values["augment_shift"]),
-        augment_crop=values["augment_crop"],
-        augment_cutout=values["augment_cutout"],
+        **_network_wide(Architecture, values),
     )
-    training = Training(
-        optimizer=values["optimizer"],
-        learning_rate=float(values["learning_rate"]),
-        lr_schedule=values["lr_schedule"],
-        warmup_epochs=values["warmup_epochs"],
-        weight_decay=float(values["weight_decay"]),
-        label_smoothing=float(values["label_smoothing"]),
-        momentum=float(values["momentum"]),
-        nesterov=values["nesterov"],
-        clipnorm=float(values["clipnorm"]),
-        batch_size=values["batch_size"],
-        **execution,
-    )
+    training = Training(**_network_wide(Training, values), **execution)
     return TrialSetup(architecture=architecture, training=training)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hpsearch.search.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
 from hpsearch.space.catalogue import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
+from hpsearch.space.execution import EXECUTION_DEFAULTS, PRECISIONS
 
 
 class SpecError(ValueError):
@@ -130,11 +131,13 @@ class TrainingSpec(_Strict):
     """How every trial trains: epochs, and execution settings that change speed, not the network."""
 
     epochs: int = Field(10, ge=1, le=10_000)
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
-        "float32", description="mixed precision halves memory traffic on GPUs with tensor cores"
+    precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]  # the tuple's values
+        EXECUTION_DEFAULTS["precision"], description="mixed precision halves memory traffic on GPUs with tensor cores"
     )
-    jit_compile: bool = Field(False, description="compile training steps with XLA")
-    steps_per_execution: int = Field(1, ge=1, le=10_000, description="batches per compiled call")
+    jit_compile: bool = Field(EXECUTION_DEFAULTS["jit_compile"], description="compile training steps with XLA")
+    steps_per_execution: int = Field(
+        EXECUTION_DEFAULTS["steps_per_execution"], ge=1, le=10_000, description="batches per compiled call"
+    )
 
 
 class SamplerSpec(_Strict):

@@ -1,0 +1,408 @@
+"""Running a study from Python or the command line: `run` (and resume) with one worker here or a
+pool of worker processes, and `join` for one more worker. The CLI is a thin shell around these.
+
+Failures a user can fix raise `LaunchError` with one sentence and the exit code the CLI uses.
+TensorFlow is imported only once the study, storage and data have been checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from hpsearch.launch import stopping
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import BaseStorage
+
+    from hpsearch.data.sources import Splits
+    from hpsearch.launch.pool import WorkerSlot
+    from hpsearch.launch.progress import LiveProgress
+    from hpsearch.space.spec import StudySpec
+    from hpsearch.store.snapshot import Progress
+
+USAGE_ERROR = 2  # bad study file, bad data file, bad flag
+RUN_ERROR = 1  # storage unreachable, target not reached
+
+
+class LaunchError(Exception):
+    """A study that cannot run as asked: `message` is one sentence, `exit_code` the CLI's."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def open_checked(url: str, read_only: bool = False) -> BaseStorage:
+    """The Optuna storage at `url`; one sentence (credentials masked) when it cannot be opened."""
+    from hpsearch.store.storage import StorageError, open_storage, quiet_optuna
+
+    quiet_optuna()
+    try:
+        return open_storage(url, read_only=read_only)
+    except StorageError as error:
+        raise LaunchError(str(error), RUN_ERROR) from None
+
+
+def load(study: str, storage: str | None = None) -> optuna.Study:
+    """A stored study, opened read-only, to read its results with Optuna's API
+    (`hpsearch.load("cifar-dropout").best_trial`); `study` is its name or its study file."""
+    import optuna
+
+    from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
+
+    url = storage_url(storage)
+    name = study_name(study)
+    if not missing_sqlite_file(url):  # opening a missing SQLite file would create it
+        try:
+            return optuna.load_study(study_name=name, storage=open_checked(url, read_only=True))
+        except KeyError:
+            pass
+    raise LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+
+
+def study_name(reference: str) -> str:
+    """The study a name or study file refers to (a file's own name, or the reference itself)."""
+    from hpsearch.space.spec import SpecError, load_spec
+
+    if not reference.endswith(".toml"):
+        return reference
+    try:
+        return load_spec(reference).name
+    except SpecError as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stopping_gracefully(function: F) -> F:
+    """Run `function` with Ctrl-C and SIGTERM asking for a stop at a safe point (`stopping.py`),
+    and the caller's handlers back afterwards."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with stopping.graceful():
+            return function(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@_stopping_gracefully
+def run(
+    study: str,
+    *,
+    storage: str | None = None,
+    trials: int | None = None,
+    budget: str | None = None,
+    epochs: int | None = None,
+    data: str | None = None,
+    subset: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    gpus: str | None = None,
+    workers_per_gpu: int = 1,
+    precision: str | None = None,
+    xla: bool | None = None,
+    steps_per_execution: int | None = None,
+    checkpoints: str | None = None,
+    force: bool = False,
+    resume: bool = False,
+    console: Console | None = None,
+) -> Progress:
+    """Create (or continue) a study and run trials until it has its target of finished trials or
+    has spent its budget; returns where it stands. Arguments are the `hpsearch run` flags.
+
+    >>> import hpsearch
+    >>> progress = hpsearch.run("digits-quick", trials=4, epochs=2, storage="sqlite:///hpsearch.db")
+    >>> progress.done
+    True
+
+    One worker trains in this process; with `workers` or GPUs, worker processes do. `resume`
+    keeps the stored target and budget unless given. A stop signal ends the trials at a safe
+    point, queued again, and raises LaunchError with the signal's exit code.
+    """
+    from hpsearch.launch.pool import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
+    from hpsearch.search.study import budget_use, stored_target, study_progress
+    from hpsearch.store.urls import checkpoint_dir
+
+    console = console or Console()
+    spec, url, optuna_storage = prepare(
+        study, storage, console, trials=trials, budget=budget, keep_stored_target=resume,
+        epochs=epochs, dataset=data, subset=subset, seed=seed,
+        precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
+    )
+    if resume:
+        if stored_target(optuna_storage, spec.name) is None:
+            raise LaunchError(f"no study {spec.name!r} in this storage to resume; start it with `hpsearch run`",
+                              USAGE_ERROR)
+        import optuna
+
+        stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
+        progress = study_progress(stored, optuna_storage)
+        if progress.finished >= spec.search.trials:
+            console.print(f"Study {spec.name} is already finished: {progress.finished} of "
+                          f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
+            return progress
+        use = budget_use(stored, spec.search.compute_budget())
+        if use is not None and use.spent:
+            console.print(f"Study {spec.name} has spent its {use.describe()}; {progress.finished} trials "
+                          f"finished ({progress.states_text()}). A larger --budget continues it.",
+                          highlight=False)
+            return progress
+    try:
+        chosen = choose_gpus(gpus, detect_gpus())
+        slots = plan_workers(workers, chosen, workers_per_gpu)
+        check_worker_count(len(slots), chosen)
+    except WorkerPlanError as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
+    _announce(spec, url, console)
+    checkpoint_root = checkpoint_dir(url, checkpoints)
+    if len(slots) == 1 and slots[0].gpu is None:
+        return _work_here(spec, optuna_storage, checkpoint_root, None, force, console)
+    # The workers read the study (its spec, target and budget) from the storage; only what is this
+    # run's own travels on their command line.
+    training = spec.training
+    args = [study, "--checkpoints", str(checkpoint_root),
+            "--precision", training.precision, "--xla" if training.jit_compile else "--no-xla",
+            "--steps-per-execution", str(training.steps_per_execution)] + (["--force"] if force else [])
+    return _work_in_processes(spec, optuna_storage, url, slots, args, console)
+
+
+@_stopping_gracefully
+def join(
+    study: str,
+    *,
+    storage: str | None = None,
+    trials: int | None = None,
+    epochs: int | None = None,
+    data: str | None = None,
+    subset: int | None = None,
+    seed: int | None = None,
+    sampler_seed: int | None = None,
+    precision: str | None = None,
+    xla: bool | None = None,
+    steps_per_execution: int | None = None,
+    checkpoints: str | None = None,
+    force: bool = False,
+    console: Console | None = None,
+) -> Progress:
+    """Join a study as one more worker in this process (`hpsearch worker`): it trains what the
+    study stored, until the study's target or budget; `trials` moves the target."""
+    from hpsearch.store.urls import checkpoint_dir
+
+    console = console or Console()
+    spec, url, optuna_storage = prepare(
+        study, storage, console, trials=trials, budget=None, keep_stored_target=True,
+        epochs=epochs, dataset=data, subset=subset, seed=seed,
+        precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
+    )
+    _announce(spec, url, console)
+    seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
+    return _work_here(spec, optuna_storage, checkpoint_dir(url, checkpoints), seed_here, force, console)
+
+
+def prepare(
+    study: str, storage: str | None, console: Console, *, trials: int | None, budget: str | None,
+    keep_stored_target: bool, **overrides: Any,
+) -> tuple[StudySpec, str, BaseStorage]:
+    """The spec to train, the storage URL and the opened storage. A study that exists trains the
+    spec it stored; otherwise the study file's. The target and budget are the flags, else (when
+    asked: resume, worker) the stored ones, else the file's; on `run`, a budget without a trial
+    target replaces the file's target. Flags that contradict a stored study are refused."""
+    from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
+    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target
+    from hpsearch.space.spec import SpecError
+    from hpsearch.store.urls import storage_url
+
+    if budget is not None:  # checked before the storage is opened (and an SQLite file created)
+        try:
+            given = parse_budget(budget)
+        except BudgetError as error:
+            raise LaunchError(f"--budget: {error}", USAGE_ERROR) from None
+        if given is not None and trials is None and not keep_stored_target:
+            trials = NO_TRIAL_TARGET
+    url = storage_url(storage)
+    spec, file_spec, optuna_storage = _study_spec(study, url, console)
+    if keep_stored_target:
+        trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
+        budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
+    try:
+        overrides, notes = keep_settings(file_spec or spec, kept_settings(optuna_storage, spec.name), overrides)
+        settled = spec.with_overrides(trials=trials, budget=budget, **overrides)
+    except SpecError as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    return settled, url, optuna_storage
+
+
+def _study_spec(reference: str, url: str, console: Console) -> tuple[StudySpec, StudySpec | None, BaseStorage]:
+    """(what to train, the study file's spec or None, the opened storage): a study that exists
+    trains the spec it stored when created, so a worker needs no file; a file that differs from
+    it is reported."""
+    from hpsearch.search.study import stored_spec
+    from hpsearch.space.spec import SpecError, differences, load_spec
+    from hpsearch.store.urls import missing_sqlite_file
+
+    file_spec: StudySpec | None = None
+    problem: SpecError | None = None
+    try:
+        file_spec = load_spec(reference)
+    except SpecError as error:
+        if missing_sqlite_file(url):  # no stored study to fall back on: say so without creating the file
+            raise LaunchError(str(error), USAGE_ERROR) from None
+        problem = error
+    storage = open_checked(url)
+    try:
+        stored = stored_spec(storage, file_spec.name if file_spec else reference)
+    except SpecError as error:
+        raise LaunchError(f"{error} (stored by another version of hpsearch?)", USAGE_ERROR) from None
+    if stored is None:
+        if file_spec is None:
+            raise LaunchError(str(problem), USAGE_ERROR)
+        return file_spec, file_spec, storage
+    changed = differences(file_spec, stored) if file_spec else []
+    if changed:
+        console.print(f"[yellow]note:[/] {file_spec.source} differs from study {stored.name} as created "  # type: ignore[union-attr]
+                      f"({', '.join(changed)}); the study keeps what it was created with", highlight=False)
+    return stored, file_spec, storage
+
+
+def _announce(spec: StudySpec, url: str, console: Console) -> None:
+    from hpsearch.store.urls import mask
+
+    console.print(
+        f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
+        f"on {spec.data.dataset}, storage {mask(url)}",
+        highlight=False,
+    )
+
+
+def _finish(study: optuna.Study, live: LiveProgress) -> Progress:
+    """Say why the run ended, and return where the study stands."""
+    from hpsearch.search.study import study_progress
+
+    progress = study_progress(study, live.storage)
+    live.print_outcome(progress)
+    return progress
+
+
+def _print_findings(findings: list[Any], console: Console) -> None:
+    table = Table(title="Data check (hpsearch doctor)", title_justify="left")
+    for column in ("severity", "check", "what is wrong", "what to do"):
+        table.add_column(column)
+    for finding in findings:
+        colour = "red" if finding.severity == "severe" else "yellow"
+        table.add_row(f"[{colour}]{finding.severity}[/]", finding.check, finding.message, finding.advice)
+    console.print(table)
+
+
+def load_checked_data(spec: StudySpec, force: bool, console: Console) -> Splits:
+    """Read the study's data, run the doctor on it, and split it; severe problems stop here."""
+    from hpsearch.data.doctor import examine
+    from hpsearch.data.sources import DataError, load_raw, prepare
+
+    try:
+        raw = load_raw(spec.data.dataset, seed=spec.search.seed)
+        findings = examine(raw)
+        if findings:
+            _print_findings(findings, console)
+        severe = [f for f in findings if f.severity == "severe"]
+        if severe and not force:
+            raise LaunchError(f"{severe[0].message} {severe[0].advice} (--force runs anyway)", USAGE_ERROR)
+        splits = prepare(raw, seed=spec.search.seed, **spec.data.split_settings())
+    except DataError as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
+    console.print(f"Data: {splits.describe()}", highlight=False)
+    return splits
+
+
+def _work_here(
+    spec: StudySpec, optuna_storage: BaseStorage, checkpoints: Path, sampler_seed: int | None, force: bool,
+    console: Console,
+) -> Progress:
+    """Run trials in this process (one worker)."""
+    from hpsearch.launch.progress import LiveProgress
+    from hpsearch.train.native_logs import filter_native_stderr
+
+    filter_native_stderr()
+    splits = load_checked_data(spec, force, console)
+    from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
+    from hpsearch.search.study import DataMismatch
+
+    study = None
+    try:
+        with LiveProgress(console, spec, optuna_storage) as live:
+            study = run_worker(spec, optuna_storage, splits, checkpoints, on_trial=live.on_trial,
+                               sampler_seed=sampler_seed)
+    except KeyboardInterrupt:
+        pass
+    except RepeatedFailures as error:
+        raise LaunchError(str(error), RUN_ERROR) from None
+    except DataMismatch as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
+    if study is None or stopping.signal_received():  # a spent time budget is no interruption
+        raise LaunchError("interrupted; the running trial is queued again and `hpsearch resume` continues",
+                          stopping.SIGNAL_EXIT_CODE)
+    return _finish(study, live)
+
+
+def _poll_tolerantly(live: LiveProgress, study: optuna.Study) -> None:
+    """Refresh the display; a storage hiccup (the workers ride it out too) skips one refresh."""
+    from hpsearch.store.storage import is_storage_failure
+
+    try:
+        live.poll(study)
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise
+
+
+def _work_in_processes(
+    spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[WorkerSlot], worker_args: list[str],
+    console: Console,
+) -> Progress:
+    """Start worker processes and show their shared progress until they are all done.
+
+    A stop signal stops the workers (each hands back its trial); trials of workers that had to
+    be killed are released here, so none is left RUNNING.
+    """
+    import tempfile
+
+    from hpsearch.launch.pool import WorkerPool
+    from hpsearch.launch.progress import LiveProgress
+    from hpsearch.launch.retries import release_trials
+    from hpsearch.search.study import open_study
+
+    study = open_study(spec, optuna_storage)  # created (spec stored, baselines queued) before workers race to it
+    pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
+    places = ", ".join(f"GPU {s.gpu}" if s.gpu is not None else "CPU" for s in slots)
+    console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
+    try:
+        pool.start(seed=spec.search.seed)
+        with LiveProgress(console, spec, optuna_storage) as live:
+            while pool.running() and not stopping.stop_requested():
+                _poll_tolerantly(live, study)
+                stopping.pause(1.0)
+            if not stopping.stop_requested():
+                live.poll(study)
+    finally:
+        interrupted = stopping.stop_requested() or pool.running()
+        if interrupted:
+            pool.stop()
+            release_trials(study, pool.identities())
+    if interrupted:
+        raise LaunchError("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues",
+                          stopping.SIGNAL_EXIT_CODE)
+    if USAGE_ERROR in pool.exit_codes():
+        raise LaunchError(pool.last_error().removeprefix("error: "), USAGE_ERROR)
+    return _finish(study, live)

@@ -1,0 +1,39 @@
+"""The Python entry points the CLI is built on: `hpsearch.run` trains a real study and returns
+where it stands, `hpsearch.load` reads it back through Optuna, and bad input is a LaunchError."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpsearch
+from tests.helpers import write_study
+
+
+def test_run_then_load_from_python(tmp_path: Path) -> None:
+    path = write_study(tmp_path, "from-python", '[data]\ndataset = "digits"\n[training]\nepochs = 1\n'
+                       '[search]\ntrials = 2\n[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n'
+                       "base_filters = { choices = [4, 8] }\n")
+    storage = f"sqlite:///{tmp_path}/api.db"
+    progress = hpsearch.run(str(path), storage=storage, subset=300)
+    assert progress.done and progress.finished == 2 and progress.best_value is not None
+    study = hpsearch.load("from-python", storage=storage)
+    assert study.best_value == progress.best_value
+    assert {t.params["base_filters"] for t in study.trials} <= {4, 8}
+    more = hpsearch.run(str(path), storage=storage, resume=True, trials=3)  # the stored subset is kept
+    assert more.finished == 3
+
+    with pytest.raises(hpsearch.LaunchError) as refused:
+        hpsearch.run(str(path), storage=storage, epochs=5)
+    assert refused.value.exit_code == 2 and "was created with --epochs 1" in refused.value.message
+    with pytest.raises(hpsearch.LaunchError, match="no study named 'absent'"):
+        hpsearch.load("absent", storage=storage)
+
+
+def test_importing_hpsearch_loads_no_tensorflow() -> None:
+    code = "import sys, hpsearch\nassert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
