@@ -10,5 +10,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 from hpsearch.launch.launcher import LaunchError, join, load, run  # noqa: E402  (after the settings above)
+from hpsearch.launch.winners import confirm, export  # noqa: E402
 
-__all__ = ["LaunchError", "join", "load", "run"]
+__all__ = ["LaunchError", "confirm", "export", "join", "load", "run"]

@@ -17,7 +17,16 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.launch import stopping
-from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError, load, open_checked, study_name
+from hpsearch.launch.launcher import (
+    RUN_ERROR,
+    USAGE_ERROR,
+    LaunchError,
+    load,
+    open_checked,
+    print_findings,
+    study_name,
+    unknown_study,
+)
 from hpsearch.space.catalogue import PARAMETERS
 from hpsearch.space.execution import PRECISIONS
 
@@ -264,9 +273,8 @@ def dashboard(
 
 
 def _unknown_study(name: str, url: str) -> NoReturn:
-    from hpsearch.store.urls import mask
-
-    _fail(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+    error = unknown_study(name, url)
+    _fail(error.message, error.exit_code)
 
 
 def _snapshot(reference: str, storage: str | None) -> StudySnapshot:
@@ -364,62 +372,9 @@ def export(
 
     Example: hpsearch export cifar-dropout --trial best --out exported/cifar-dropout
     """
-    from hpsearch.data.sources import DataError, load_splits
-    from hpsearch.train.native_logs import filter_native_stderr
-    from hpsearch.store.records import DATA_ATTR, SEED_ATTR, why_no_network
-    from hpsearch.space.spec import DataSpec
+    from hpsearch.launch.winners import export as export_trial
 
-    filter_native_stderr()
-    from hpsearch.search.confirm import confirm_name, confirmed_winner
-
-    stored = _guarded(load, study, storage)
-    winner = None
-    if trial == "best":
-        try:
-            confirm_round = load(confirm_name(stored.study_name), storage)
-            winner = confirmed_winner(confirm_round)
-        except LaunchError:  # no confirm round
-            pass
-    if winner is not None:  # the confirm round judged the winners over longer training
-        stored = confirm_round
-        chosen = winner.trial
-        console.print(f"Exporting the confirmed winner: trial {chosen.number} of {stored.study_name}, "
-                      f"trial {winner.search_trial} of the search.", highlight=False)
-    elif trial == "best":
-        try:
-            chosen = stored.best_trial
-        except ValueError:
-            _fail(f"study {stored.study_name!r} has no completed trial yet", USAGE_ERROR)
-    else:
-        trials = stored.get_trials(deepcopy=False)
-        if not trial.isdigit() or int(trial) >= len(trials):
-            _fail(f"no trial {trial!r} in study {stored.study_name!r} (0..{len(trials) - 1} or best)", USAGE_ERROR)
-        chosen = trials[int(trial)]
-    problem = why_no_network(chosen)
-    if problem:
-        _fail(problem, USAGE_ERROR)
-    try:  # before the minutes of retraining, not after
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        _fail(f"cannot write into --out {out} ({error.strerror}); name a directory", USAGE_ERROR)
-    recorded = stored.user_attrs.get(DATA_ATTR)
-    if recorded is None and data is None:
-        _fail(f"study {stored.study_name!r} did not record its data; name it with --data", USAGE_ERROR)
-    settings = DataSpec.model_validate(recorded or {"dataset": data})
-    seed = int(stored.user_attrs.get(SEED_ATTR, 0))
-    try:
-        splits = load_splits(data or settings.dataset, seed=seed, **settings.split_settings())
-    except DataError as error:
-        _fail(str(error), USAGE_ERROR)
-    from hpsearch.train.export import export_trial  # loads TensorFlow
-
-    result = export_trial(stored, chosen, splits, out, seed)
-    console.print(
-        f"Trial {chosen.number} retrained on {len(splits.x_train) + len(splits.x_val)} images for "
-        f"{result.epochs} epochs ({result.seconds:.0f} s): test accuracy {result.test_accuracy:.4f}. "
-        f"Saved model.keras, trial.json and curves.json in {out}",
-        highlight=False,
-    )
+    _guarded(export_trial, study, out=out, trial=trial, storage=storage, data=data, console=console)
 
 
 @app.command()
@@ -437,49 +392,14 @@ def confirm(
 
     Example: hpsearch confirm cifar-dropout --top 5 --epochs 60
     """
-    import optuna
-
-    from hpsearch.launch.launcher import load_checked_data, prepare
-    from hpsearch.search.confirm import LONGER, confirm_spec, queue_winners, winners
-    from hpsearch.train.native_logs import filter_native_stderr
-    from hpsearch.space.spec import SpecError
-    from hpsearch.search.study import keep_settings, kept_settings, open_study
-    from hpsearch.store.urls import checkpoint_dir
+    from hpsearch.launch.winners import confirm as confirm_round
+    from hpsearch.store.records import EPOCHS_ATTR
 
     stopping.stop_gracefully()
-    spec, url, optuna_storage = _guarded(prepare, study, storage, console, trials=None, budget=None,
-                                         keep_stored_target=True)
-    try:
-        search = optuna.load_study(study_name=spec.name, storage=optuna_storage)
-    except KeyError:
-        _unknown_study(spec.name, url)
-    chosen = winners(search, top)
-    if not chosen:
-        _fail(f"study {spec.name!r} has no complete trial to confirm yet", USAGE_ERROR)
-    planned = confirm_spec(spec, len(chosen), epochs or LONGER * spec.training.epochs)
-    try:  # a confirm round already under way keeps its length
-        kept, _ = keep_settings(planned, kept_settings(optuna_storage, planned.name), {"epochs": epochs})
-        round_spec = planned.with_overrides(epochs=kept.get("epochs"))
-    except SpecError as error:
-        _fail(str(error), USAGE_ERROR)
-    filter_native_stderr()
-    queued = queue_winners(open_study(round_spec, optuna_storage), chosen)
-    console.print(f"Confirm round [bold]{round_spec.name}[/]: the best {len(chosen)} trials of {spec.name} "
-                  f"retrained for {round_spec.training.epochs} epochs ({len(queued)} newly queued)", highlight=False)
-    splits = _guarded(load_checked_data, round_spec, force, console)
-    from hpsearch.search.confirm import run_confirmations  # loads TensorFlow
-    from hpsearch.launch.progress import LiveProgress
-
-    try:
-        with LiveProgress(console, round_spec, optuna_storage) as live:
-            confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
-                                          on_trial=live.on_trial)
-    except KeyboardInterrupt:
-        confirmed = None
-    if confirmed is None or stopping.stop_requested():
-        _fail("interrupted; the running trial is queued again and `hpsearch confirm` continues",
-              stopping.SIGNAL_EXIT_CODE)
-    _print_confirmations(search, confirmed, spec.training.epochs, round_spec.training.epochs)
+    search, confirmed = _guarded(confirm_round, study, top=top, epochs=epochs, storage=storage,
+                                 checkpoints=checkpoints, force=force, console=console)
+    _print_confirmations(search, confirmed, int(search.user_attrs.get(EPOCHS_ATTR, 0)),
+                         int(confirmed.user_attrs.get(EPOCHS_ATTR, 0)))
 
 
 def _print_confirmations(search: optuna.Study, confirmed: optuna.Study, short: int, long: int) -> None:
@@ -533,7 +453,7 @@ def doctor(
     if not findings:
         console.print(f"{source}: no problems found.", highlight=False)
         return
-    _print_findings(findings)
+    print_findings(findings, console)
     if any(f.severity == "severe" for f in findings):
         raise typer.Exit(RUN_ERROR)
 

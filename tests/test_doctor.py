@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpsearch.data.sources import doctor
+from hpsearch.data import doctor
 from hpsearch.data.sources import RawData, load_raw
 from hpsearch.data.doctor import Finding, examine
 from tests.helpers import CIFAR, MNIST, REPO, run_cli

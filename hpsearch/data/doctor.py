@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -259,14 +259,17 @@ def _class_counts(classes: np.ndarray) -> dict[int, int]:
 # The checks: each takes the read data and returns its findings (none when all is well).
 
 
+def _unusable_forms(check: str, array: str, forms: dict[str, Any], advice: str) -> list[Finding]:
+    """A severe finding for each split whose array has a form (a string saying what is wrong)
+    that training cannot take."""
+    return [Finding("severe", check, f"{array}_{split} {form}.", advice)
+            for split, form in forms.items() if isinstance(form, str)]
+
+
 def _check_image_format(data: _Data) -> list[Finding]:
     """Images that are not numeric 3-D/4-D arrays cannot be fed to a Conv2D at all."""
-    return [
-        Finding("severe", "image-format", f"x_{split} {form}.",
-                "Give images as a numeric array shaped (N, H, W) or (N, H, W, C).")
-        for split, form in data.image_forms.items()
-        if isinstance(form, str)
-    ]
+    return _unusable_forms("image-format", "x", data.image_forms,
+                           "Give images as a numeric array shaped (N, H, W) or (N, H, W, C).")
 
 
 def _check_image_shapes(data: _Data) -> list[Finding]:
@@ -285,12 +288,8 @@ def _check_image_shapes(data: _Data) -> list[Finding]:
 
 def _check_label_format(data: _Data) -> list[Finding]:
     """Labels must be numeric class numbers or one-hot rows."""
-    return [
-        Finding("severe", "label-format", f"y_{split} {form}.",
-                "Give labels as integer class numbers 0, 1, 2, ... (N,) or one-hot rows (N, K).")
-        for split, form in data.label_forms.items()
-        if isinstance(form, str)
-    ]
+    return _unusable_forms("label-format", "y", data.label_forms,
+                           "Give labels as integer class numbers 0, 1, 2, ... (N,) or one-hot rows (N, K).")
 
 
 def _check_label_count(data: _Data) -> list[Finding]:

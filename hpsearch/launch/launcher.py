@@ -57,7 +57,7 @@ def load(study: str, storage: str | None = None) -> optuna.Study:
     (`hpsearch.load("cifar-dropout").best_trial`); `study` is its name or its study file."""
     import optuna
 
-    from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
+    from hpsearch.store.urls import missing_sqlite_file, storage_url
 
     url = storage_url(storage)
     name = study_name(study)
@@ -66,7 +66,13 @@ def load(study: str, storage: str | None = None) -> optuna.Study:
             return optuna.load_study(study_name=name, storage=open_checked(url, read_only=True))
         except KeyError:
             pass
-    raise LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+    raise unknown_study(name, url)
+
+
+def unknown_study(name: str, url: str) -> LaunchError:
+    from hpsearch.store.urls import mask
+
+    return LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
 
 
 def study_name(reference: str) -> str:
@@ -296,7 +302,8 @@ def _finish(study: optuna.Study, live: LiveProgress) -> Progress:
     return progress
 
 
-def _print_findings(findings: list[Any], console: Console) -> None:
+def print_findings(findings: list[Any], console: Console) -> None:
+    """The data check's findings as a table: what is wrong, and what to do."""
     table = Table(title="Data check (hpsearch doctor)", title_justify="left")
     for column in ("severity", "check", "what is wrong", "what to do"):
         table.add_column(column)
@@ -315,7 +322,7 @@ def load_checked_data(spec: StudySpec, force: bool, console: Console) -> Splits:
         raw = load_raw(spec.data.dataset, seed=spec.search.seed)
         findings = examine(raw)
         if findings:
-            _print_findings(findings, console)
+            print_findings(findings, console)
         severe = [f for f in findings if f.severity == "severe"]
         if severe and not force:
             raise LaunchError(f"{severe[0].message} {severe[0].advice} (--force runs anyway)", USAGE_ERROR)
