@@ -292,69 +292,78 @@ def _check_label_format(data: _Data) -> list[Finding]:
                            "Give labels as integer class numbers 0, 1, 2, ... (N,) or one-hot rows (N, K).")
 
 
+def _per_split(finding: Callable[[str], Finding | None]) -> list[Finding]:
+    """What `finding` says of each split (None: that split is fine)."""
+    return [found for split in SPLITS if (found := finding(split)) is not None]
+
+
 def _check_label_count(data: _Data) -> list[Finding]:
     """One label per image: otherwise images and labels are paired wrongly or not at all."""
-    findings = []
-    for split in SPLITS:
+
+    def finding(split: str) -> Finding | None:
         images, labels = data.images(split), data.labels(split)
-        if images is not None and labels is not None and len(images) != len(labels):
-            findings.append(Finding(
-                "severe", "label-count",
-                f"x_{split} has {len(images):,} images but y_{split} has {len(labels):,} labels.",
-                f"Give exactly one label per image, in the same order (check how x_{split} and "
-                f"y_{split} were filtered or shuffled).",
-            ))
-    return findings
+        if images is None or labels is None or len(images) == len(labels):
+            return None
+        return Finding(
+            "severe", "label-count",
+            f"x_{split} has {len(images):,} images but y_{split} has {len(labels):,} labels.",
+            f"Give exactly one label per image, in the same order (check how x_{split} and "
+            f"y_{split} were filtered or shuffled).",
+        )
+
+    return _per_split(finding)
 
 
 def _check_one_hot(data: _Data) -> list[Finding]:
     """2-D labels are read as one-hot: a row with no 1, several 1s or soft values is misread."""
-    findings = []
-    for split in SPLITS:
+
+    def finding(split: str) -> Finding | None:
         labels = data.labels(split)
-        if labels is None or labels.ndim != 2:
-            continue
-        bad = _bad_one_hot_rows(labels)
-        if bad.any():
-            findings.append(Finding(
-                "severe", "one-hot",
-                f"{_count(bad)} of the {len(labels):,} rows of y_{split} are not one-hot "
-                f"(e.g. rows {_some(np.flatnonzero(bad))}: not exactly one 1 among 0s).",
-                "Encode each label as exactly one 1 among 0s, or give integer class numbers instead.",
-            ))
-    return findings
+        bad = _bad_one_hot_rows(labels) if labels is not None and labels.ndim == 2 else None
+        if bad is None or not bad.any():
+            return None
+        return Finding(
+            "severe", "one-hot",
+            f"{_count(bad)} of the {len(labels):,} rows of y_{split} are not one-hot "  # type: ignore[arg-type]
+            f"(e.g. rows {_some(np.flatnonzero(bad))}: not exactly one 1 among 0s).",
+            "Encode each label as exactly one 1 among 0s, or give integer class numbers instead.",
+        )
+
+    return _per_split(finding)
 
 
 def _check_label_values(data: _Data) -> list[Finding]:
     """Class-number labels must be whole numbers from 0 up (sparse categorical cross-entropy)."""
-    findings = []
-    for split in SPLITS:
+
+    def finding(split: str) -> Finding | None:
         labels = data.labels(split)
-        if labels is None or labels.ndim != 1:
-            continue
-        problems = _label_value_problems(labels)
-        if problems:
-            findings.append(Finding(
-                "severe", "label-values",
-                f"y_{split} has labels that are not class numbers 0, 1, 2, ...: {'; '.join(problems)}.",
-                "Map the labels to whole class numbers 0, 1, 2, ... (the same mapping for both splits).",
-            ))
-    return findings
+        problems = _label_value_problems(labels) if labels is not None and labels.ndim == 1 else []
+        if not problems:
+            return None
+        return Finding(
+            "severe", "label-values",
+            f"y_{split} has labels that are not class numbers 0, 1, 2, ...: {'; '.join(problems)}.",
+            "Map the labels to whole class numbers 0, 1, 2, ... (the same mapping for both splits).",
+        )
+
+    return _per_split(finding)
 
 
 def _check_non_finite(data: _Data) -> list[Finding]:
     """One NaN or infinite pixel turns the loss into NaN and ends the training."""
-    findings = []
-    for split in SPLITS:
+
+    def finding(split: str) -> Finding | None:
         stats = data.stats(split)
-        if stats is not None and stats.nan + stats.inf:
-            findings.append(Finding(
-                "severe", "non-finite",
-                f"x_{split} has {stats.nan:,} NaN and {stats.inf:,} infinite pixel values.",
-                "Find where they come from (a division by zero in normalization, a failed load) and "
-                "fix or drop those images.",
-            ))
-    return findings
+        if stats is None or not stats.nan + stats.inf:
+            return None
+        return Finding(
+            "severe", "non-finite",
+            f"x_{split} has {stats.nan:,} NaN and {stats.inf:,} infinite pixel values.",
+            "Find where they come from (a division by zero in normalization, a failed load) and "
+            "fix or drop those images.",
+        )
+
+    return _per_split(finding)
 
 
 def _check_scale_mismatch(data: _Data) -> list[Finding]:
