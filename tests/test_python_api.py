@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import hpsearch
+from hpsearch.space.spec import load_spec
 from tests.helpers import write_study
 
 
@@ -31,6 +32,17 @@ def test_run_then_load_from_python(tmp_path: Path) -> None:
     assert refused.value.exit_code == 2 and "was created with --epochs 1" in refused.value.message
     with pytest.raises(hpsearch.LaunchError, match="no study named 'absent'"):
         hpsearch.load("absent", storage=storage)
+
+
+def test_run_takes_a_spec_built_in_python(tmp_path: Path) -> None:
+    """What a launcher (Ray, a notebook) does: build the spec in code, with no study file."""
+    spec = load_spec("digits-quick").with_overrides(trials=1, epochs=1, subset=200)
+    spec = spec.model_copy(update={"name": "built-in-python"})
+    storage = f"sqlite:///{tmp_path}/built.db"
+    progress = hpsearch.run(spec, storage=storage)
+    assert progress.done and progress.finished == 1
+    (trial,) = hpsearch.load("built-in-python", storage=storage).trials
+    assert len(trial.user_attrs["history"]["loss"]) == 1
 
 
 def test_importing_hpsearch_loads_no_tensorflow() -> None:

@@ -104,7 +104,7 @@ def _stopping_gracefully(function: F) -> F:
 
 @_stopping_gracefully
 def run(
-    study: str,
+    study: str | StudySpec,
     *,
     storage: str | None = None,
     trials: int | None = None,
@@ -125,7 +125,8 @@ def run(
     console: Console | None = None,
 ) -> Progress:
     """Create (or continue) a study and run trials until it has its target of finished trials or
-    has spent its budget; returns where it stands. Arguments are the `hpsearch run` flags.
+    has spent its budget; returns where it stands. `study` is a study name, a study file, or a
+    `StudySpec` built in Python; the other arguments are the `hpsearch run` flags.
 
     >>> import hpsearch
     >>> progress = hpsearch.run("digits-quick", trials=4, epochs=2, storage="sqlite:///hpsearch.db")
@@ -177,7 +178,7 @@ def run(
     # The workers read the study (its spec, target and budget) from the storage; only what is this
     # run's own travels on their command line.
     training = spec.training
-    args = [study, "--checkpoints", str(checkpoint_root),
+    args = [spec.name, "--checkpoints", str(checkpoint_root),
             "--precision", training.precision, "--xla" if training.jit_compile else "--no-xla",
             "--steps-per-execution", str(training.steps_per_execution)] + (["--force"] if force else [])
     return _work_in_processes(spec, optuna_storage, url, slots, args, console)
@@ -217,7 +218,7 @@ def join(
 
 
 def prepare(
-    study: str, storage: str | None, console: Console, *, trials: int | None, budget: str | None,
+    study: str | StudySpec, storage: str | None, console: Console, *, trials: int | None, budget: str | None,
     keep_stored_target: bool, **overrides: Any,
 ) -> tuple[StudySpec, str, BaseStorage]:
     """The spec to train, the storage URL and the opened storage. A study that exists trains the
@@ -251,25 +252,25 @@ def prepare(
     return settled, url, optuna_storage
 
 
-def _study_spec(reference: str, url: str, console: Console) -> tuple[StudySpec, StudySpec | None, BaseStorage]:
+def _study_spec(reference: str | StudySpec, url: str, console: Console) -> tuple[StudySpec, StudySpec | None, BaseStorage]:
     """(what to train, the study file's spec or None, the opened storage): a study that exists
     trains the spec it stored when created, so a worker needs no file; a file that differs from
     it is reported."""
     from hpsearch.search.study import stored_spec
-    from hpsearch.space.spec import SpecError, differences, load_spec
+    from hpsearch.space.spec import SpecError, StudySpec, differences, load_spec
     from hpsearch.store.urls import missing_sqlite_file
 
     file_spec: StudySpec | None = None
     problem: SpecError | None = None
     try:
-        file_spec = load_spec(reference)
+        file_spec = reference if isinstance(reference, StudySpec) else load_spec(reference)
     except SpecError as error:
         if missing_sqlite_file(url):  # no stored study to fall back on: say so without creating the file
             raise LaunchError(str(error), USAGE_ERROR) from None
         problem = error
     storage = open_checked(url)
     try:
-        stored = stored_spec(storage, file_spec.name if file_spec else reference)
+        stored = stored_spec(storage, file_spec.name if file_spec else str(reference))
     except SpecError as error:
         raise LaunchError(f"{error} (stored by another version of hpsearch?)", USAGE_ERROR) from None
     if stored is None:
