@@ -3,6 +3,7 @@
 Arms, each run once per seed on the same data split:
 - hpsearch: the study as `hpsearch run` searches it (its sampler and pruner, baselines first);
 - hpsearch-gp: the same with Optuna's GPSampler (`type = "gp"`), to choose the default sampler;
+- hpsearch-random: the same with Optuna's random sampler, to tell TPE's share from the pruner's;
 - random: Optuna's random sampler, no pruning, no baselines;
 - keras-tuner: Keras Tuner's Hyperband on the very same space (max epochs and reduction factor
   as the study's);
@@ -31,7 +32,7 @@ from benchmarks.searches import (
 )
 from hpsearch.space.spec import Baseline, StudySpec
 
-ARMS = ("hpsearch", "hpsearch-gp", "random", "keras-tuner", "baseline", "hand-built")
+ARMS = ("hpsearch", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 
@@ -78,6 +79,8 @@ def main() -> None:
         searches = {
             "hpsearch": lambda: run_optuna_arm("hpsearch", spec, splits, seed, budget),
             "hpsearch-gp": lambda: run_optuna_arm("hpsearch-gp", _with_sampler(spec, "gp"), splits, seed, budget),
+            # hpsearch's pruner and baselines with random draws: TPE's part in hpsearch's result
+            "hpsearch-random": lambda: run_optuna_arm("hpsearch-random", spec, splits, seed, budget, random=True),
             "random": lambda: run_optuna_arm("random", spec, splits, seed, budget,
                                              random=True, pruning=False, baselines=False),
             "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
