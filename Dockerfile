@@ -13,11 +13,12 @@ ENV PYTHONUNBUFFERED=1 \
 
 # Install the project into the image's Python (the one TensorFlow is installed in), so pip keeps the
 # image's CUDA-built tensorflow (it satisfies tensorflow>=2.21) and adds only what is missing.
-# PIP_BREAK_SYSTEM_PACKAGES is a no-op unless the base Python is marked externally managed.
+# PIP_BREAK_SYSTEM_PACKAGES is a no-op unless the base Python is marked externally managed. Ray (with
+# the dashboard KubeRay expects) is pinned to deploy/kubernetes/ray/raycluster.yaml's rayVersion.
 COPY pyproject.toml README.md /tmp/hpsearch-src/
 COPY hpsearch/ /tmp/hpsearch-src/hpsearch/
 RUN cd /tmp/hpsearch-src \
-    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir . \
+    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir ".[ray]" "ray[default]==2.60.0" \
     && cd / && rm -rf /tmp/hpsearch-src \
     && hpsearch --help > /dev/null
 

@@ -7,6 +7,7 @@ the study and storage are checked, so every other command (and `--help`) starts 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -130,6 +131,11 @@ WorkersOpt = Annotated[
 ]
 GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
 PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
+RayOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Run the workers as actors on a Ray cluster: auto, host:port or ray://host:10001; "
+                 "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'."),
+]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 
 
@@ -161,6 +167,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
         workers: WorkersOpt = None,
         gpus: GpusOpt = None,
         workers_per_gpu: PerGpuOpt = 1,
+        ray: RayOpt = None,
         precision: PrecisionOpt = None,
         xla: XlaOpt = None,
         steps_per_execution: StepsOpt = None,
@@ -172,7 +179,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
         stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
         progress = _guarded(
             run, study, storage=storage, trials=trials, budget=budget, epochs=epochs, data=data, subset=subset,
-            seed=seed, workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu,
+            seed=seed, workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu, ray=ray,
             precision=precision.value if precision else None, xla=xla, steps_per_execution=steps_per_execution,
             checkpoints=checkpoints, force=force, resume=resume, console=console,
         )
@@ -187,7 +194,8 @@ app.command(
     "has spent its --budget.\n\n"
     "Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2"
     "\n\nExample: hpsearch run cifar-architecture --budget 2h   (trials until two hours are spent)"
-    "\n\nExample: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch",
+    "\n\nExample: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch"
+    "\n\nExample: hpsearch run cifar-dropout --ray auto --workers-per-gpu 2 --storage postgresql://user@db/hpsearch",
 )(_launcher(resume=False))
 app.command(
     "resume",
@@ -547,5 +555,18 @@ def show(study: StudyArg) -> None:
     console.print(baselines)
 
 
+def _ray_alone_means_local(args: list[str]) -> list[str]:
+    """`--ray` with no address after it (Typer options cannot take an optional value): `--ray local`."""
+    from hpsearch.launch.ray_workers import LOCAL
+
+    given = []
+    for index, arg in enumerate(args):
+        given.append(arg)
+        following = args[index + 1] if index + 1 < len(args) else ""
+        if arg == "--ray" and not (following in ("auto", LOCAL) or ":" in following):
+            given.append(LOCAL)
+    return given
+
+
 def main() -> None:
-    app()
+    app(args=_ray_alone_means_local(sys.argv[1:]))

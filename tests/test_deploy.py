@@ -156,6 +156,12 @@ def test_raycluster_has_a_head_and_gpu_workers_on_the_same_image() -> None:
            if "nvidia.com/gpu" in container.get("resources", {}).get("limits", {})]
     assert gpu
     assert {container["image"] for container in _containers(ray)} == {_worker()["image"]}
+    # KubeRay needs the image's Ray to be the version the cluster declares; the driver on the head
+    # and the actors on the GPU workers both need the storage URL.
+    pinned = re.search(r'"ray\[default\]==([\d.]+)"', (REPO / "Dockerfile").read_text())
+    assert pinned and ray["spec"]["rayVersion"] == pinned[1]
+    for container in _containers(ray):
+        assert "HPSEARCH_STORAGE" in {variable["name"] for variable in container["env"]}
 
 
 def test_no_password_in_deploy_but_the_placeholder() -> None:

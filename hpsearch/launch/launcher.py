@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
     from hpsearch.data.sources import Splits
-    from hpsearch.launch.pool import WorkerSlot
+    from hpsearch.launch.pool import Workers, WorkerTask
     from hpsearch.launch.progress import LiveProgress
     from hpsearch.space.spec import StudySpec
     from hpsearch.store.snapshot import Progress
@@ -116,6 +116,7 @@ def run(
     workers: int | None = None,
     gpus: str | None = None,
     workers_per_gpu: int = 1,
+    ray: str | None = None,
     precision: str | None = None,
     xla: bool | None = None,
     steps_per_execution: int | None = None,
@@ -133,11 +134,22 @@ def run(
     >>> progress.done
     True
 
-    One worker trains in this process; with `workers` or GPUs, worker processes do. `resume`
+    One worker trains in this process; with `workers` or GPUs, worker processes do; with `ray`
+    (a cluster's address, `auto`, or `local` for one started here), Ray actors do. `resume`
     keeps the stored target and budget unless given. A stop signal ends the trials at a safe
     point, queued again, and raises LaunchError with the signal's exit code.
     """
-    from hpsearch.launch.pool import WorkerPlanError, check_worker_count, choose_gpus, detect_gpus, plan_workers
+    import tempfile
+
+    from hpsearch.launch.pool import (
+        WorkerPlanError,
+        WorkerPool,
+        WorkerTask,
+        check_worker_count,
+        choose_gpus,
+        detect_gpus,
+        plan_workers,
+    )
     from hpsearch.search.study import budget_use, stored_target, study_progress
     from hpsearch.store.urls import checkpoint_dir
 
@@ -165,23 +177,42 @@ def run(
                           f"finished ({progress.states_text()}). A larger --budget continues it.",
                           highlight=False)
             return progress
+    if ray is not None and gpus is not None:
+        raise LaunchError("--gpus picks GPUs on this machine; with --ray, Ray places the workers on the "
+                          "cluster's GPUs", USAGE_ERROR)
     try:
-        chosen = choose_gpus(gpus, detect_gpus())
+        chosen = choose_gpus(gpus, detect_gpus()) if ray is None else []
         slots = plan_workers(workers, chosen, workers_per_gpu)
-        check_worker_count(len(slots), chosen)
+        if ray is None:
+            check_worker_count(len(slots), chosen)
     except WorkerPlanError as error:
         raise LaunchError(str(error), USAGE_ERROR) from None
     _announce(spec, url, console)
     checkpoint_root = checkpoint_dir(url, checkpoints)
-    if len(slots) == 1 and slots[0].gpu is None:
+    if ray is None and len(slots) == 1 and slots[0].gpu is None:
         return _work_here(spec, optuna_storage, checkpoint_root, None, force, console)
     # The workers read the study (its spec, target and budget) from the storage; only what is this
-    # run's own travels on their command line.
+    # run's own is passed to them.
     training = spec.training
-    args = [spec.name, "--checkpoints", str(checkpoint_root),
-            "--precision", training.precision, "--xla" if training.jit_compile else "--no-xla",
-            "--steps-per-execution", str(training.steps_per_execution)] + (["--force"] if force else [])
-    return _work_in_processes(spec, optuna_storage, url, slots, args, console)
+    task = WorkerTask(spec.name, str(checkpoint_root), training.precision, training.jit_compile,
+                      training.steps_per_execution, force)
+    if ray is not None:
+        return _on_ray(spec, optuna_storage, url, ray, task, workers, workers_per_gpu, console)
+    pool = WorkerPool(slots, task, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
+    return _supervise(spec, optuna_storage, pool, console)
+
+
+def _on_ray(
+    spec: StudySpec, optuna_storage: BaseStorage, url: str, address: str, task: WorkerTask,
+    workers: int | None, workers_per_gpu: int, console: Console,
+) -> Progress:
+    """Run the study's workers as actors on the Ray cluster at `address`."""
+    from hpsearch.launch.ray_workers import RayWorkers, check_shared_storage, connected, plan
+
+    with connected(address):
+        check_shared_storage(url)
+        actors = RayWorkers(plan(workers, workers_per_gpu), task, url)
+        return _supervise(spec, optuna_storage, actors, console)
 
 
 @_stopping_gracefully
@@ -375,42 +406,37 @@ def _poll_tolerantly(live: LiveProgress, study: optuna.Study) -> None:
             raise
 
 
-def _work_in_processes(
-    spec: StudySpec, optuna_storage: BaseStorage, url: str, slots: list[WorkerSlot], worker_args: list[str],
-    console: Console,
-) -> Progress:
-    """Start worker processes and show their shared progress until they are all done.
+def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, console: Console) -> Progress:
+    """Start the workers (processes or Ray actors) and show their shared progress until they are
+    all done.
 
     A stop signal stops the workers (each hands back its trial); trials of workers that had to
     be killed are released here, so none is left RUNNING.
     """
-    import tempfile
-
-    from hpsearch.launch.pool import WorkerPool
     from hpsearch.launch.progress import LiveProgress
     from hpsearch.launch.retries import release_trials
     from hpsearch.search.study import open_study
 
     study = open_study(spec, optuna_storage)  # created (spec stored, baselines queued) before workers race to it
-    pool = WorkerPool(slots, worker_args, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
-    places = ", ".join(f"GPU {s.gpu}" if s.gpu is not None else "CPU" for s in slots)
-    console.print(f"Workers: {len(slots)} ({places}); logs in {pool.log_dir}", highlight=False)
     try:
-        pool.start(seed=spec.search.seed)
+        workers.start(seed=spec.search.seed)
+        for line in workers.describe():
+            console.print(line, highlight=False)
         with LiveProgress(console, spec, optuna_storage) as live:
-            while pool.running() and not stopping.stop_requested():
+            while workers.running() and not stopping.stop_requested():
                 _poll_tolerantly(live, study)
                 stopping.pause(1.0)
             if not stopping.stop_requested():
                 live.poll(study)
     finally:
-        interrupted = stopping.stop_requested() or pool.running()
+        interrupted = stopping.stop_requested() or workers.running()
         if interrupted:
-            pool.stop()
-            release_trials(study, pool.identities())
+            workers.stop()
+            release_trials(study, workers.identities())
     if interrupted:
         raise LaunchError("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues",
                           stopping.SIGNAL_EXIT_CODE)
-    if USAGE_ERROR in pool.exit_codes():
-        raise LaunchError(pool.last_error().removeprefix("error: "), USAGE_ERROR)
+    failure = workers.failure()
+    if failure and failure[0] == USAGE_ERROR:
+        raise LaunchError(failure[1], USAGE_ERROR)
     return _finish(study, live)

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from hpsearch.launch import stopping
 from hpsearch.store.urls import STORAGE_ENV
@@ -73,6 +74,53 @@ def check_worker_count(workers: int, gpus: list[str]) -> None:
                               f"(at most {limit}); start workers on other machines with `hpsearch worker`")
 
 
+class Workers(Protocol):
+    """What the launcher asks of a run's workers: processes on this machine (`WorkerPool`) or
+    Ray actors on a cluster (`ray_workers.RayWorkers`)."""
+
+    def start(self, seed: int) -> None:
+        """Start them; worker i seeds its sampler with `seed + i`."""
+
+    def describe(self) -> list[str]:
+        """Where each worker runs and where its log is, for the user."""
+
+    def running(self) -> bool:
+        """Whether any is still at work (restarting the ones that died, where the engine can)."""
+
+    def stop(self) -> None:
+        """Ask each to stop at a safe point; kill what has not stopped in time."""
+
+    def identities(self) -> set[str]:
+        """Every worker as its trials record it (host:pid), so their trials can be released."""
+
+    def failure(self) -> tuple[int, str] | None:
+        """The first failed worker's exit code and one-sentence error, if any failed."""
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What every worker of a run is told: the study, and this run's own settings (the rest the
+    workers read from the study stored in the storage)."""
+
+    study: str
+    checkpoints: str
+    precision: str
+    xla: bool
+    steps_per_execution: int
+    force: bool
+
+    def join_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for `launcher.join` (a worker in this process, a Ray actor)."""
+        return {"checkpoints": self.checkpoints, "precision": self.precision, "xla": self.xla,
+                "steps_per_execution": self.steps_per_execution, "force": self.force}
+
+    def flags(self) -> list[str]:
+        """The same as `hpsearch worker` arguments (a worker process)."""
+        return [self.study, "--checkpoints", self.checkpoints, "--precision", self.precision,
+                "--xla" if self.xla else "--no-xla", "--steps-per-execution", str(self.steps_per_execution),
+                *(["--force"] if self.force else [])]
+
+
 @dataclass(frozen=True)
 class WorkerSlot:
     index: int
@@ -102,9 +150,9 @@ def worker_environment(slot: WorkerSlot, cpu_workers: int, storage_url: str) -> 
 class WorkerPool:
     """Worker processes for one study, each logging to its own file in `log_dir`."""
 
-    def __init__(self, slots: list[WorkerSlot], worker_args: list[str], storage_url: str, log_dir: Path):
+    def __init__(self, slots: list[WorkerSlot], task: WorkerTask, storage_url: str, log_dir: Path):
         self.slots = slots
-        self.worker_args = worker_args
+        self.task = task
         self.storage_url = storage_url
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -119,7 +167,7 @@ class WorkerPool:
         for slot in self.slots:
             if stopping.stop_requested():
                 return
-            command = [sys.executable, "-m", "hpsearch", "worker", *self.worker_args,
+            command = [sys.executable, "-m", "hpsearch", "worker", *self.task.flags(),
                        "--sampler-seed", str(seed + slot.index)]
             with self.log_of(slot).open("wb") as log:
                 self.processes.append(
@@ -133,11 +181,13 @@ class WorkerPool:
                     )
                 )
 
+    def describe(self) -> list[str]:
+        places = ", ".join(f"GPU {slot.gpu}" if slot.gpu is not None else "CPU" for slot in self.slots)
+        return [f"Workers: {len(self.slots)} ({places}); logs in {self.log_dir}"]
+
     def running(self) -> bool:
         return any(process.poll() is None for process in self.processes)
 
-    def exit_codes(self) -> list[int | None]:
-        return [process.poll() for process in self.processes]
 
     def identities(self) -> set[str]:
         """The workers as their trials record them (`records.worker_identity`)."""
@@ -163,10 +213,10 @@ class WorkerPool:
                 process.kill()
                 process.wait()
 
-    def last_error(self) -> str:
-        """The last line a failed worker wrote, for the parent's one-sentence message."""
-        for slot, code in zip(self.slots, self.exit_codes()):
-            if code:
+    def failure(self) -> tuple[int, str] | None:
+        """The first failed worker's exit code and the last line it wrote (its one-sentence error)."""
+        for slot, process in zip(self.slots, self.processes):
+            if code := process.poll():
                 lines = self.log_of(slot).read_text(errors="replace").strip().splitlines()
-                return lines[-1] if lines else f"worker {slot.index} exited with code {code}"
-        return ""
+                return code, lines[-1].removeprefix("error: ") if lines else f"worker {slot.index} exited with code {code}"
+        return None

@@ -16,6 +16,7 @@ queued again and a later `resume` with a larger budget continues it from its che
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,9 @@ def graceful() -> Iterator[None]:
     calling `hpsearch.run` gets its own Ctrl-C back. A stop asked before the block counts only
     when these handlers were already in place (the CLI installs them first thing)."""
     global _received, _deadline
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can take signals; a thread (a Ray actor's call) gets `request_stop`
+        return
     previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     if previous[0] is not _record:
         _received = None
@@ -69,6 +73,12 @@ def graceful() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+
+
+def request_stop() -> None:
+    """Ask for a stop as a SIGTERM would, from code (a Ray actor told to stop by its driver)."""
+    global _received
+    _received = _received or signal.SIGTERM
 
 
 def call_on_stop_signal(stop: Callable[[], None]) -> None:

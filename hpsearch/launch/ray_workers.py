@@ -1,0 +1,325 @@
+"""A study's workers as Ray actors (`hpsearch run STUDY --ray [ADDRESS]`), for teams whose GPUs
+are a Ray cluster (KubeRay included).
+
+Ray places the workers and restarts them; the study itself stays coordinated through the Optuna
+storage, as with worker processes. Each actor is a fresh process of its own that sets TensorFlow's
+GPU memory growth before TensorFlow loads (the driver's settings never reach it), and trains trials
+with the same code as `hpsearch worker`. An actor that dies (a SIGKILL, a lost node) is restarted
+by Ray; its trial in flight is released here at once (failed and queued again, resuming from its
+checkpoint), not only once its heartbeat goes stale.
+
+This is Ray Core, not Ray Tune: Tune's Optuna searcher drives trials itself and gives up Optuna's
+pruners and shared-storage retries, which are the point of hpsearch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpsearch.launch import stopping
+from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError
+from hpsearch.launch.pool import STOP_SECONDS, WorkerTask
+
+# A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
+MAX_RESTARTS = 3
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+LOCAL = "local"  # `--ray` alone: a Ray instance started here for this run and stopped after it
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one actor landed, as it reports it from inside."""
+
+    node: str  # the node's IP address
+    host: str
+    pid: int
+    gpus: str  # CUDA_VISIBLE_DEVICES as Ray set it; "" on a CPU worker
+    log: str  # the file its output goes to, on that node
+
+    @property
+    def identity(self) -> str:
+        """As `records.worker_identity` records it on the trials this actor trains."""
+        return f"{self.host}:{self.pid}"
+
+
+class StudyWorker:
+    """One worker as a Ray actor. Two calls may run at once, so that `stop` reaches a `work`
+    in progress (signals cannot: an actor's calls run outside its main thread)."""
+
+    def __init__(self, intra_op_threads: int | None) -> None:
+        os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # before TensorFlow loads in this process
+        if intra_op_threads:
+            os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(intra_op_threads)
+
+    def where(self) -> Placement:
+        import ray
+
+        return Placement(node=ray.util.get_node_ip_address(), host=socket.gethostname(), pid=os.getpid(),
+                         gpus=os.environ.get("CUDA_VISIBLE_DEVICES", ""), log=_output_file())
+
+    def work(self, task: WorkerTask, storage_url: str, sampler_seed: int, directory: str) -> tuple[int, str]:
+        """Train trials until the study is done; (exit code, one-sentence error) as `hpsearch worker`."""
+        from rich.console import Console
+
+        from hpsearch.launch.launcher import join
+        from hpsearch.store.urls import mask
+
+        if os.path.isdir(directory):  # the driver's, where relative data and SQLite paths point
+            os.chdir(directory)
+        console = Console(file=sys.stdout, force_terminal=False, width=120)
+        try:
+            join(task.study, storage=storage_url, sampler_seed=sampler_seed, console=console,
+                 **task.join_arguments())
+        except LaunchError as error:
+            console.print(f"error: {mask(error.message)}", highlight=False)
+            return error.exit_code, mask(error.message)
+        return 0, ""
+
+    def stop(self) -> None:
+        stopping.request_stop()
+
+
+def _output_file() -> str:
+    """Where this process's output goes: Ray sends an actor's stdout to a file on its node."""
+    try:
+        return os.readlink("/proc/self/fd/1")
+    except OSError:
+        return "the node's Ray log directory (session_latest/logs)"
+
+
+@contextmanager
+def connected(address: str) -> Iterator[None]:
+    """Connect this process to the Ray cluster at `address` (`auto`, `host:port`,
+    `ray://host:10001`), or start one here for the run (`local`), and let go afterwards."""
+    _check_reachable(address)
+    if address != LOCAL:
+        _send_token_if_any()  # before Ray loads: it reads its settings once
+    try:
+        import ray
+    except ImportError:
+        raise LaunchError("--ray needs Ray: pip install 'hpsearch[ray]'", USAGE_ERROR) from None
+    try:
+        ray.init(address=None if address == LOCAL else address, log_to_driver=False,
+                 include_dashboard=False if address == LOCAL else None,
+                 logging_level=logging.WARNING, configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise LaunchError(f"cannot connect to the Ray cluster at {address!r} ({_first_line(error)}); start one "
+                          "with `ray start --head`, or give its address (auto, host:port, ray://host:10001)",
+                          RUN_ERROR) from None
+    stopping.stop_gracefully()  # ray.init makes SIGTERM exit at once; hpsearch stops at a safe point
+    try:
+        yield
+    finally:
+        ray.shutdown()  # a cluster started here stops with it; actors of a connected one are killed
+
+
+def _send_token_if_any() -> None:
+    """`ray start` turns on token authentication when it finds a token (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local `ray.init` writes), but a driver
+    connecting does not (Ray 2.60), and is refused; do as `ray start` does. A cluster without
+    authentication accepts a driver that sends a token."""
+    if AUTH_MODE_ENV in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ[AUTH_MODE_ENV] = "token"
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a `host:port` nothing answers on: Ray itself retries it for minutes."""
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto`, `local`: Ray finds the cluster (or says there is none) at once
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise LaunchError(f"no Ray cluster answers at {address} ({error.strerror or error}); start one with "
+                          "`ray start --head`, or give its address (auto, host:port, ray://host:10001)",
+                          RUN_ERROR) from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+@dataclass(frozen=True)
+class ActorShape:
+    """How many actors and what each asks Ray for."""
+
+    count: int
+    gpus: float  # per actor: 1/K when K share a GPU; 0 on a cluster without GPUs
+    cpus: float
+
+    @property
+    def describe(self) -> str:
+        each = f"{self.gpus:g} GPU" if self.gpus else f"{self.cpus:g} CPU"
+        return f"{self.count} worker(s) of {each} each"
+
+
+def plan(workers: int | None, per_gpu: int) -> ActorShape:
+    """One actor per GPU of the cluster (K per GPU with `--workers-per-gpu K`), or `workers` of
+    them; on a cluster without GPUs, `workers` CPU actors (default 1) with an equal share of
+    the free CPUs each (as much as one node holds). Refuses more than the
+    cluster has free, which Ray would otherwise leave waiting for ever."""
+    import ray
+
+    free = ray.available_resources()
+    gpus, cpus = int(free.get("GPU", 0)), int(free.get("CPU", 0))
+    if gpus:
+        shape = ActorShape(workers or gpus * per_gpu, 1 / per_gpu, 1)
+        if shape.count * shape.gpus > gpus + 1e-9:
+            raise LaunchError(f"{shape.describe} need {shape.count * shape.gpus:g} GPUs; the Ray cluster has "
+                              f"{gpus} free (fewer --workers, or more --workers-per-gpu)", USAGE_ERROR)
+    else:  # CPU actors share the cores as pool workers do, each within one node
+        count = workers or 1
+        largest_node = max(int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive"))
+        shape = ActorShape(count, 0, max(1, min(cpus // count, largest_node)))
+    if shape.count * shape.cpus > cpus:
+        raise LaunchError(f"{shape.describe} need {shape.count * shape.cpus:g} CPUs; the Ray cluster has {cpus} "
+                          "free", USAGE_ERROR)
+    return shape
+
+
+def check_shared_storage(url: str) -> None:
+    """An SQLite file is reachable from this machine only: refuse it on a cluster of several nodes."""
+    import ray
+
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    if url.startswith("sqlite") and len(nodes) > 1:
+        raise LaunchError(f"the Ray cluster has {len(nodes)} nodes, and an SQLite file is reachable from this "
+                          "machine only: give --storage a PostgreSQL URL every node can reach", USAGE_ERROR)
+
+
+class RayWorkers:
+    """The actors of one run (the launcher's `Workers`): started, watched, restarted, stopped."""
+
+    def __init__(self, shape: ActorShape, task: WorkerTask, storage_url: str) -> None:
+        self.shape = shape
+        self.task = task
+        self.storage_url = storage_url
+        self.actors: list[Any] = []
+        self.calls: list[Any] = []  # each actor's `work` in progress (None once it returned)
+        self.results: list[tuple[int, str] | None] = []
+        self.placements: list[Placement | None] = []
+        self.seen: set[str] = set()  # every identity any actor had, restarts included
+        self.restarts: list[int] = []
+        self.seed = 0
+        self.study: Any = None  # opened when a dead actor's trial must be released
+
+    def start(self, seed: int) -> None:
+        import ray
+
+        self.seed = seed
+        actor_class = ray.remote(StudyWorker)
+        threads = int(self.shape.cpus) if not self.shape.gpus else None
+        for _ in range(self.shape.count):
+            if stopping.stop_requested():
+                return
+            self.actors.append(actor_class.options(
+                num_gpus=self.shape.gpus, num_cpus=self.shape.cpus, max_restarts=MAX_RESTARTS,
+                max_task_retries=0, max_concurrency=2,
+            ).remote(threads))
+            self.placements.append(None)
+            self.restarts.append(0)
+            self.results.append(None)
+            self.calls.append(None)
+        for index in range(len(self.actors)):
+            self._start_work(index)
+
+    def _start_work(self, index: int) -> None:
+        """Ask actor `index` where it is (it may be a restarted process) and set it to work."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        actor = self.actors[index]
+        asked = actor.where.remote()
+        while not ray.wait([asked], timeout=0.5)[0]:  # a new actor's process is starting
+            if stopping.stop_requested():
+                return
+        try:
+            place = self.placements[index] = ray.get(asked)
+        except RayActorError as error:
+            self.results[index] = (1, f"worker {index} could not start: {_first_line(error)}")
+            return
+        self.seen.add(place.identity)
+        sampler_seed = self.seed + index + len(self.actors) * self.restarts[index]
+        self.calls[index] = actor.work.remote(self.task, self.storage_url, sampler_seed, os.getcwd())
+
+    def describe(self) -> list[str]:
+        lines = [f"Ray: {self.shape.describe}; logs are on each node, in the file named below"]
+        for index, place in enumerate(self.placements):
+            if place is not None:
+                lines.append(f"  worker {index}: node {place.node} ({place.host}), "
+                             f"{'GPU ' + place.gpus if place.gpus else 'CPU'}, pid {place.pid}, log {place.log}")
+        return lines
+
+    def running(self) -> bool:
+        """Collect the actors that returned; restart the work of those that died, releasing the
+        trial each was training (so it is retried now, not once its heartbeat goes stale)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        for index, call in enumerate(self.calls):
+            if call is None or not ray.wait([call], timeout=0)[0]:
+                continue
+            self.calls[index] = None
+            try:
+                self.results[index] = ray.get(call)
+            except RayActorError as error:
+                self._release(index)
+                if self.restarts[index] >= MAX_RESTARTS:
+                    self.results[index] = (1, f"worker {index} died {MAX_RESTARTS + 1} times; the last: "
+                                              f"{_first_line(error)}")
+                    continue
+                self.restarts[index] += 1
+                print(f"note: worker {index} died ({_first_line(error)}); Ray restarts it, its trial is "
+                      "queued again", file=sys.stderr)
+                self._start_work(index)
+        return any(call is not None for call in self.calls)
+
+    def _release(self, index: int) -> None:
+        """Fail as interrupted, and queue again, the trial a dead actor was training."""
+        import optuna
+
+        from hpsearch.launch.retries import release_trials
+        from hpsearch.store.storage import open_storage
+
+        place = self.placements[index]
+        if place is None:
+            return
+        if self.study is None:
+            self.study = optuna.load_study(study_name=self.task.study, storage=open_storage(self.storage_url))
+        release_trials(self.study, {place.identity})
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Ask every actor to stop at a safe point (each hands back its trial), then kill them all,
+        restarts off; a second Ctrl-C skips the wait, never the kill."""
+        import ray
+
+        for actor, call in zip(self.actors, self.calls):
+            if call is not None:
+                actor.stop.remote()
+        pending = [call for call in self.calls if call is not None]
+        deadline = time.monotonic() + timeout
+        try:
+            while pending and time.monotonic() < deadline:
+                pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)[1]
+        except KeyboardInterrupt:
+            pass
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+
+    def identities(self) -> set[str]:
+        return set(self.seen)
+
+    def failure(self) -> tuple[int, str] | None:
+        return next((result for result in self.results if result and result[0]), None)
