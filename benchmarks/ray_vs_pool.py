@@ -9,7 +9,7 @@ finished trials per minute from the first trial's start to the last trial's end;
 command's wall time. The study is tiny (digits, one-block network, no pruning), so start-up and
 coordination, which is what differs between the arms, weigh as much as they ever will.
 
-    python -m benchmarks.ray_vs_pool --workers 2 --trials 12 --repeats 3
+    python -m benchmarks.ray_vs_pool --workers 2 --trials 12 --repeats 3 --epochs 2
 """
 
 from __future__ import annotations
@@ -23,22 +23,12 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from tests.helpers import run_cli, stored_trials, write_study
+from tests.helpers import run_cli, stored_trials
+from tests.interruptions import digits_study
 from tests.postgres import PostgresServer
 from tests.ray_head import RayHead
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def _study(directory: Path) -> Path:
-    return write_study(
-        directory, "throughput",
-        '[data]\ndataset = "digits"\n[training]\nepochs = 2\n[search]\ntrials = 1\n'
-        '[search.pruner]\ntype = "none"\n'
-        "[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n"
-        "base_filters = { choices = [4, 8] }\nbatch_size = { choices = [32, 64] }\n"
-        "learning_rate = { low = 1e-3, high = 1e-2, log = true }\n",
-    )
 
 
 def one_run(path: Path, url: str, arm_flags: list[str], workers: int, trials: int) -> dict[str, float]:
@@ -62,9 +52,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="Epochs per trial: longer trials, less start-up.")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="ray-vs-pool-"))
-    path = _study(directory)
+    path = digits_study(directory, "throughput", epochs=args.epochs, trials=1,
+                        space="base_filters = { choices = [4, 8] }\nbatch_size = { choices = [32, 64] }\n")
     postgres, head = PostgresServer(), RayHead(cpus=args.workers)
     runs: dict[str, list[dict[str, float]]] = {"pool": [], "ray": []}
     try:
@@ -76,7 +68,7 @@ def main() -> None:
     finally:
         head.close()
         postgres.close()
-    print(f"\n{args.workers} workers (CPU), {args.trials} trials of 2 epochs on digits, PostgreSQL, "
+    print(f"\n{args.workers} workers (CPU), {args.trials} trials of {args.epochs} epochs on digits, PostgreSQL, "
           f"{args.repeats} runs per arm, alternating; medians\n")
     print("| arm | seconds to the first finished trial | finished trials per minute | wall time (s) |")
     print("| --- | --- | --- | --- |")

@@ -6,6 +6,7 @@ the study and storage are checked, so every other command (and `--help`) starts 
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -152,38 +153,50 @@ CheckpointsOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
 
 
+SamplerSeedOpt = Annotated[
+    Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
+]
+# Every option of the commands that train, declared once: name -> (type and help, default).
+TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "storage": (StorageOpt, None), "trials": (TrialsOpt, None), "budget": (BudgetOpt, None),
+    "epochs": (EpochsOpt, None), "data": (DataOpt, None), "subset": (SubsetOpt, None), "seed": (SeedOpt, None),
+    "sampler_seed": (SamplerSeedOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
+    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "precision": (PrecisionOpt, None),
+    "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
+    "force": (ForceOpt, False),
+}
+
+
+def _with_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command `(study, **options)` the named TRAINING_OPTIONS, in that order, as Typer
+    reads them from its signature; the option values reach it as plain values."""
+
+    def declare(command: Callable[..., None]) -> Callable[..., None]:
+        def call(study: str, **options: Any) -> None:
+            precision = options.get("precision")
+            command(study, **{**options, **({"precision": precision.value} if precision else {})})
+
+        parameters = [inspect.Parameter("study", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=StudyArg)]
+        parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=TRAINING_OPTIONS[name][0],
+                                         default=TRAINING_OPTIONS[name][1]) for name in names]
+        call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        call.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        call.__name__, call.__doc__ = command.__name__, command.__doc__
+        return call
+
+    return declare
+
+
 def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
-    def launch(
-        study: StudyArg,
-        trials: TrialsOpt = None,
-        budget: BudgetOpt = None,
-        epochs: EpochsOpt = None,
-        storage: StorageOpt = None,
-        data: DataOpt = None,
-        subset: SubsetOpt = None,
-        seed: SeedOpt = None,
-        workers: WorkersOpt = None,
-        gpus: GpusOpt = None,
-        workers_per_gpu: PerGpuOpt = 1,
-        ray: RayOpt = None,
-        precision: PrecisionOpt = None,
-        xla: XlaOpt = None,
-        steps_per_execution: StepsOpt = None,
-        checkpoints: CheckpointsOpt = None,
-        force: ForceOpt = False,
-    ) -> None:
+    @_with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "workers", "gpus",
+                   "workers_per_gpu", "ray", "precision", "xla", "steps_per_execution", "checkpoints", "force")
+    def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
 
         stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
-        progress = _guarded(
-            run, study, storage=storage, trials=trials, budget=budget, epochs=epochs, data=data, subset=subset,
-            seed=seed, workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu, ray=ray,
-            precision=precision.value if precision else None, xla=xla, steps_per_execution=steps_per_execution,
-            checkpoints=checkpoints, force=force, resume=resume, console=console,
-        )
-        _exit_unless_done(progress)
+        _exit_unless_done(_guarded(run, study, resume=resume, console=console, **options))
 
     return launch
 
@@ -209,23 +222,9 @@ app.command(
 
 
 @app.command()
-def worker(
-    study: StudyArg,
-    storage: StorageOpt = None,
-    trials: TrialsOpt = None,
-    epochs: EpochsOpt = None,
-    data: DataOpt = None,
-    subset: SubsetOpt = None,
-    seed: SeedOpt = None,
-    sampler_seed: Annotated[
-        Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
-    ] = None,
-    precision: PrecisionOpt = None,
-    xla: XlaOpt = None,
-    steps_per_execution: StepsOpt = None,
-    checkpoints: CheckpointsOpt = None,
-    force: ForceOpt = False,
-) -> None:
+@_with_options("storage", "trials", "epochs", "data", "subset", "seed", "sampler_seed", "precision", "xla",
+               "steps_per_execution", "checkpoints", "force")
+def worker(study: str, **options: Any) -> None:
     """Join a study as one worker process (for other machines and containers).
 
     The target and budget are the study's stored ones unless --trials is given; however many
@@ -237,12 +236,7 @@ def worker(
     from hpsearch.launch.launcher import join
 
     stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
-    progress = _guarded(
-        join, study, storage=storage, trials=trials, epochs=epochs, data=data, subset=subset, seed=seed,
-        sampler_seed=sampler_seed, precision=precision.value if precision else None, xla=xla,
-        steps_per_execution=steps_per_execution, checkpoints=checkpoints, force=force, console=console,
-    )
-    _exit_unless_done(progress)
+    _exit_unless_done(_guarded(join, study, console=console, **options))
 
 
 @app.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +27,8 @@ from tests.helpers import (
     stored_trials,
     training_now,
     wait_until,
-    write_study,
 )
+from tests.interruptions import digits_study
 from tests.postgres import free_port
 from tests.ray_head import RayHead
 
@@ -49,14 +48,7 @@ def ray_address() -> Iterator[str]:
 
 
 def _study(directory: Path, epochs: int, trials: int) -> Path:
-    return write_study(
-        directory,
-        "ray-" + secrets.token_hex(3),
-        f'[data]\ndataset = "digits"\n[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
-        '[search.pruner]\ntype = "none"\n'
-        "[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n"
-        "base_filters = { choices = [4, 8] }\nlearning_rate = { low = 1e-3, high = 1e-2, log = true }\n",
-    )
+    return digits_study(directory, "ray", epochs, trials, space="base_filters = { choices = [4, 8] }\n")
 
 
 def _placements(output: str) -> dict[int, tuple[str, str, int]]:
@@ -123,7 +115,10 @@ def test_ctrl_c_on_the_driver_leaves_no_actor_behind(tmp_path: Path, database: s
     wait_until(lambda: not any(_alive(pid) for pid in pids), 60, "the actors' processes to end")
     trials = stored_trials(database, path.stem)
     assert count(trials, TrialState.RUNNING) == 0
-    assert count(trials, TrialState.WAITING) >= 2  # the two interrupted trials, queued again
+    # Every trial the stop interrupted (one per actor that was training then) is queued again.
+    interrupted = {t.number for t in trials if t.state == TrialState.FAIL}
+    queued = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials if t.state == TrialState.WAITING}
+    assert interrupted and queued == interrupted, (interrupted, queued)
 
 
 def test_bad_ray_requests_get_one_sentence(tmp_path: Path, ray_address: str) -> None:
