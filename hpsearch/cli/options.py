@@ -1,0 +1,91 @@
+"""The options of the commands, each declared once; `with_options` gives the commands that train
+the ones they take."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+
+from hpsearch.space.execution import PRECISIONS
+
+StudyArg = Annotated[str, typer.Argument(help="Study name (from studies/) or path to a .toml file.")]
+StorageOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Optuna storage URL; default $HPSEARCH_STORAGE, else sqlite:///hpsearch.db."),
+]
+TrialsOpt = Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")]
+BudgetOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Compute the study may spend: wall time (2h, 90m, 1h30m, 45s) or training epochs "
+                 "(300epochs), counted over the whole study; `none` removes one. On `run` without "
+                 "--trials the budget alone ends the study; with it, whichever comes first."),
+]
+EpochsOpt = Annotated[Optional[int], typer.Option(min=1, help="Epochs per trial.")]
+DataOpt = Annotated[
+    Optional[str], typer.Option(help="Dataset name or local .npz (x_train, y_train, x_test, y_test).")
+]
+SubsetOpt = Annotated[Optional[int], typer.Option(min=20, help="Train on only N training images.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed for the sampler, the split and the weights.")]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="Worker processes; default one per GPU (times --workers-per-gpu), else 1."),
+]
+GpusOpt = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1,3; default all found.")]
+PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (small models).")]
+RayOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Run the workers as actors on a Ray cluster: auto, host:port or ray://host:10001; "
+                 "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'."),
+]
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
+
+
+PrecisionOpt = Annotated[Optional[Precision], typer.Option(help="Training precision (mixed: GPUs).")]
+XlaOpt = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile training steps with XLA.")]
+StepsOpt = Annotated[
+    Optional[int], typer.Option(min=1, help="Batches per compiled call (fewer Python round trips).")
+]
+CheckpointsOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Directory for trial checkpoints (a retried trial resumes from its last epoch); "
+                 "default $HPSEARCH_CHECKPOINTS, else beside the SQLite file. Share it between machines."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
+
+
+SamplerSeedOpt = Annotated[
+    Optional[int], typer.Option(help="Seed of this worker's sampler; default random, so workers differ.")
+]
+# Every option of the commands that train, declared once: name -> (type and help, default).
+TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "storage": (StorageOpt, None), "trials": (TrialsOpt, None), "budget": (BudgetOpt, None),
+    "epochs": (EpochsOpt, None), "data": (DataOpt, None), "subset": (SubsetOpt, None), "seed": (SeedOpt, None),
+    "sampler_seed": (SamplerSeedOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
+    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "precision": (PrecisionOpt, None),
+    "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
+    "force": (ForceOpt, False),
+}
+
+
+def with_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command `(study, **options)` the named TRAINING_OPTIONS, in that order, as Typer
+    reads them from its signature; the option values reach it as plain values."""
+
+    def declare(command: Callable[..., None]) -> Callable[..., None]:
+        def call(study: str, **options: Any) -> None:
+            precision = options.get("precision")
+            command(study, **{**options, **({"precision": precision.value} if precision else {})})
+
+        parameters = [inspect.Parameter("study", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=StudyArg)]
+        parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=TRAINING_OPTIONS[name][0],
+                                         default=TRAINING_OPTIONS[name][1]) for name in names]
+        call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        call.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        call.__name__, call.__doc__ = command.__name__, command.__doc__
+        return call
+
+    return declare
