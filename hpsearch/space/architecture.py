@@ -7,16 +7,17 @@ same Keras model later, without the study file or the sampler.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, make_dataclass
 from typing import Any
 
-from hpsearch.space.catalogue import PARAMETERS
+from hpsearch.space.catalogue import ARCHITECTURE_FIELDS, PARAMETERS, TRAINING_FIELDS
 from hpsearch.space.execution import EXECUTION_DEFAULTS
 
 
-def _default(name: str) -> Any:
-    """A field's default: the catalogue's, so that each hyperparameter's default is written once."""
-    return PARAMETERS[name].default
+def _catalogue_fields(names: tuple[str, ...]) -> list[tuple[str, type, Any]]:
+    """Dataclass fields for these catalogue hyperparameters: their types and defaults, as written
+    once in the catalogue."""
+    return [(name, PARAMETERS[name].kind, field(default=PARAMETERS[name].default)) for name in names]
 
 
 @dataclass(frozen=True)
@@ -33,59 +34,38 @@ class DenseLayer:
     dropout: float
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """Everything `model.build_model` needs to build the network."""
-
-    input_shape: tuple[int, ...]
-    num_classes: int
-    blocks: tuple[ConvBlock, ...]
-    dense: tuple[DenseLayer, ...]
-    downsample: str = _default("downsample")
-    activation: str = _default("activation")
-    initializer: str = _default("initializer")
-    batch_norm: str = _default("batch_norm")
-    head: str = _default("head")
-    head_batch_norm: bool = _default("head_batch_norm")
-    max_norm: float = _default("max_norm")
-    augment_flip: bool = _default("augment_flip")
-    augment_shift: float = _default("augment_shift")
-    augment_crop: int = _default("augment_crop")
-    augment_cutout: int = _default("augment_cutout")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Architecture:
-        data = dict(data)
-        data["input_shape"] = tuple(data["input_shape"])
-        data["blocks"] = tuple(ConvBlock(**b) for b in data["blocks"])
-        data["dense"] = tuple(DenseLayer(**d) for d in data["dense"])
-        return cls(**data)
+def _as_dict(self: Any) -> dict[str, Any]:
+    return asdict(self)
 
 
-@dataclass(frozen=True)
-class Training:
-    """How a network is trained: optimizer settings, batch size, epochs and execution settings."""
+def _architecture_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    data = dict(data)
+    data["input_shape"] = tuple(data["input_shape"])
+    data["blocks"] = tuple(ConvBlock(**b) for b in data["blocks"])
+    data["dense"] = tuple(DenseLayer(**d) for d in data["dense"])
+    return cls(**data)
 
-    optimizer: str = _default("optimizer")
-    learning_rate: float = _default("learning_rate")
-    lr_schedule: str = _default("lr_schedule")
-    warmup_epochs: int = _default("warmup_epochs")
-    weight_decay: float = _default("weight_decay")
-    label_smoothing: float = _default("label_smoothing")
-    momentum: float = _default("momentum")
-    nesterov: bool = _default("nesterov")
-    clipnorm: float = _default("clipnorm")
-    batch_size: int = _default("batch_size")
-    epochs: int = 10
-    precision: str = EXECUTION_DEFAULTS["precision"]
-    jit_compile: bool = EXECUTION_DEFAULTS["jit_compile"]
-    steps_per_execution: int = EXECUTION_DEFAULTS["steps_per_execution"]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# Everything `model.build_model` needs to build the network: its input and output, its blocks and
+# dense layers, and one field per network-wide hyperparameter of the catalogue (ARCHITECTURE_FIELDS).
+Architecture = make_dataclass(
+    "Architecture",
+    [("input_shape", tuple[int, ...]), ("num_classes", int), ("blocks", tuple[ConvBlock, ...]),
+     ("dense", tuple[DenseLayer, ...]), *_catalogue_fields(ARCHITECTURE_FIELDS)],
+    frozen=True,
+    namespace={"to_dict": _as_dict, "from_dict": classmethod(_architecture_from_dict)},
+)
+
+# How a network is trained: one field per training hyperparameter of the catalogue (the optimizer
+# and those after it), the epochs, and the execution settings.
+Training = make_dataclass(
+    "Training",
+    [*_catalogue_fields(TRAINING_FIELDS), ("epochs", int, field(default=10)),
+     *[(name, type(value), field(default=value)) for name, value in EXECUTION_DEFAULTS.items()]],
+    frozen=True,
+    namespace={"to_dict": _as_dict},
+)
+Architecture.__module__ = Training.__module__ = __name__  # make_dataclass would say `types` (Python 3.11)
 
 
 @dataclass(frozen=True)
@@ -99,11 +79,10 @@ def filters_per_block(base: int, growth: float, cap: int, blocks: int) -> list[i
     return [max(1, min(cap, round(base * growth**i))) for i in range(blocks)]
 
 
-def _network_wide(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """The drawn values of the catalogue's network-wide hyperparameters that `cls` has fields for,
-    each as its parameter's type (a study file may write 0 for a float)."""
-    drawn = [f.name for f in fields(cls) if f.name in PARAMETERS and f.default is not MISSING]
-    return {name: PARAMETERS[name].kind(values[name]) for name in drawn}
+def _network_wide(names: tuple[str, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """The drawn values of these network-wide hyperparameters, each as its parameter's type (a
+    study file may write 0 for a float)."""
+    return {name: PARAMETERS[name].kind(values[name]) for name in names}
 
 
 def setup_from_values(
@@ -133,7 +112,7 @@ def setup_from_values(
         num_classes=num_classes,
         blocks=blocks,
         dense=dense,
-        **_network_wide(Architecture, values),
+        **_network_wide(ARCHITECTURE_FIELDS, values),
     )
-    training = Training(**_network_wide(Training, values), **execution)
+    training = Training(**_network_wide(TRAINING_FIELDS, values), **execution)
     return TrialSetup(architecture=architecture, training=training)

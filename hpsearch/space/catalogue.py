@@ -2,8 +2,9 @@
 
 This is the one place that knows each hyperparameter's default, its legal values and where it
 applies (the whole network, each conv block, or each dense layer). The study file format
-(`spec.py`), the sampler glue (`space.py`) and the architecture description (`architecture.py`)
-all read it, so adding a hyperparameter means adding one entry here.
+(`spec.py`), the sampler glue (`sampling.py`) and the trial's description (`architecture.py`,
+whose fields are made from it) all read it, so adding a hyperparameter means adding one entry
+here and the model or training code that uses it.
 """
 
 from __future__ import annotations
@@ -241,6 +242,15 @@ SGD_ONLY = ("momentum", "nesterov")
 # The settings drawn after the optimizer (catalogue order): a study may give each of them a value
 # or range per optimizer, as learning rates that suit Adam and SGD lie ten times apart.
 AFTER_OPTIMIZER = tuple(list(PARAMETERS)[list(PARAMETERS).index("optimizer") + 1:])
+
+# Where each network-wide hyperparameter lands in a trial's description (`architecture.py`): those
+# that give the network its shape become its blocks and layers; the optimizer and the settings
+# after it are fields of `Training`; the rest are fields of `Architecture`. So a new
+# hyperparameter is its entry above plus the code that uses it.
+SHAPE = ("blocks", "base_filters", "filter_growth", "max_filters", "dense_layers")
+TRAINING_FIELDS = ("optimizer", *AFTER_OPTIMIZER)
+ARCHITECTURE_FIELDS = tuple(name for name, parameter in PARAMETERS.items()
+                            if parameter.scope == "network" and name not in SHAPE + TRAINING_FIELDS)
 
 
 def positions_of(scope: Scope, values: dict[str, Any]) -> int | None:
