@@ -50,12 +50,14 @@ def saved_curves(results_dir: Path, study: str, epochs: int) -> list[list[float]
 
 
 def rules(spec: StudySpec) -> list[tuple[str, PrunerSpec]]:
-    """No pruner, the study's own, and Hyperband and median pruning from each epoch a trial can
-    be stopped at."""
+    """No pruner, the study's own, and Hyperband, successive halving and median pruning from each
+    epoch a trial can be stopped at."""
     own = spec.search.pruner
     candidates = [("none", PrunerSpec(type="none")), (f"the study's ({_describe(own)})", own)]
     for epoch in range(1, spec.training.epochs):
         for pruner in (PrunerSpec(type="hyperband", min_resource=epoch, reduction_factor=own.reduction_factor),
+                       PrunerSpec(type="successive_halving", min_resource=epoch,
+                                  reduction_factor=own.reduction_factor),
                        PrunerSpec(type="median", warmup_epochs=epoch)):
             if pruner != own:
                 candidates.append((_describe(pruner), pruner))
