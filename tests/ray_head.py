@@ -22,14 +22,15 @@ class RayHead:
     the machine). `env` reaches the actors, as a cluster's environment would."""
 
     def __init__(self, cpus: int, gpus: int = 0, env: dict[str, str] | None = None) -> None:
-        port = free_port()
+        port, client_port = free_port(), free_port()
         self.address = f"127.0.0.1:{port}"
+        self.client_address = f"ray://127.0.0.1:{client_port}"  # Ray Client, for drivers off the cluster
         directory = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths must fit in 107 bytes
         self.log = Path(directory) / "ray-start.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [str(RAY), "start", "--head", "--block", "--num-cpus", str(cpus), "--num-gpus", str(gpus),
-                 "--port", str(port), "--temp-dir", directory, "--include-dashboard=false",
+                 "--port", str(port), "--ray-client-server-port", str(client_port), "--temp-dir", directory, "--include-dashboard=false",
                  "--disable-usage-stats"],
                 env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,

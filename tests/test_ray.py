@@ -37,14 +37,19 @@ PLACED = re.compile(r"worker (\d+): node \S+ \((\S+)\), (GPU \S+|CPU), pid (\d+)
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
+def ray_head() -> Iterator[RayHead]:
     """A local Ray head with 4 CPUs and 2 logical GPUs, as a user starts one; its actors get the
     shortened heartbeats from its environment, as a cluster's would."""
     head = RayHead(cpus=4, gpus=2, env=FAST_HEARTBEAT)
     try:
-        yield head.address
+        yield head
     finally:
         head.close()
+
+
+@pytest.fixture
+def ray_address(ray_head: RayHead) -> str:
+    return ray_head.address
 
 
 def _study(directory: Path, epochs: int, trials: int) -> Path:
@@ -119,6 +124,15 @@ def test_ctrl_c_on_the_driver_leaves_no_actor_behind(tmp_path: Path, database: s
     interrupted = {t.number for t in trials if t.state == TrialState.FAIL}
     queued = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials if t.state == TrialState.WAITING}
     assert interrupted and queued == interrupted, (interrupted, queued)
+
+
+def test_a_driver_off_the_cluster_connects_through_ray_client(
+    tmp_path: Path, database: str, ray_head: RayHead
+) -> None:
+    path = _study(tmp_path, epochs=1, trials=2)
+    result = run_cli("run", str(path), "--ray", ray_head.client_address, "--storage", database)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(_placements(result.stdout)) == 2 and "Done: 2 of 2 trials finished" in result.stdout
 
 
 def test_bad_ray_requests_get_one_sentence(tmp_path: Path, ray_address: str) -> None:

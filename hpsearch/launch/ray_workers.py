@@ -110,7 +110,7 @@ def connected(address: str) -> Iterator[None]:
     try:
         ray.init(address=None if address == LOCAL else address, log_to_driver=False,
                  include_dashboard=False if address == LOCAL else None,
-                 logging_level=logging.WARNING, configure_logging=True)
+                 logging_level=logging.ERROR, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise LaunchError(f"cannot connect to the Ray cluster at {address!r} ({_first_line(error)}); start one "
                           "with `ray start --head`, or give its address (auto, host:port, ray://host:10001)",
