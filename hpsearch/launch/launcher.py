@@ -210,7 +210,7 @@ def _on_ray(
     from hpsearch.launch.ray_workers import RayWorkers, check_shared_storage, connected, plan
 
     with connected(address):
-        check_shared_storage(url)
+        check_shared_storage(url, address)
         actors = RayWorkers(plan(workers, workers_per_gpu), task, url)
         return _supervise(spec, optuna_storage, actors, console)
 
@@ -416,6 +416,7 @@ def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, c
     from hpsearch.launch.progress import LiveProgress
     from hpsearch.launch.retries import release_trials
     from hpsearch.search.study import open_study
+    from hpsearch.store.urls import mask
 
     study = open_study(spec, optuna_storage)  # created (spec stored, baselines queued) before workers race to it
     try:
@@ -424,8 +425,10 @@ def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, c
             console.print(line, highlight=False)
         with LiveProgress(console, spec, optuna_storage) as live:
             while workers.running() and not stopping.stop_requested():
+                _release_tolerantly(study, workers.lost())
                 _poll_tolerantly(live, study)
                 stopping.pause(1.0)
+            _release_tolerantly(study, workers.lost())
             if not stopping.stop_requested():
                 live.poll(study)
     finally:
@@ -433,10 +436,28 @@ def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, c
         if interrupted:
             workers.stop()
             release_trials(study, workers.identities())
+        workers.close()
     if interrupted:
         raise LaunchError("interrupted; workers stopped, their trials queued again; `hpsearch resume` continues",
                           stopping.SIGNAL_EXIT_CODE)
-    failure = workers.failure()
-    if failure and failure[0] == USAGE_ERROR:
-        raise LaunchError(failure[1], USAGE_ERROR)
+    failures = workers.failures()
+    for code, message in failures:
+        if code == USAGE_ERROR:
+            raise LaunchError(message, USAGE_ERROR)
+    for _, message in failures:
+        console.print(f"[yellow]note:[/] a worker failed: {mask(message)}", highlight=False)
     return _finish(study, live)
+
+
+def _release_tolerantly(study: optuna.Study, workers: set[str]) -> None:
+    """Release the trials of workers that died; on a storage hiccup their heartbeats still will."""
+    from hpsearch.launch.retries import release_trials
+    from hpsearch.store.storage import is_storage_failure
+
+    if not workers:
+        return
+    try:
+        release_trials(study, workers)
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise

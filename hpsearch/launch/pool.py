@@ -93,8 +93,14 @@ class Workers(Protocol):
     def identities(self) -> set[str]:
         """Every worker as its trials record it (host:pid), so their trials can be released."""
 
-    def failure(self) -> tuple[int, str] | None:
-        """The first failed worker's exit code and one-sentence error, if any failed."""
+    def lost(self) -> set[str]:
+        """Workers that died (their trials to release) since the last call."""
+
+    def failures(self) -> list[tuple[int, str]]:
+        """Each failed worker's exit code and one-sentence error."""
+
+    def close(self) -> None:
+        """Make sure no worker is left once the run is over."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,7 @@ class WorkerPool:
         self.storage_url = storage_url
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.reported: set[int] = set()  # pids of killed workers already handed to `lost`
 
     def log_of(self, slot: WorkerSlot) -> Path:
         return self.log_dir / f"worker-{slot.index}.log"
@@ -213,10 +220,23 @@ class WorkerPool:
                 process.kill()
                 process.wait()
 
-    def failure(self) -> tuple[int, str] | None:
-        """The first failed worker's exit code and the last line it wrote (its one-sentence error)."""
+    def failures(self) -> list[tuple[int, str]]:
+        """Each failed worker's exit code and the last line it wrote (its one-sentence error)."""
+        failed = []
         for slot, process in zip(self.slots, self.processes):
-            if code := process.poll():
+            if (code := process.poll()) and code > 0:
                 lines = self.log_of(slot).read_text(errors="replace").strip().splitlines()
-                return code, lines[-1].removeprefix("error: ") if lines else f"worker {slot.index} exited with code {code}"
-        return None
+                failed.append((code, lines[-1].removeprefix("error: ") if lines
+                               else f"worker {slot.index} exited with code {code}"))
+        return failed
+
+    def lost(self) -> set[str]:
+        """Workers killed by a signal (a SIGKILL, the kernel's OOM killer) since the last call."""
+        killed = {f"{socket.gethostname()}:{process.pid}" for process in self.processes
+                  if (process.poll() or 0) < 0 and process.pid not in self.reported}
+        self.reported |= {int(identity.rpartition(":")[2]) for identity in killed}
+        return killed
+
+    def close(self) -> None:
+        if self.running():  # only when the launcher itself failed: it stops them when interrupted
+            self.stop()

@@ -18,7 +18,9 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from hpsearch.launch.pool import STOP_SECONDS, WorkerTask
 
 # A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
 MAX_RESTARTS = 3
+PLACEMENT_PATIENCE_SECONDS = 30.0  # then a worker still waiting for Ray to place it is mentioned
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 LOCAL = "local"  # `--ray` alone: a Ray instance started here for this run and stopped after it
 
@@ -56,7 +59,11 @@ class StudyWorker:
     in progress (signals cannot: an actor's calls run outside its main thread)."""
 
     def __init__(self, intra_op_threads: int | None) -> None:
+        import ray
+
         os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # before TensorFlow loads in this process
+        if not ray.get_gpu_ids():
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves a CPU actor the node's GPUs
         if intra_op_threads:
             os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(intra_op_threads)
 
@@ -82,6 +89,9 @@ class StudyWorker:
         except LaunchError as error:
             console.print(f"error: {mask(error.message)}", highlight=False)
             return error.exit_code, mask(error.message)
+        except Exception as error:  # a bug or a broken node: the traceback in this actor's log, one line back
+            traceback.print_exc()
+            return RUN_ERROR, mask(f"{type(error).__name__}: {_first_line(error)} (traceback in the worker's log)")
         return 0, ""
 
     def stop(self) -> None:
@@ -101,32 +111,48 @@ def connected(address: str) -> Iterator[None]:
     """Connect this process to the Ray cluster at `address` (`auto`, `host:port`,
     `ray://host:10001`), or start one here for the run (`local`), and let go afterwards."""
     _check_reachable(address)
-    if address != LOCAL:
+    if _on_this_machine(address):
         _send_token_if_any()  # before Ray loads: it reads its settings once
     try:
         import ray
+        from ray.exceptions import RayError
     except ImportError:
         raise LaunchError("--ray needs Ray: pip install 'hpsearch[ray]'", USAGE_ERROR) from None
     try:
-        ray.init(address=None if address == LOCAL else address, log_to_driver=False,
-                 include_dashboard=False if address == LOCAL else None,
+        ray.init(address=address, log_to_driver=False, include_dashboard=False if address == LOCAL else None,
                  logging_level=logging.ERROR, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    except (ConnectionError, RuntimeError, ValueError, RayError) as error:
         raise LaunchError(f"cannot connect to the Ray cluster at {address!r} ({_first_line(error)}); start one "
-                          "with `ray start --head`, or give its address (auto, host:port, ray://host:10001)",
+                          "with `ray start --head`, or give its address (auto, host:port, ray://host:10001); "
+                          f"a cluster with token authentication needs {AUTH_MODE_ENV}=token",
                           RUN_ERROR) from None
-    stopping.stop_gracefully()  # ray.init makes SIGTERM exit at once; hpsearch stops at a safe point
+    if threading.current_thread() is threading.main_thread():
+        stopping.stop_gracefully()  # ray.init makes SIGTERM exit at once; hpsearch stops at a safe point
     try:
         yield
     finally:
-        ray.shutdown()  # a cluster started here stops with it; actors of a connected one are killed
+        ray.shutdown()  # a cluster started here stops with it
+
+
+def _on_this_machine(address: str) -> bool:
+    """`auto`, or a host:port on a loopback address or this host's name or addresses."""
+    if address == "auto":
+        return True
+    host = address.rpartition("://")[2].rpartition(":")[0]
+    if host in ("localhost", socket.gethostname()) or host.startswith("127."):
+        return True
+    try:
+        return host in socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        return False
 
 
 def _send_token_if_any() -> None:
     """`ray start` turns on token authentication when it finds a token (RAY_AUTH_TOKEN,
     RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local `ray.init` writes), but a driver
-    connecting does not (Ray 2.60), and is refused; do as `ray start` does. A cluster without
-    authentication accepts a driver that sends a token."""
+    connecting does not (Ray 2.60), and is refused; for a cluster on this machine, do as
+    `ray start` did. A cluster without authentication accepts a driver that sends a token. A
+    cluster elsewhere gets no token unless RAY_AUTH_MODE=token says so (Ray's own rule)."""
     if AUTH_MODE_ENV in os.environ:
         return
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
@@ -139,6 +165,8 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     host, _, port = address.rpartition("://")[2].rpartition(":")
     if not host or not port.isdigit():
         return  # `auto`, `local`: Ray finds the cluster (or says there is none) at once
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as error:
@@ -165,38 +193,64 @@ class ActorShape:
         return f"{self.count} worker(s) of {each} each"
 
 
-def plan(workers: int | None, per_gpu: int) -> ActorShape:
+def plan(workers: int | None, per_gpu: int, patience: float = 30.0) -> ActorShape:
     """One actor per GPU of the cluster (K per GPU with `--workers-per-gpu K`), or `workers` of
     them; on a cluster without GPUs, `workers` CPU actors (default 1) with an equal share of
-    the free CPUs each (as much as one node holds). Refuses more than the
-    cluster has free, which Ray would otherwise leave waiting for ever."""
+    the CPUs each (as much as one node holds). Refuses more than the cluster has, which Ray
+    would otherwise leave waiting for ever, and waits up to `patience` seconds for what another
+    run is still giving back."""
     import ray
 
-    free = ray.available_resources()
-    gpus, cpus = int(free.get("GPU", 0)), int(free.get("CPU", 0))
+    total = ray.cluster_resources()
+    gpus, cpus = int(total.get("GPU", 0)), int(total.get("CPU", 0))
     if gpus:
         shape = ActorShape(workers or gpus * per_gpu, 1 / per_gpu, 1)
         if shape.count * shape.gpus > gpus + 1e-9:
             raise LaunchError(f"{shape.describe} need {shape.count * shape.gpus:g} GPUs; the Ray cluster has "
-                              f"{gpus} free (fewer --workers, or more --workers-per-gpu)", USAGE_ERROR)
+                              f"{gpus} (fewer --workers, or more --workers-per-gpu)", USAGE_ERROR)
     else:  # CPU actors share the cores as pool workers do, each within one node
         count = workers or 1
         largest_node = max(int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive"))
         shape = ActorShape(count, 0, max(1, min(cpus // count, largest_node)))
     if shape.count * shape.cpus > cpus:
-        raise LaunchError(f"{shape.describe} need {shape.count * shape.cpus:g} CPUs; the Ray cluster has {cpus} "
-                          "free", USAGE_ERROR)
+        raise LaunchError(f"{shape.describe} need {shape.count * shape.cpus:g} CPUs; the Ray cluster has {cpus}",
+                          USAGE_ERROR)
+    deadline = time.monotonic() + patience
+    while not _free_for(shape) and time.monotonic() < deadline and not stopping.stop_requested():
+        stopping.pause(0.5)
+    if not _free_for(shape):
+        raise LaunchError(f"{shape.describe} do not fit in what the Ray cluster has free now "
+                          f"({_describe_free()}): other jobs hold the rest", RUN_ERROR)
     return shape
 
 
-def check_shared_storage(url: str) -> None:
-    """An SQLite file is reachable from this machine only: refuse it on a cluster of several nodes."""
+def _free_for(shape: ActorShape) -> bool:
     import ray
 
+    free = ray.available_resources()
+    return (shape.count * shape.gpus <= free.get("GPU", 0) + 1e-9
+            and shape.count * shape.cpus <= free.get("CPU", 0) + 1e-9)
+
+
+def _describe_free() -> str:
+    import ray
+
+    free = ray.available_resources()
+    return f"{free.get('GPU', 0):g} GPUs, {free.get('CPU', 0):g} CPUs"
+
+
+def check_shared_storage(url: str, address: str) -> None:
+    """An SQLite file is reachable from this machine only: refuse it on a cluster of several nodes,
+    or one this machine is not part of (Ray Client)."""
+    import ray
+
+    if not url.startswith("sqlite"):
+        return
     nodes = [node for node in ray.nodes() if node.get("Alive")]
-    if url.startswith("sqlite") and len(nodes) > 1:
-        raise LaunchError(f"the Ray cluster has {len(nodes)} nodes, and an SQLite file is reachable from this "
-                          "machine only: give --storage a PostgreSQL URL every node can reach", USAGE_ERROR)
+    if len(nodes) > 1 or address.startswith("ray://"):
+        where = f"has {len(nodes)} nodes" if len(nodes) > 1 else "is reached through Ray Client"
+        raise LaunchError(f"the Ray cluster {where}, and an SQLite file is reachable from this machine only: "
+                          "give --storage a PostgreSQL URL every node can reach", USAGE_ERROR)
 
 
 class RayWorkers:
@@ -211,9 +265,10 @@ class RayWorkers:
         self.results: list[tuple[int, str] | None] = []
         self.placements: list[Placement | None] = []
         self.seen: set[str] = set()  # every identity any actor had, restarts included
+        self.died: set[str] = set()  # identities of actors that died, not yet handed to `lost`
         self.restarts: list[int] = []
         self.seed = 0
-        self.study: Any = None  # opened when a dead actor's trial must be released
+        self.closed = False
 
     def start(self, seed: int) -> None:
         import ray
@@ -238,17 +293,21 @@ class RayWorkers:
     def _start_work(self, index: int) -> None:
         """Ask actor `index` where it is (it may be a restarted process) and set it to work."""
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayError
 
         actor = self.actors[index]
-        asked = actor.where.remote()
+        asked, since = actor.where.remote(), time.monotonic()
         while not ray.wait([asked], timeout=0.5)[0]:  # a new actor's process is starting
             if stopping.stop_requested():
                 return
+            if since and time.monotonic() - since > PLACEMENT_PATIENCE_SECONDS:
+                print(f"note: waiting for Ray to place worker {index} (a node lost, or the cluster short of "
+                      "resources?)", file=sys.stderr)
+                since = 0.0
         try:
             place = self.placements[index] = ray.get(asked)
-        except RayActorError as error:
-            self.results[index] = (1, f"worker {index} could not start: {_first_line(error)}")
+        except RayError as error:
+            self.results[index] = (RUN_ERROR, f"worker {index} could not start: {_first_line(error)}")
             return
         self.seen.add(place.identity)
         sampler_seed = self.seed + index + len(self.actors) * self.restarts[index]
@@ -263,10 +322,11 @@ class RayWorkers:
         return lines
 
     def running(self) -> bool:
-        """Collect the actors that returned; restart the work of those that died, releasing the
-        trial each was training (so it is retried now, not once its heartbeat goes stale)."""
+        """Collect the actors that returned; set to work again those that died and Ray restarted,
+        noting the dead ones for `lost` (their trials are released now, not once their heartbeat
+        goes stale)."""
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayError
 
         for index, call in enumerate(self.calls):
             if call is None or not ray.wait([call], timeout=0)[0]:
@@ -275,34 +335,28 @@ class RayWorkers:
             try:
                 self.results[index] = ray.get(call)
             except RayActorError as error:
-                self._release(index)
+                place = self.placements[index]
+                if place is not None:
+                    self.died.add(place.identity)
                 if self.restarts[index] >= MAX_RESTARTS:
-                    self.results[index] = (1, f"worker {index} died {MAX_RESTARTS + 1} times; the last: "
-                                              f"{_first_line(error)}")
+                    self.results[index] = (RUN_ERROR, f"worker {index} died {MAX_RESTARTS + 1} times; the "
+                                                      f"last: {_first_line(error)}")
                     continue
                 self.restarts[index] += 1
                 print(f"note: worker {index} died ({_first_line(error)}); Ray restarts it, its trial is "
                       "queued again", file=sys.stderr)
                 self._start_work(index)
+            except RayError as error:
+                self.results[index] = (RUN_ERROR, f"worker {index} failed: {_first_line(error)}")
         return any(call is not None for call in self.calls)
 
-    def _release(self, index: int) -> None:
-        """Fail as interrupted, and queue again, the trial a dead actor was training."""
-        import optuna
-
-        from hpsearch.launch.retries import release_trials
-        from hpsearch.store.storage import open_storage
-
-        place = self.placements[index]
-        if place is None:
-            return
-        if self.study is None:
-            self.study = optuna.load_study(study_name=self.task.study, storage=open_storage(self.storage_url))
-        release_trials(self.study, {place.identity})
+    def lost(self) -> set[str]:
+        died, self.died = self.died, set()
+        return died
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
-        """Ask every actor to stop at a safe point (each hands back its trial), then kill them all,
-        restarts off; a second Ctrl-C skips the wait, never the kill."""
+        """Ask every actor to stop at a safe point (each hands back its trial), then kill them all;
+        a second Ctrl-C skips the wait, never the kill."""
         import ray
 
         for actor, call in zip(self.actors, self.calls):
@@ -315,11 +369,37 @@ class RayWorkers:
                 pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)[1]
         except KeyboardInterrupt:
             pass
+        self.close()
+
+    def close(self, timeout: float = STOP_SECONDS) -> None:
+        """Kill every actor, restarts off, and wait until they are gone, so that no actor trains on
+        (and holds its GPU) once the run is over, and trials are released after their actor ended."""
+        import ray
+
+        if self.closed:
+            return
+        self.closed = True
+        from ray.exceptions import RayError
+
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
+        alive, deadline = list(self.actors), time.monotonic() + timeout
+        while alive and time.monotonic() < deadline:  # a kill takes effect a moment later
+            pings = [actor.where.remote() for actor in alive]
+            ray.wait(pings, num_returns=len(pings), timeout=max(0.1, deadline - time.monotonic()))
+            answered = []
+            for actor, ping in zip(alive, pings):
+                try:
+                    ray.get(ping, timeout=0)
+                    answered.append(actor)
+                except RayError:  # dead (or gone in some other way): not training any more
+                    pass
+            alive = answered
+            if alive:
+                time.sleep(0.2)
 
     def identities(self) -> set[str]:
         return set(self.seen)
 
-    def failure(self) -> tuple[int, str] | None:
-        return next((result for result in self.results if result and result[0]), None)
+    def failures(self) -> list[tuple[int, str]]:
+        return [result for result in self.results if result and result[0]]
