@@ -200,28 +200,39 @@ def _sessions_of(postgres: PostgresServer, name: str, user: str) -> int:
         admin.close()
 
 
+def _as_admin(postgres: PostgresServer, database: str, *statements: str) -> None:
+    admin = postgres.connect(database)
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        admin.close()
+
+
 def test_storage_survives_a_long_idle_period(postgres: PostgresServer, database: str) -> None:
     """The server ends sessions idle for a second (as idle timeouts, proxies and firewalls do);
     a worker quiet for longer still writes its next result."""
     name = database.rsplit("/", 1)[1]
-    admin = postgres.connect(name)
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("CREATE ROLE idler LOGIN PASSWORD 'idle-pass'")
-            cursor.execute("ALTER ROLE idler SET idle_session_timeout = '1s'")
-            cursor.execute(f'GRANT ALL ON DATABASE "{name}" TO idler')
-            cursor.execute("GRANT ALL ON SCHEMA public TO idler")
-    finally:
-        admin.close()
+    _as_admin(postgres, name, "CREATE ROLE idler LOGIN PASSWORD 'idle-pass'",
+              f'GRANT ALL ON DATABASE "{name}" TO idler', "GRANT ALL ON SCHEMA public TO idler")
     quiet_optuna()
     storage = open_storage(f"postgresql://idler:idle-pass@127.0.0.1:{postgres.port}/{name}")
     try:
         study = optuna.create_study(storage=storage, study_name="idle")
         study.set_user_attr("before", 1)
+        # The timeout only once the storage is open: on a loaded machine, opening it (several
+        # transactions in one session) can itself pause for a second between two of them.
+        # A role's settings reach new sessions only, so the open ones are ended too.
+        _as_admin(postgres, name, "ALTER ROLE idler SET idle_session_timeout = '1s'",
+                  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'idler'")
+        wait_until(lambda: _sessions_of(postgres, name, "idler") == 0, 30, "the server to end the idle sessions")
+        study.set_user_attr("between", 0)  # in a new session, which the server ends when idle for 1 s
         wait_until(lambda: _sessions_of(postgres, name, "idler") == 0, 30, "the server to end the idle sessions")
         study.set_user_attr("after", 2)
-        assert optuna.load_study(study_name="idle", storage=storage).user_attrs == {"before": 1, "after": 2}
+        assert optuna.load_study(study_name="idle", storage=storage).user_attrs == {"before": 1, "between": 0,
+                                                                                   "after": 2}
     finally:
         storage.engine.dispose()
 

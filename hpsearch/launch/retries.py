@@ -42,18 +42,37 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         return
     system_attrs: dict[str, Any] = {**trial.system_attrs, "retry_history": history}
     system_attrs.setdefault("failed_trial", trial.number)
-    study.add_trial(
-        optuna.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            user_attrs={
-                **{key: trial.user_attrs[key] for key in IDENTITY_ATTRS if key in trial.user_attrs},
-                RETRY_OF_ATTR: system_attrs["failed_trial"],
-            },
-            system_attrs=system_attrs,
+    try:
+        study.add_trial(
+            optuna.create_trial(
+                state=TrialState.WAITING,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs={
+                    **{key: trial.user_attrs[key] for key in IDENTITY_ATTRS if key in trial.user_attrs},
+                    RETRY_OF_ATTR: system_attrs["failed_trial"],
+                },
+                system_attrs=system_attrs,
+            )
         )
-    )
+    except Exception as error:
+        from hpsearch.store.storage import is_storage_failure  # (storage.py imports this module)
+
+        if is_storage_failure(error):  # the database went away again: queue it once it is back
+            _unqueued.append(trial)
+        raise
+
+
+# Retries this process could not queue because the database was unreachable at that moment (a
+# trial lost to a database restart fails first, and its retry is queued right after, when the
+# restart may still be going on); `queue_unqueued_retries` queues them once it is back.
+_unqueued: list[FrozenTrial] = []
+
+
+def queue_unqueued_retries(study: optuna.Study) -> None:
+    """Queue the retries this process owes (see `_unqueued`); a storage failure leaves them owed."""
+    while _unqueued:
+        retry_trial(study, _unqueued.pop(0))  # on failure it is owed again, and the error goes up
 
 
 def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -26,7 +26,13 @@ from hpsearch.launch import stopping
 from hpsearch.data.sources import Splits
 from hpsearch.train.objective import Objective
 from hpsearch.store.records import END_REASON_ATTR, EndReason, worker_identity
-from hpsearch.launch.retries import note_taken_over, release_trials, requeue_lost, taken_over
+from hpsearch.launch.retries import (
+    note_taken_over,
+    queue_unqueued_retries,
+    release_trials,
+    requeue_lost,
+    taken_over,
+)
 from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import is_storage_failure
 from hpsearch.search.study import check_data, open_study, study_progress
@@ -80,6 +86,7 @@ def run_worker(
     storage_lost_since: float | None = None
     while not errors.stopped and not stopping.stop_requested():
         try:
+            queue_unqueued_retries(study)  # retries a database outage kept this worker from queueing
             fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
             progress = study_progress(study, storage, active=True)
             if progress.done or progress.budget_spent:
