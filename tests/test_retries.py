@@ -21,9 +21,10 @@ from hpsearch.store.records import (
     WORKER_ATTR,
     EndReason,
 )
-from hpsearch.launch.retries import MAX_RETRIES, release_trials, retry_trial
-from hpsearch.store.storage import open_storage, quiet_optuna
+from hpsearch.launch.retries import MAX_RETRIES, queue_unqueued_retries, release_trials, retry_trial
+from hpsearch.store.storage import is_storage_failure, open_storage, quiet_optuna
 from tests.helpers import start_cli, stored_trials, training_now, wait_until, write_study
+from tests.postgres import PostgresServer
 
 # Trials are asked for here as a worker's Study.optimize would; Optuna warns that heartbeats expect it.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -141,3 +142,28 @@ def test_a_worker_whose_trial_another_failed_as_stale_carries_on(tmp_path: Path)
     log = (tmp_path / "run.log").read_text()
     assert "was failed as stale by another worker" in log and "Traceback" not in log
     assert [t.state for t in stored_trials(url, "stale")] == [TrialState.FAIL, TrialState.COMPLETE]
+
+
+def test_a_retry_the_database_was_down_for_is_queued_once_it_is_back(postgres: PostgresServer, database: str) -> None:
+    """A trial lost to a database restart fails first; its retry is queued right after, while the
+    server may still be down. That retry is owed, not dropped, and queued when the server is back."""
+    quiet_optuna()
+    storage = open_storage(database)
+    try:
+        study = optuna.create_study(storage=storage, study_name="outage")
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        study.tell(trial, state=TrialState.FAIL)
+        failed = study.get_trials(deepcopy=False)[0]
+        postgres.stop()
+        try:
+            with pytest.raises(Exception) as raised:
+                retry_trial(study, failed)
+            assert is_storage_failure(raised.value)
+        finally:
+            postgres.start()
+        queue_unqueued_retries(study)
+        queue_unqueued_retries(study)  # owed once: a second call queues nothing more
+        (retry,) = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]
+        assert retry.params == failed.params and retry.system_attrs["retry_history"] == [failed.number]
+    finally:
+        storage.engine.dispose()
