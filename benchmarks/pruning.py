@@ -1,7 +1,7 @@
 """Pruning: how many training epochs does the search spend before it has a network within one
 point of the best it will find, with the study's pruner and without it?
 
-Both arms are hpsearch's search (TPE, baselines first) under the same epoch budget; they differ
+Both arms are hpsearch's search (`hpsearch.run`: TPE, starting points first) under the same epoch budget; they differ
 only in the pruner. Per seed, the reference is the best validation accuracy either arm found,
 and each arm's cost is the epochs spent (pruned trials' epochs included) when its best-so-far
 first came within one point of it.
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks.searches import bench_from_command_line, run_optuna_arm
+from benchmarks.searches import bench_from_command_line, run_hpsearch_arm
+from hpsearch.space.spec import PrunerSpec
 
 WITHIN = 0.01  # one point of accuracy
 TARGET_RATIO = 0.5
@@ -21,14 +22,16 @@ TARGET_RATIO = 0.5
 
 def main() -> None:
     bench = bench_from_command_line(__doc__ or "")
-    spec, splits, budget = bench.spec, bench.splits, bench.budget
+    spec, budget = bench.spec, bench.budget
+    unpruned_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})})
 
     rows = []
     for seed in bench.seeds:
         # "hpsearch" is the search-quality benchmark's arm: the same settings reuse its saved run.
-        pruned = bench.run("hpsearch", seed, lambda: run_optuna_arm("hpsearch", spec, splits, seed, budget))
-        unpruned = bench.run("tpe-no-pruning", seed, lambda: run_optuna_arm(
-            "tpe-no-pruning", spec, splits, seed, budget, pruning=False))
+        pruned = bench.run("hpsearch", seed, lambda: run_hpsearch_arm("hpsearch", spec, seed, budget),
+                           keyed=bench.hpsearch_settings)
+        unpruned = bench.run("tpe-no-pruning", seed, lambda: run_hpsearch_arm(
+            "tpe-no-pruning", unpruned_spec, seed, budget), keyed=bench.hpsearch_settings)
         reference = max(r.best_val for r in (pruned, unpruned) if r.best_val is not None)
         rows.append((seed, reference, pruned, unpruned,
                      pruned.epochs_to_reach(reference - WITHIN), unpruned.epochs_to_reach(reference - WITHIN)))

@@ -1,7 +1,8 @@
 """Search quality: under one budget of training epochs, what does each search find?
 
 Arms, each run once per seed on the same data split:
-- hpsearch: the study as `hpsearch run` searches it (its sampler and pruner, baselines first);
+- hpsearch: the study as `hpsearch run --seed S --budget Nepochs` searches it (its sampler and
+  pruner; its baselines, then each with the proven training recipe, first);
 - hpsearch-gp: the same with Optuna's GPSampler (`type = "gp"`), to choose the default sampler;
 - hpsearch-random: the same with Optuna's random sampler, to tell TPE's share from the pruner's;
 - random: Optuna's random sampler, no pruning, no baselines;
@@ -27,8 +28,9 @@ from benchmarks.searches import (
     ArmResult,
     bench_from_command_line,
     run_baselines,
+    run_hpsearch_arm,
     run_keras_tuner_arm,
-    run_optuna_arm,
+    run_random_search,
 )
 from hpsearch.space.spec import Baseline, StudySpec
 
@@ -77,12 +79,12 @@ def main() -> None:
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:  # seed by seed, so an interrupted run leaves whole seeds behind
         searches = {
-            "hpsearch": lambda: run_optuna_arm("hpsearch", spec, splits, seed, budget),
-            "hpsearch-gp": lambda: run_optuna_arm("hpsearch-gp", _with_sampler(spec, "gp"), splits, seed, budget),
-            # hpsearch's pruner and baselines with random draws: TPE's part in hpsearch's result
-            "hpsearch-random": lambda: run_optuna_arm("hpsearch-random", spec, splits, seed, budget, random=True),
-            "random": lambda: run_optuna_arm("random", spec, splits, seed, budget,
-                                             random=True, pruning=False, baselines=False),
+            "hpsearch": lambda: run_hpsearch_arm("hpsearch", spec, seed, budget),
+            "hpsearch-gp": lambda: run_hpsearch_arm("hpsearch-gp", _with_sampler(spec, "gp"), seed, budget),
+            # hpsearch's pruner and starting points with random draws: TPE's part in hpsearch's result
+            "hpsearch-random": lambda: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
+                                                        budget),
+            "random": lambda: run_random_search(spec, splits, seed, budget),
             "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
             "baseline": lambda: run_baselines(spec, splits, seed),
             "hand-built": lambda: run_baselines(
@@ -90,7 +92,8 @@ def main() -> None:
                 networks=(_hand_built(spec),)),
         }
         for arm in arms:
-            result = bench.run(arm, seed, searches[arm])
+            own = bench.hpsearch_settings if arm.startswith("hpsearch") else None
+            result = bench.run(arm, seed, searches[arm], keyed=own)
             if result is not None:
                 results[arm].append(result)
     arms = [arm for arm in arms if results[arm]]  # with --saved-only, those with a saved search

@@ -1,14 +1,14 @@
 """Searches run under one budget of training epochs, shared by the search-quality and pruning
-benchmarks: hpsearch's own search (the real `Objective`, sampler and pruner), variants of it,
-Keras Tuner's Hyperband on the same space, and the studies' hand-tuned baselines.
+benchmarks: hpsearch's own search (through `hpsearch.run`, as a user runs it), variants of it,
+random search and Keras Tuner's Hyperband on the same space, and the studies' hand-tuned baselines.
 
 Every arm counts the epochs it really trained (pruned trials included) and stops starting trials
 once the budget is spent; the trial running then finishes, so an arm may overshoot the budget by
 less than one trial (the tables report the epochs actually spent). Results are saved as JSON
 per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
-benchmarks reuse each other's runs. The key holds the benchmark's settings, not hpsearch's code:
-after a change to how networks are built, trained or scored, delete the saved runs it touches
-(Keras Tuner's arm builds hpsearch's networks too; only the baselines' may be untouched).
+benchmarks reuse each other's runs. The key holds what the arm uses of the benchmark's settings,
+not hpsearch's code: after a change to how networks are built, trained or scored, delete the
+saved runs it touches (Keras Tuner's arm builds hpsearch's networks too).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from hpsearch.store.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_AT
 from hpsearch.space.sampling import enqueue_baselines, sample
 from hpsearch.space.spec import Baseline, PrunerSpec, StudySpec
 from hpsearch.store.storage import quiet_optuna
-from hpsearch.search.study import make_pruner, make_sampler
 
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
 
@@ -87,74 +86,80 @@ def _curve(trial: optuna.trial.FrozenTrial, metric: str) -> list[float]:
     return list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, []))
 
 
-def run_optuna_arm(arm: str, spec: StudySpec, splits: Splits, seed: int, budget: int, *,
-                   random: bool = False, pruning: bool = True, baselines: bool = True) -> ArmResult:
-    """hpsearch's search as `hpsearch run` does it, with the sampler and pruner switchable."""
-    spec = spec.with_overrides(seed=seed, trials=UNLIMITED_TRIALS)
-    if not pruning:  # the study as if its file said no pruner (the sampler's settings follow)
-        search = spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})
-        spec = spec.model_copy(update={"search": search})
-    sampler = optuna.samplers.RandomSampler(seed=seed) if random else make_sampler(spec, seed)
-    pruner = make_pruner(spec)
-    study = optuna.create_study(sampler=sampler, pruner=pruner, direction=spec.search.direction)
-    if baselines:
-        enqueue_baselines(study, spec)
-    trajectory: list[tuple[int, float | None]] = []
-    timeline: list[tuple[float, int, float | None, float | None]] = []
+def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: int) -> ArmResult:
+    """hpsearch's search exactly as `hpsearch run STUDY --seed S --budget Nepochs` runs it (its
+    sampler, pruner, starting points, worker and storage), on a throwaway SQLite study. The seed
+    also picks the validation split, as it does for a user; the test images are every arm's."""
+    import io
+
+    import hpsearch
+    from rich.console import Console
+
+    directory = Path(tempfile.mkdtemp(prefix=f"hpsearch-bench-{arm}-"))
+    url = f"sqlite:///{directory / 'study.db'}"
     started = time.perf_counter()
+    hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=f"{budget}epochs",
+                 checkpoints=str(directory / "checkpoints"), console=Console(file=io.StringIO()))
+    study = optuna.load_study(study_name=spec.name, storage=url)
+    return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
+
+
+def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
+    """Random search as one runs it with Optuna by hand: its random sampler, no pruner, no
+    baselines, trials until the budget is spent."""
+    spec = spec.with_overrides(seed=seed, trials=UNLIMITED_TRIALS)
+    search = spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})
+    spec = spec.model_copy(update={"search": search})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed),
+                                pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
 
     def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        spent = sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False))
-        trajectory.append((spent, _best(study)[0]))
-        timeline.append((time.perf_counter() - started, spent, *_best(study)))
-        if spent >= budget:
+        if sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False)) >= budget:
             study.stop()
 
+    started = time.perf_counter()
     study.optimize(Objective(spec, splits, _scratch_checkpoints()), callbacks=[stop_at_budget], catch=(Exception,))
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    best = study.best_trial if complete else None
+    return _arm_result("random", seed, study, time.perf_counter() - started, spec.search.metric)
+
+
+def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric: str) -> ArmResult:
+    """What a finished search found, and when: the best-so-far after each trial, in the order the
+    trials ended (one worker: the order they ran)."""
+    trials = study.get_trials(deepcopy=False)
+    ended = sorted((t for t in trials if t.datetime_complete is not None), key=lambda t: t.datetime_complete)
+    begun = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+    maximize = study.direction.name == "MAXIMIZE"
+    trajectory: list[tuple[int, float | None]] = []
+    timeline: list[tuple[float, int, float | None, float | None]] = []
+    spent = 0
+    for count, trial in enumerate(ended, start=1):
+        spent += _trained_epochs(trial)
+        ranked = best_first(ended[:count], maximize)
+        value, test = (ranked[0].value, ranked[0].user_attrs.get(TEST_ACCURACY_ATTR)) if ranked else (None, None)
+        trajectory.append((spent, value))
+        timeline.append(((trial.datetime_complete - begun).total_seconds(), spent, value, test))
+    best = best_first(trials, maximize)[:1]
     return ArmResult(
-        arm=arm, seed=seed, epochs_spent=trajectory[-1][0], seconds=time.perf_counter() - started,
-        trials=len(study.trials), best_val=best.value if best else None,
-        best_test=best.user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
-        best_name=(best.user_attrs.get(BASELINE_ATTR) or f"trial {best.number}") if best else "",
-        trajectory=trajectory, curves=[_curve(t, spec.search.metric) for t in study.trials],
-        timeline=timeline,
+        arm=arm, seed=seed, epochs_spent=spent, seconds=seconds, trials=len(trials),
+        best_val=best[0].value if best else None,
+        best_test=best[0].user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
+        best_name=(best[0].user_attrs.get(BASELINE_ATTR) or f"trial {best[0].number}") if best else "",
+        trajectory=trajectory, curves=[_curve(t, metric) for t in trials], timeline=timeline,
     )
-
-
-def _best(study: optuna.Study) -> tuple[float | None, float | None]:
-    """The best complete trial's value and test accuracy so far."""
-    ranked = best_first(study.get_trials(deepcopy=False), study.direction.name == "MAXIMIZE")
-    if not ranked:
-        return None, None
-    return ranked[0].value, ranked[0].user_attrs.get(TEST_ACCURACY_ATTR)
 
 
 def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseline",
                   networks: tuple[Baseline, ...] | None = None) -> ArmResult:
     """Each hand-tuned network (the study's baselines unless `networks` are given) trained for the
-    same epochs as a full trial; the best one counts."""
+    same epochs as a full trial; the best one counts. The proven recipe is hpsearch's, not theirs."""
     spec = spec.with_overrides(seed=seed, trials=len(networks or spec.baselines))
-    if networks is not None:
-        spec = spec.model_copy(update={"baselines": networks})
+    search = spec.search.model_copy(update={"proven_recipe": False})
+    spec = spec.model_copy(update={"search": search, "baselines": networks or spec.baselines})
     study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
     enqueue_baselines(study, spec)
     started = time.perf_counter()
-    timeline: list[tuple[float, int, float | None, float | None]] = []
-
-    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        spent = sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False))
-        timeline.append((time.perf_counter() - started, spent, *_best(study)))
-
-    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines), callbacks=[record])
-    best = study.best_trial
-    return ArmResult(
-        arm=arm, seed=seed, epochs_spent=sum(_trained_epochs(t) for t in study.trials),
-        seconds=time.perf_counter() - started, trials=len(study.trials), best_val=best.value,
-        best_test=best.user_attrs.get(TEST_ACCURACY_ATTR), best_name=best.user_attrs[BASELINE_ATTR],
-        timeline=timeline,
-    )
+    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines))
+    return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
 
 
 class _KerasTunerTrial:
@@ -308,10 +313,17 @@ class Bench:
     arms: list[str] | None = None
     saved_only: bool = False
 
-    def run(self, arm: str, seed: int, search: Callable[[], ArmResult]) -> ArmResult | None:
-        """The arm's result for `seed`: saved, or run now (with `--saved-only`, None when not saved)."""
+    @property
+    def hpsearch_settings(self) -> dict[str, Any]:
+        """What only hpsearch's own arms use, so it keys only their saved runs."""
+        return {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
+
+    def run(self, arm: str, seed: int, search: Callable[[], ArmResult],
+            keyed: dict[str, Any] | None = None) -> ArmResult | None:
+        """The arm's result for `seed`: saved, or run now (with `--saved-only`, None when not saved).
+        `keyed`: settings of this arm's own, beyond the benchmark's."""
         try:
-            result = cached(arm, seed, {**self.settings, "arm": arm, "seed": seed},
+            result = cached(arm, seed, {**self.settings, **(keyed or {}), "arm": arm, "seed": seed},
                             _not_saved if self.saved_only else search, self.results_dir)
         except NotSaved:
             print(f"  {arm:<16} seed {seed}: not run yet", flush=True)
@@ -332,7 +344,9 @@ def _load_bench(args: argparse.Namespace) -> Bench:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
         spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
-    settings = {"study": spec.model_dump(mode="json", exclude={"source"}), "budget": args.budget}
+    # Searches other than hpsearch's own never see the proven recipe (Bench.hpsearch_settings).
+    study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe"}})
+    settings = {"study": study, "budget": args.budget}
     return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
                  args.saved_only)
 

@@ -34,7 +34,7 @@ def _random_search(tmp_path: Path, body: str, seed: int) -> tuple[StudySpec, opt
 
 
 def test_baselines_run_first_exactly_as_written() -> None:
-    first, second, third = _first_trials("cifar-architecture", 3)
+    first, second, *recipes, fifth = _first_trials("cifar-architecture", 5)
     assert first["baseline"] == "256-128-overfit"
     overfit = setup_from_values(first["values"], (32, 32, 3), 10, epochs=1)
     assert [b.filters for b in overfit.architecture.blocks] == [256, 128]
@@ -45,7 +45,9 @@ def test_baselines_run_first_exactly_as_written() -> None:
     fix = setup_from_values(second["values"], (32, 32, 3), 10, epochs=1)
     assert [b.filters for b in fix.architecture.blocks] == [64, 128, 256]
     assert fix.architecture.initializer == "he_normal"
-    assert third["baseline"] is None  # then the sampler takes over
+    # then each with the proven recipe (tests/test_starting_points.py), then the sampler takes over
+    assert [r["baseline"] for r in recipes] == ["256-128-overfit + proven recipe", "64-256-fix + proven recipe"]
+    assert fifth["baseline"] is None
 
 
 def test_baseline_fixed_values_override_the_space() -> None:

@@ -12,6 +12,7 @@ from hpsearch.cli.options import DataOpt, StorageOpt, StudyArg
 from hpsearch.cli.shell import app, console, fail, guarded, load_study_file, open_storage, read_study, short
 from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, load, print_findings
 from hpsearch.space.catalogue import PARAMETERS
+from hpsearch.space.starting_points import starting_points
 
 @app.command()
 def dashboard(
@@ -218,10 +219,10 @@ def show(study: StudyArg) -> None:
     if not spec.baselines:
         console.print("No baselines.")
         return
-    baselines = Table(title="Baselines (run first)", title_justify="left")
+    baselines = Table(title="Run first: the baselines, then each with the proven recipe", title_justify="left")
     baselines.add_column("name")
     baselines.add_column("values")
-    for baseline in spec.baselines:
+    for baseline in starting_points(spec):
         values = ", ".join(
             f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in baseline.values.items()
         )

@@ -13,6 +13,7 @@ import optuna
 from hpsearch.space.catalogue import PARAMETERS, SGD_ONLY, positions_of
 from hpsearch.store.records import BASELINE_ATTR, OVERRIDES_ATTR
 from hpsearch.space.spec import Baseline, Dimension, StudySpec
+from hpsearch.space.starting_points import starting_points
 
 
 def _suggest(trial: optuna.Trial, label: str, dim: Dimension) -> Any:
@@ -94,10 +95,11 @@ def baseline_trial(spec: StudySpec, baseline: Baseline) -> tuple[dict[str, Any],
 
 
 def enqueue_baselines(study: optuna.Study, spec: StudySpec) -> list[str]:
-    """Enqueue each baseline not yet in the study, so they run before any sampled trial."""
+    """Enqueue each starting point (baselines, then their proven-recipe versions) not yet in the
+    study, so they run before any sampled trial."""
     present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
     added = []
-    for baseline in spec.baselines:
+    for baseline in starting_points(spec):
         if baseline.name in present:
             continue
         params, overrides = baseline_trial(spec, baseline)

@@ -175,6 +175,10 @@ class SearchSpec(_Strict):
     seed: int = Field(0, description=f"0 .. {MAX_SEED}: the sampler, the split and the weights")
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
+    proven_recipe: bool = Field(
+        True, description="a study that searches the learning-rate schedule tries each baseline with a "
+        "proven training recipe right after the baselines (hpsearch/space/starting_points.py)",
+    )
 
     @model_validator(mode="before")
     @classmethod
