@@ -95,13 +95,13 @@ def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: int) -> ArmRe
     import hpsearch
     from rich.console import Console
 
-    directory = Path(tempfile.mkdtemp(prefix=f"hpsearch-bench-{arm}-"))
-    url = f"sqlite:///{directory / 'study.db'}"
-    started = time.perf_counter()
-    hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=f"{budget}epochs",
-                 checkpoints=str(directory / "checkpoints"), console=Console(file=io.StringIO()))
-    study = optuna.load_study(study_name=spec.name, storage=url)
-    return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
+    with tempfile.TemporaryDirectory(prefix=f"hpsearch-bench-{arm}-") as directory:
+        url = f"sqlite:///{Path(directory) / 'study.db'}"
+        started = time.perf_counter()
+        hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=f"{budget}epochs",
+                     checkpoints=str(Path(directory) / "checkpoints"), console=Console(file=io.StringIO()))
+        study = optuna.load_study(study_name=spec.name, storage=url)
+        return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
 
 
 def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:

@@ -144,6 +144,7 @@ def run(
     from hpsearch.launch.pool import (
         WorkerPlanError,
         WorkerPool,
+        WorkerSlot,
         WorkerTask,
         check_worker_count,
         choose_gpus,
@@ -180,13 +181,14 @@ def run(
     if ray is not None and gpus is not None:
         raise LaunchError("--gpus picks GPUs on this machine; with --ray, Ray places the workers on the "
                           "cluster's GPUs", USAGE_ERROR)
-    try:
-        chosen = choose_gpus(gpus, detect_gpus()) if ray is None else []
-        slots = plan_workers(workers, chosen, workers_per_gpu)
-        if ray is None:
+    slots: list[WorkerSlot] = []  # on Ray, the cluster places the workers (ray_workers.plan)
+    if ray is None:
+        try:
+            chosen = choose_gpus(gpus, detect_gpus())
+            slots = plan_workers(workers, chosen, workers_per_gpu)
             check_worker_count(len(slots), chosen)
-    except WorkerPlanError as error:
-        raise LaunchError(str(error), USAGE_ERROR) from None
+        except WorkerPlanError as error:
+            raise LaunchError(str(error), USAGE_ERROR) from None
     _announce(spec, url, console)
     checkpoint_root = checkpoint_dir(url, checkpoints)
     if ray is None and len(slots) == 1 and slots[0].gpu is None:

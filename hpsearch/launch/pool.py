@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hpsearch.launch import stopping
+from hpsearch.store.records import worker_identity
 from hpsearch.store.urls import STORAGE_ENV
 
 # How long workers get to reach a safe point (the end of a training batch) and record their
@@ -198,7 +198,7 @@ class WorkerPool:
 
     def identities(self) -> set[str]:
         """The workers as their trials record them (`records.worker_identity`)."""
-        return {f"{socket.gethostname()}:{process.pid}" for process in self.processes}
+        return {worker_identity(process.pid) for process in self.processes}
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """SIGTERM every worker (each records and re-queues its trial), SIGKILL what remains;
@@ -232,10 +232,10 @@ class WorkerPool:
 
     def lost(self) -> set[str]:
         """Workers killed by a signal (a SIGKILL, the kernel's OOM killer) since the last call."""
-        killed = {f"{socket.gethostname()}:{process.pid}" for process in self.processes
+        killed = {process.pid for process in self.processes
                   if (process.poll() or 0) < 0 and process.pid not in self.reported}
-        self.reported |= {int(identity.rpartition(":")[2]) for identity in killed}
-        return killed
+        self.reported |= killed
+        return {worker_identity(pid) for pid in killed}
 
     def close(self) -> None:
         if self.running():  # only when the launcher itself failed: it stops them when interrupted

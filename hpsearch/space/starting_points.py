@@ -18,8 +18,11 @@ from hpsearch.space.spec import Baseline, StudySpec
 
 # airbench's kind of recipe for a small CNN on CIFAR-sized images: batch norm, flips and
 # pad-and-crop, label smoothing, SGD with Nesterov momentum, a short warmup then a linear decay to
-# zero, decoupled weight decay. The optimizer comes first: its learning rate and weight decay
-# are only set when the optimizer is the recipe's own (an SGD rate would wreck Adam).
+# zero, decoupled weight decay, and light dropout. The optimizer comes first: its learning rate
+# and weight decay are only set when the optimizer is the recipe's own (an SGD rate would wreck
+# Adam). Dropout is lightened because the other regularizers add up: with the recipe,
+# cifar-dropout's author's rates (0.2 per block, 0.5 in the head) still underfit after 15 epochs
+# (61.7% validation on seed 0's split), 0.1 and 0.3 reached 68.9% on the same split.
 PROVEN_RECIPE: dict[str, Any] = {
     "optimizer": "sgd",
     "learning_rate": 0.05,
@@ -27,6 +30,8 @@ PROVEN_RECIPE: dict[str, Any] = {
     "lr_schedule": "linear",
     "warmup_epochs": 2,
     "batch_norm": "before_activation",
+    "conv_dropout": 0.1,
+    "dense_dropout": 0.3,
     "augment_flip": True,
     "augment_crop": 4,
     "label_smoothing": 0.1,
