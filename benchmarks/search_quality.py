@@ -9,8 +9,9 @@ Arms, each run once per seed on the same data split:
 - keras-tuner: Keras Tuner's Hyperband on the very same space (max epochs and reduction factor
   as the study's);
 - baseline: the study's hand-tuned networks, each trained for the epochs of a full trial;
-- hand-built: one strong network from the study's space (batch norm, augmentation, a cosine
-  schedule: `HAND_BUILT`), trained for the epochs of a full trial.
+- hand-built: one strong network from the study's space, the first baseline as an expert would
+  fix it (`_hand_built`: for a study that searches the recipe, hpsearch's proven recipe on it),
+  trained for the epochs of a full trial.
 
 For each, the best trial's validation accuracy (what the search optimizes) and that trial's test
 accuracy (what a user gets), as mean and spread over seeds, and what each search had found after
@@ -33,22 +34,18 @@ from benchmarks.searches import (
     run_random_search,
 )
 from hpsearch.space.spec import Baseline, StudySpec
+from hpsearch.space.starting_points import with_proven_recipe
 
 ARMS = ("hpsearch", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 
 # A strong hand-built network per study, from its own space: the study's first baseline as an
-# expert would fix it. cifar-dropout: the author's VGG with batch norm, light dropout, flips,
-# pad-and-crop, label smoothing, and airbench's kind of schedule: SGD with Nesterov momentum,
-# a warmup then linear decay, weight decay (68.9% validation in a one-seed look at four recipes,
-# against 57.8% for Adam 1e-3 with a cosine schedule).
+# expert would fix it. For a study that searches the training recipe, that is the baseline with
+# hpsearch's proven recipe (`starting_points.with_proven_recipe`): on cifar-dropout, the author's
+# VGG with batch norm, light dropout, flips, pad-and-crop, label smoothing and airbench's kind of
+# schedule. hpsearch tries it second, so against this arm hpsearch shows what its search adds.
 HAND_BUILT = {
-    "cifar-dropout": {
-        "batch_norm": "before_activation", "conv_dropout": 0.1, "dense_dropout": 0.3, "batch_size": 64,
-        "augment_flip": True, "augment_crop": 4, "weight_decay": 0.05, "label_smoothing": 0.1,
-        "optimizer": "sgd", "learning_rate": 0.05, "lr_schedule": "linear", "warmup_epochs": 2,
-    },
     "digits-quick": {"batch_norm": "after_activation", "conv_dropout": 0.1, "dense_dropout": 0.2,
                      "batch_size": 32},
 }
@@ -59,9 +56,12 @@ def _with_sampler(spec: StudySpec, kind: str) -> StudySpec:
     return spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": sampler})})
 
 
-def _hand_built(spec: StudySpec) -> Baseline:
-    first = spec.baselines[0].values if spec.baselines else {}
-    return Baseline(name="hand-built", values={**first, **HAND_BUILT[spec.name]})
+def _hand_built(spec: StudySpec) -> Baseline | None:
+    first = spec.baselines[0] if spec.baselines else Baseline(name="", values={})
+    if spec.name in HAND_BUILT:
+        return Baseline(name="hand-built", values={**first.values, **HAND_BUILT[spec.name]})
+    fixed = with_proven_recipe(spec, first)
+    return None if fixed is None else Baseline(name="hand-built", values=fixed.values)
 
 
 def _spread(values: list[float]) -> str:
@@ -74,7 +74,8 @@ def _spread(values: list[float]) -> str:
 def main() -> None:
     bench = bench_from_command_line(__doc__ or "")
     spec, splits, budget = bench.spec, bench.splits, bench.budget
-    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS) and (arm != "hand-built" or spec.name in HAND_BUILT)]
+    hand_built = _hand_built(spec)
+    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS) and (arm != "hand-built" or hand_built)]
 
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:  # seed by seed, so an interrupted run leaves whole seeds behind
@@ -87,9 +88,7 @@ def main() -> None:
             "random": lambda: run_random_search(spec, splits, seed, budget),
             "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
             "baseline": lambda: run_baselines(spec, splits, seed),
-            "hand-built": lambda: run_baselines(
-                spec, splits, seed, arm="hand-built",
-                networks=(_hand_built(spec),)),
+            "hand-built": lambda: run_baselines(spec, splits, seed, arm="hand-built", networks=(hand_built,)),
         }
         for arm in arms:
             own = bench.hpsearch_settings if arm.startswith("hpsearch") else None
