@@ -38,7 +38,7 @@ def child(study: str, data: str, epochs: int, precision: str, xla: bool) -> None
     from hpsearch.data.sources import load_splits
     from hpsearch.train.objective import Objective
     from hpsearch.store.records import IMAGES_PER_SECOND_ATTR
-    from hpsearch.space.sampling import enqueue_baselines
+    from hpsearch.space.sampling import enqueue_starting_points
     from hpsearch.space.spec import load_spec
     from hpsearch.store.storage import quiet_optuna
 
@@ -48,7 +48,7 @@ def child(study: str, data: str, epochs: int, precision: str, xla: bool) -> None
     spec = spec.model_copy(update={"baselines": spec.baselines[:1]})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     trial_study = optuna.create_study(direction=spec.search.direction, pruner=optuna.pruners.NopPruner())
-    enqueue_baselines(trial_study, spec)
+    enqueue_starting_points(trial_study, spec)
     checkpoints = Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))
     trial_study.optimize(Objective(spec, splits, checkpoints), n_trials=1)
     print(json.dumps({"images_per_second": trial_study.trials[0].user_attrs[IMAGES_PER_SECOND_ATTR]}))

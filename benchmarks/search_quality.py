@@ -1,6 +1,8 @@
 """Search quality: under one budget of training epochs, what does each search find?
 
-Arms, each run once per seed on the same data split:
+Arms, each run once per seed. hpsearch's arms run as `hpsearch run --seed S` does, whose seed also
+picks the validation split; the others use the study's split for every seed. The test images are
+the same for all:
 - hpsearch: the study as `hpsearch run --seed S --budget Nepochs` searches it (its sampler and
   pruner; its baselines, then each with the proven training recipe, first);
 - hpsearch-gp: the same with Optuna's GPSampler (`type = "gp"`), to choose the default sampler;
@@ -44,7 +46,8 @@ WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 # expert would fix it. For a study that searches the training recipe, that is the baseline with
 # hpsearch's proven recipe (`starting_points.with_proven_recipe`): on cifar-dropout, the author's
 # VGG with batch norm, light dropout, flips, pad-and-crop, label smoothing and airbench's kind of
-# schedule. hpsearch tries it second, so against this arm hpsearch shows what its search adds.
+# schedule. hpsearch tries it right after the baselines, so against this arm hpsearch shows what its
+# search adds.
 HAND_BUILT = {
     "digits-quick": {"batch_norm": "after_activation", "conv_dropout": 0.1, "dense_dropout": 0.2,
                      "batch_size": 32},

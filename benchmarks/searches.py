@@ -7,8 +7,9 @@ once the budget is spent; the trial running then finishes, so an arm may oversho
 less than one trial (the tables report the epochs actually spent). Results are saved as JSON
 per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
 benchmarks reuse each other's runs. The key holds what the arm uses of the benchmark's settings,
-not hpsearch's code: after a change to how networks are built, trained or scored, delete the
-saved runs it touches (Keras Tuner's arm builds hpsearch's networks too).
+not hpsearch's code (nor the values of its proven recipe): after a change to how networks are
+built, trained or scored, delete the saved runs it touches (Keras Tuner's arm builds hpsearch's
+networks too).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective
 from hpsearch.store.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR, best_first
-from hpsearch.space.sampling import enqueue_baselines, sample
+from hpsearch.space.sampling import enqueue_starting_points, sample
 from hpsearch.space.spec import Baseline, PrunerSpec, StudySpec
 from hpsearch.store.storage import quiet_optuna
 
@@ -125,9 +126,9 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
 def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric: str) -> ArmResult:
     """What a finished search found, and when: the best-so-far after each trial, in the order the
     trials ended (one worker: the order they ran)."""
-    trials = study.get_trials(deepcopy=False)
-    ended = sorted((t for t in trials if t.datetime_complete is not None), key=lambda t: t.datetime_complete)
-    begun = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]  # not queued ones
+    ended = sorted(trials, key=lambda t: t.datetime_complete)  # set on every finished trial
+    begun = min(t.datetime_start for t in trials if t.datetime_start is not None)
     maximize = study.direction.name == "MAXIMIZE"
     trajectory: list[tuple[int, float | None]] = []
     timeline: list[tuple[float, int, float | None, float | None]] = []
@@ -156,7 +157,7 @@ def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseli
     search = spec.search.model_copy(update={"proven_recipe": False})
     spec = spec.model_copy(update={"search": search, "baselines": networks or spec.baselines})
     study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
-    enqueue_baselines(study, spec)
+    enqueue_starting_points(study, spec)
     started = time.perf_counter()
     study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines))
     return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)

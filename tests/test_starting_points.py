@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 
 from hpsearch.space.architecture import setup_from_values
-from hpsearch.space.sampling import enqueue_baselines, sample
-from hpsearch.space.spec import load_spec, load_spec_file
+from hpsearch.space.sampling import enqueue_starting_points, sample
+from hpsearch.space.spec import Baseline, load_spec, load_spec_file
 from hpsearch.space.starting_points import RECIPE_SUFFIX, starting_points
 from hpsearch.store.records import BASELINE_ATTR
 from tests.helpers import run_cli, write_study
@@ -24,7 +24,7 @@ def test_cifar_dropout_tries_its_network_with_the_recipe_right_after_it() -> Non
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every enqueued value is one the sampler could draw
-        enqueue_baselines(study, spec)
+        enqueue_starting_points(study, spec)
         drawn = []
         for _ in range(3):
             trial = study.ask()
@@ -42,31 +42,80 @@ def test_cifar_dropout_tries_its_network_with_the_recipe_right_after_it() -> Non
     assert [b.filters for b in architecture.blocks] == [32, 64, 128]  # the author's network otherwise
 
 
+def _starts(tmp_path: Path, space: str, baseline: str, search: str = "") -> list[Baseline]:
+    spec = load_spec_file(write_study(tmp_path, "written", DIGITS_HEADER + search + "[space]\n" + space
+                                      + '[[baselines]]\nname = "mine"\n' + baseline))
+    return list(starting_points(spec))
+
+
 def test_the_recipe_takes_only_what_the_space_can_draw(tmp_path: Path) -> None:
-    """Adam fixed: no SGD rate or decay forced on it; a schedule or crop the space lacks is left as
-    the baseline has it; what the study fixes is not touched."""
-    spec = load_spec_file(write_study(
-        tmp_path, "adam-only",
-        DIGITS_HEADER + "[space]\noptimizer = \"adam\"\nbatch_norm = \"none\"\n"
-        "learning_rate = { low = 1e-4, high = 0.1, log = true }\n"
+    """Adam fixed: no SGD decay forced on it; a crop the space lacks is left as the baseline has it;
+    what the study fixes (batch norm) is not touched."""
+    _, recipe = _starts(
+        tmp_path,
+        'optimizer = "adam"\nbatch_norm = "none"\nlearning_rate = { low = 1e-4, high = 0.1, log = true }\n'
         "weight_decay = { choices = [0.0, 0.05] }\n"
-        'lr_schedule = { choices = ["constant", "cosine"] }\naugment_crop = { choices = [0, 2] }\n'
-        "label_smoothing = { choices = [0.0, 0.1] }\n"
-        '[[baselines]]\nname = "mine"\nlearning_rate = 0.001\nlr_schedule = "constant"\naugment_crop = 0\n',
-    ))
-    _, recipe = starting_points(spec)
+        'lr_schedule = { choices = ["constant", "linear"] }\naugment_crop = { choices = [0, 2] }\n'
+        "label_smoothing = { choices = [0.0, 0.1] }\n",
+        'learning_rate = 0.001\nlr_schedule = "constant"\naugment_crop = 0\n',
+    )
     assert recipe.name == "mine" + RECIPE_SUFFIX
-    assert recipe.values == {"learning_rate": 0.001, "lr_schedule": "constant", "augment_crop": 0,
+    assert recipe.values == {"learning_rate": 0.001, "lr_schedule": "linear", "augment_crop": 0,
                              "label_smoothing": 0.1}
 
 
-def test_no_recipe_when_turned_off_or_when_the_study_does_not_search_the_schedule(tmp_path: Path) -> None:
-    searched = "[space]\nlr_schedule = { choices = [\"constant\", \"linear\"] }\n"
-    baseline = '[[baselines]]\nname = "mine"\nlr_schedule = "constant"\n'
-    off = load_spec_file(write_study(tmp_path, "off", DIGITS_HEADER + "[search]\nproven_recipe = false\n"
-                                     + searched + baseline))
-    assert [b.name for b in starting_points(off)] == ["mine"]
-    assert [b.name for b in starting_points(load_spec("digits-quick"))] == ["small-cnn"]  # no schedule searched
+def test_sgd_and_its_rate_and_decay_come_together_or_not_at_all(tmp_path: Path) -> None:
+    """SGD's range cannot draw the recipe's rate: the Adam baseline keeps Adam with its own rate and
+    decay (SGD at Adam's rate would barely train; Adam's decay is not an SGD choice)."""
+    _, recipe = _starts(
+        tmp_path,
+        'optimizer = { choices = ["adam", "sgd"] }\n'
+        "learning_rate = { adam = { low = 1e-4, high = 3e-3, log = true }, sgd = { low = 0.1, high = 0.5 } }\n"
+        "weight_decay = { adam = { choices = [0.0, 0.5] }, sgd = { choices = [0.0, 0.01] } }\n"
+        'lr_schedule = { choices = ["constant", "linear"] }\n',
+        'optimizer = "adam"\nlearning_rate = 0.001\nweight_decay = 0.5\nlr_schedule = "constant"\n',
+    )
+    assert recipe.values == {"optimizer": "adam", "learning_rate": 0.001, "weight_decay": 0.5, "lr_schedule": "linear"}
+
+
+def test_a_value_fixed_for_one_optimizer_is_left_alone(tmp_path: Path) -> None:
+    """Warmup searched under Adam but fixed under SGD (the recipe's 2 is no choice there): the SGD
+    recipe trial is built without error and keeps the baseline's own value, as a baseline does."""
+    _, recipe = _starts(
+        tmp_path,
+        'optimizer = { choices = ["adam", "sgd"] }\n'
+        "learning_rate = { adam = { low = 1e-4, high = 3e-3, log = true }, sgd = { low = 0.01, high = 0.3 } }\n"
+        "warmup_epochs = { adam = { choices = [0, 1] }, sgd = 3 }\n"
+        'lr_schedule = { choices = ["constant", "linear"] }\n',
+        'optimizer = "adam"\nlearning_rate = 0.001\nwarmup_epochs = 0\nlr_schedule = "constant"\n',
+    )
+    assert recipe.values == {"optimizer": "sgd", "learning_rate": 0.05, "warmup_epochs": 0, "lr_schedule": "linear"}
+    study = optuna.create_study()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enqueue_starting_points(study, load_spec_file(tmp_path / "written.toml"))
+        study.ask()
+        values = sample(study.ask(), load_spec_file(tmp_path / "written.toml").space)
+    assert (values["optimizer"], values["learning_rate"], values["warmup_epochs"]) == ("sgd", 0.05, 0)
+
+
+def test_no_recipe_when_off_when_its_schedule_cannot_be_drawn_or_when_it_changes_nothing(tmp_path: Path) -> None:
+    searched = 'lr_schedule = { choices = ["constant", "linear"] }\n'
+    off = _starts(tmp_path, searched, 'lr_schedule = "constant"\n', search="[search]\nproven_recipe = false\n")
+    assert [b.name for b in off] == ["mine"]
+    assert [b.name for b in _starts(tmp_path, searched, 'lr_schedule = "linear"\n')] == ["mine"]  # already it
+    for name in ("digits-quick", "cifar-architecture"):  # no schedule searched; no linear decay to draw
+        spec = load_spec(name)
+        assert starting_points(spec) == spec.baselines
+
+
+def test_a_study_that_has_sampled_gets_no_new_starting_points() -> None:
+    """A study created before the proven recipe existed keeps the course it started on when resumed."""
+    spec = load_spec("cifar-dropout")
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)  # a sampled trial, as in a study created by an earlier version
+    assert enqueue_starting_points(study, spec) == []
+    assert len(study.trials) == 1
 
 
 def test_a_run_trains_the_baseline_then_its_recipe_version_then_draws(tmp_path: Path) -> None:

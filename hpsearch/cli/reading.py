@@ -219,10 +219,13 @@ def show(study: StudyArg) -> None:
     if not spec.baselines:
         console.print("No baselines.")
         return
-    baselines = Table(title="Run first: the baselines, then each with the proven recipe", title_justify="left")
+    starts = starting_points(spec)
+    title = "Baselines (run first)" if len(starts) == len(spec.baselines) else \
+        "Run first: the baselines, then each with the proven recipe"
+    baselines = Table(title=title, title_justify="left")
     baselines.add_column("name")
     baselines.add_column("values")
-    for baseline in starting_points(spec):
+    for baseline in starts:
         values = ", ".join(
             f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in baseline.values.items()
         )

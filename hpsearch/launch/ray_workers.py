@@ -30,6 +30,7 @@ from typing import Any
 from hpsearch.launch import stopping
 from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError
 from hpsearch.launch.pool import STOP_SECONDS, WorkerTask
+from hpsearch.store.records import worker_identity
 
 # A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
 MAX_RESTARTS = 3
@@ -50,8 +51,8 @@ class Placement:
 
     @property
     def identity(self) -> str:
-        """As `records.worker_identity` records it on the trials this actor trains."""
-        return f"{self.host}:{self.pid}"
+        """As the trials this actor trains record it."""
+        return worker_identity(self.pid, self.host)
 
 
 class StudyWorker:

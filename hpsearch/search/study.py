@@ -30,7 +30,7 @@ from hpsearch.store.records import (
     TARGET_ATTR,
 )
 from hpsearch.store.snapshot import Progress, count_states
-from hpsearch.space.sampling import enqueue_baselines
+from hpsearch.space.sampling import enqueue_starting_points
 from hpsearch.space.spec import SpecError, StudySpec, parse_spec, spec_document
 from hpsearch.store.storage import one_at_a_time
 
@@ -140,7 +140,7 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
             study.set_user_attr(DATA_ATTR, data)
             study.set_user_attr(SEED_ATTR, spec.search.seed)
             study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
-        enqueue_baselines(study, spec)
+        enqueue_starting_points(study, spec)
     return study
 
 

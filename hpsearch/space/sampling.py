@@ -1,4 +1,4 @@
-"""A study's search space as Optuna `trial.suggest_*` calls, and baselines as enqueued trials.
+"""A study's search space as Optuna `trial.suggest_*` calls, and starting points as enqueued trials.
 
 No TensorFlow here: drawing hyperparameters and describing the network are plain data, so the
 sampler and the summary commands run without it.
@@ -94,10 +94,14 @@ def baseline_trial(spec: StudySpec, baseline: Baseline) -> tuple[dict[str, Any],
     return params, overrides
 
 
-def enqueue_baselines(study: optuna.Study, spec: StudySpec) -> list[str]:
+def enqueue_starting_points(study: optuna.Study, spec: StudySpec) -> list[str]:
     """Enqueue each starting point (baselines, then their proven-recipe versions) not yet in the
-    study, so they run before any sampled trial."""
-    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    study, so they run before any sampled trial. None go into a study that has sampled already:
+    one created before the proven recipe existed keeps the course it started on."""
+    trials = study.get_trials(deepcopy=False)
+    if any(BASELINE_ATTR not in t.user_attrs for t in trials):
+        return []
+    present = {t.user_attrs[BASELINE_ATTR] for t in trials}
     added = []
     for baseline in starting_points(spec):
         if baseline.name in present:

@@ -493,15 +493,21 @@ def _parse_baselines(raw: Any, space: dict[str, Dimension]) -> tuple[Baseline, .
                 raise SpecError(f"{key}: unknown hyperparameter")
             values[name] = _check_fixed(key, PARAMETERS[name], value)
         baseline = Baseline(name=entry["name"], note=note, values=values)
-        resolved = resolve_baseline(space, values)
-        for name, dim in space.items():
-            key = f"{where}.{name}"
-            _check_positions(key, name, resolved[name], resolved)
-            dim = dim.under(resolved["optimizer"])
-            if dim.searched:
-                _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)
+        check_baseline(space, baseline, where)
         baselines.append(baseline)
     return tuple(baselines)
+
+
+def check_baseline(space: dict[str, Dimension], baseline: Baseline, where: str) -> None:
+    """Raise SpecError unless every value of `baseline` fits the space: per-position values of the
+    right count, and searched values the sampler could draw (Optuna would reject the others)."""
+    resolved = resolve_baseline(space, baseline.values)
+    for name, dim in space.items():
+        key = f"{where}.{name}"
+        _check_positions(key, name, resolved[name], resolved)
+        dim = dim.under(resolved["optimizer"])
+        if dim.searched:
+            _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)
 
 
 def _check_in_dimension(

@@ -83,10 +83,10 @@ SURPLUS = f"{EndReason.SURPLUS.value}: other workers reached the study's target"
 NO_RESULT = f"{LOST_PREFIX}no result recorded (its worker stopped or lost the database)"
 
 
-def worker_identity(pid: int | None = None) -> str:
-    """A worker process on this machine (this one by default) as its trials record it, so a
-    launcher that had to kill it can find its trials."""
-    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+def worker_identity(pid: int | None = None, host: str | None = None) -> str:
+    """A worker process (this one by default) as its trials record it, so a launcher that had to
+    kill it can find its trials."""
+    return f"{host or socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def end_reason(trial: FrozenTrial) -> str:
