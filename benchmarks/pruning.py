@@ -28,10 +28,10 @@ def main() -> None:
     rows = []
     for seed in bench.seeds:
         # "hpsearch" is the search-quality benchmark's arm: the same settings reuse its saved run.
-        pruned = bench.run("hpsearch", seed, lambda: run_hpsearch_arm("hpsearch", spec, seed, budget),
+        pruned = bench.run("hpsearch", seed, lambda: run_hpsearch_arm("hpsearch", spec, seed, bench.budget_flag),
                            keyed=bench.hpsearch_settings)
         unpruned = bench.run("tpe-no-pruning", seed, lambda: run_hpsearch_arm(
-            "tpe-no-pruning", unpruned_spec, seed, budget), keyed=bench.hpsearch_settings)
+            "tpe-no-pruning", unpruned_spec, seed, bench.budget_flag), keyed=bench.hpsearch_settings)
         reference = max(r.best_val for r in (pruned, unpruned) if r.best_val is not None)
         rows.append((seed, reference, pruned, unpruned,
                      pruned.epochs_to_reach(reference - WITHIN), unpruned.epochs_to_reach(reference - WITHIN)))

@@ -5,6 +5,9 @@ picks the validation split; the others use the study's split for every seed. The
 the same for all:
 - hpsearch: the study as `hpsearch run --seed S --budget Nepochs` searches it (its sampler and
   pruner; its baselines, then each with the proven training recipe, first);
+- hpsearch-confirm: the same search, then `hpsearch confirm --top 3 --epochs E` (E: twice a full
+  trial's epochs), scored by the confirmed winner as `export` retrains it: the route to a better
+  network when a user can spend more than the budget (its epochs are counted on top of it);
 - hpsearch-gp: the same with Optuna's GPSampler (`type = "gp"`), to choose the default sampler;
 - hpsearch-random: the same with Optuna's random sampler, to tell TPE's share from the pruner's;
 - random: Optuna's random sampler, no pruning, no baselines;
@@ -26,6 +29,7 @@ equal wall time (every trial's end is recorded).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 from benchmarks.searches import (
     ArmResult,
@@ -38,9 +42,11 @@ from benchmarks.searches import (
 from hpsearch.space.spec import Baseline, StudySpec
 from hpsearch.space.starting_points import with_proven_recipe
 
-ARMS = ("hpsearch", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
+ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
+CONFIRM_TOP = 3  # hpsearch-confirm retrains the search's best three...
+CONFIRM_LONGER = 2  # ...for twice a full trial's epochs
 
 # A strong hand-built network per study, from its own space: the study's first baseline as an
 # expert would fix it. For a study that searches the training recipe, that is the baseline with
@@ -67,7 +73,7 @@ def _hand_built(spec: StudySpec) -> Baseline | None:
     return None if fixed is None else Baseline(name="hand-built", values=fixed.values)
 
 
-def _spread(values: list[float]) -> str:
+def spread(values: list[float]) -> str:
     points = [100 * v for v in values]
     if len(points) == 1:
         return f"{points[0]:.1f}"
@@ -80,14 +86,17 @@ def main() -> None:
     hand_built = _hand_built(spec)
     arms = [arm for arm in ARMS if arm in (bench.arms or ARMS) and (arm != "hand-built" or hand_built)]
 
+    budget_flag = bench.budget_flag
+    confirm = (CONFIRM_TOP, CONFIRM_LONGER * spec.training.epochs)
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:  # seed by seed, so an interrupted run leaves whole seeds behind
         searches = {
-            "hpsearch": lambda: run_hpsearch_arm("hpsearch", spec, seed, budget),
-            "hpsearch-gp": lambda: run_hpsearch_arm("hpsearch-gp", _with_sampler(spec, "gp"), seed, budget),
+            "hpsearch": lambda: run_hpsearch_arm("hpsearch", spec, seed, budget_flag),
+            "hpsearch-confirm": lambda: run_hpsearch_arm("hpsearch-confirm", spec, seed, budget_flag, confirm),
+            "hpsearch-gp": lambda: run_hpsearch_arm("hpsearch-gp", _with_sampler(spec, "gp"), seed, budget_flag),
             # hpsearch's pruner and starting points with random draws: TPE's part in hpsearch's result
             "hpsearch-random": lambda: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
-                                                        budget),
+                                                        budget_flag),
             "random": lambda: run_random_search(spec, splits, seed, budget),
             "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
             "baseline": lambda: run_baselines(spec, splits, seed),
@@ -95,6 +104,8 @@ def main() -> None:
         }
         for arm in arms:
             own = bench.hpsearch_settings if arm.startswith("hpsearch") else None
+            if arm == "hpsearch-confirm":
+                own = {**bench.hpsearch_settings, "confirm_top": confirm[0], "confirm_epochs": confirm[1]}
             result = bench.run(arm, seed, searches[arm], keyed=own)
             if result is not None:
                 results[arm].append(result)
@@ -105,32 +116,15 @@ def main() -> None:
           f"{len(splits.x_test)} test images, budget {budget} epochs per search, full trial "
           f"{spec.training.epochs} epochs, seeds {' '.join(map(str, bench.seeds))}")
     print()
-    print("| search | best val acc % (mean ± sd) | its test acc % (mean ± sd) | test acc % by seed "
-          "| epochs spent (mean) | trials (mean) | minutes (mean) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for arm in arms:
-        runs = results[arm]
-        vals = [r.best_val for r in runs if r.best_val is not None]
-        tests = [r.best_test for r in runs if r.best_test is not None]
-        print(f"| {arm} | {_spread(vals) if vals else '-'} | {_spread(tests) if tests else '-'} | "
-              f"{' / '.join(f'{100 * r.best_test:.1f} (s{r.seed})' for r in runs if r.best_test is not None)} | "
-              f"{statistics.mean(r.epochs_spent for r in runs):.0f} | "
-              f"{statistics.mean(r.trials for r in runs):.1f} | "
-              f"{statistics.mean(r.seconds for r in runs) / 60:.1f} |")
+    print_found({arm: results[arm] for arm in arms}, {
+        "epochs spent (mean)": lambda runs: f"{statistics.mean(r.epochs_spent for r in runs):.0f}",
+        "trials (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
+        "minutes (mean)": lambda runs: f"{statistics.mean(r.seconds for r in runs) / 60:.1f}",
+    })
     print()
     print("At equal wall time: test accuracy % of the best trial (by validation) finished by then, "
           "mean over seeds ('-': no trial finished yet in some seed)")
-    print()
-    print("| search | " + " | ".join(f"{hours:g} h" for hours in WALL_HOURS) + " |")
-    print("| --- |" + " --- |" * len(WALL_HOURS))
-    for arm in arms:
-        cells = []
-        for hours in WALL_HOURS:
-            found = [r.best_test_at(hours * 3600) for r in results[arm]]
-            ready = [f for f in found if f is not None]
-            cells.append(_spread(ready) if ready and len(ready) == len(found) else "-")
-        print(f"| {arm} | " + " | ".join(cells) + " |")
-    print()
+    print_found_by(WALL_HOURS, {arm: results[arm] for arm in arms})
     if "hpsearch" not in arms:
         return
     mean_test = {arm: statistics.mean(r.best_test or 0.0 for r in results[arm]) for arm in arms}
@@ -145,10 +139,40 @@ def main() -> None:
     print()
     for arm in arms:
         if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1:
-            print(_difference("hpsearch", arm, results))
+            print(difference("hpsearch", arm, results))
 
 
-def _difference(arm: str, peer: str, results: dict[str, list[ArmResult]]) -> str:
+def print_found(results: dict[str, list[ArmResult]], columns: dict[str, Callable[[list[ArmResult]], str]]) -> None:
+    """A table of what each arm found over its seeds (best validation accuracy, that trial's test
+    accuracy), then `columns`: a heading and how to tell it from an arm's runs."""
+    print("| search | best val acc % (mean ± sd) | its test acc % (mean ± sd) | test acc % by seed | "
+          + " | ".join(columns) + " |")
+    print("| --- | --- | --- | --- |" + " --- |" * len(columns))
+    for arm, runs in results.items():
+        vals = [r.best_val for r in runs if r.best_val is not None]
+        tests = [r.best_test for r in runs if r.best_test is not None]
+        print(f"| {arm} | {spread(vals) if vals else '-'} | {spread(tests) if tests else '-'} | "
+              f"{' / '.join(f'{100 * r.best_test:.1f} (s{r.seed})' for r in runs if r.best_test is not None)} | "
+              + " | ".join(tell(runs) for tell in columns.values()) + " |")
+
+
+def print_found_by(hours: tuple[float, ...], results: dict[str, list[ArmResult]]) -> None:
+    """A table of what each arm had found after each of `hours`: the test accuracy of its best
+    trial (by validation) finished by then, over seeds; '-' while some seed had finished none."""
+    print()
+    print("| search | " + " | ".join(f"{h:g} h" for h in hours) + " |")
+    print("| --- |" + " --- |" * len(hours))
+    for arm, runs in results.items():
+        cells = []
+        for h in hours:
+            found = [r.best_test_at(h * 3600) for r in runs]
+            ready = [f for f in found if f is not None]
+            cells.append(spread(ready) if ready and len(ready) == len(found) else "-")
+        print(f"| {arm} | " + " | ".join(cells) + " |")
+    print()
+
+
+def difference(arm: str, peer: str, results: dict[str, list[ArmResult]]) -> str:
     """How far apart two arms' test accuracies are, and whether the seeds can tell them apart:
     a 95% interval from Welch's t-test (the arms' spreads differ; seeds are not paired)."""
     from scipy import stats

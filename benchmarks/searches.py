@@ -32,7 +32,14 @@ from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective
-from hpsearch.store.records import BASELINE_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR, best_first
+from hpsearch.store.records import (
+    BASELINE_ATTR,
+    CONFIRMS_ATTR,
+    HISTORY_ATTR,
+    TEST_ACCURACY_ATTR,
+    TOO_COSTLY_ATTR,
+    best_first,
+)
 from hpsearch.space.sampling import enqueue_starting_points, sample
 from hpsearch.space.spec import Baseline, PrunerSpec, StudySpec
 from hpsearch.store.storage import quiet_optuna
@@ -65,6 +72,7 @@ class ArmResult:
     # (seconds since the search started, epochs spent, best value so far, that trial's test
     # accuracy) after each trial: what the search had found at any wall time
     timeline: list[tuple[float, int, float | None, float | None]] = field(default_factory=list)
+    too_costly: int = 0  # trials pruned because a full trial would take too much of a time budget
 
     def best_test_at(self, seconds: float) -> float | None:
         """The test accuracy of the best trial (by validation) finished within `seconds`."""
@@ -87,22 +95,33 @@ def _curve(trial: optuna.trial.FrozenTrial, metric: str) -> list[float]:
     return list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, []))
 
 
-def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: int) -> ArmResult:
-    """hpsearch's search exactly as `hpsearch run STUDY --seed S --budget Nepochs` runs it (its
-    sampler, pruner, starting points, worker and storage), on a throwaway SQLite study. The seed
-    also picks the validation split, as it does for a user; the test images are every arm's."""
+def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str,
+                     confirm: tuple[int, int] | None = None) -> ArmResult:
+    """hpsearch's search exactly as `hpsearch run STUDY --seed S --budget B` runs it (its sampler,
+    pruner, starting points, worker and storage), on a throwaway SQLite study; `budget` is the
+    flag's value ("210epochs", "1h"). The seed also picks the validation split, as it does for a
+    user; the test images are every arm's. With `confirm=(top, epochs)`, then `hpsearch confirm
+    STUDY --top T --epochs E` on the same storage, and the search's result is the confirmed winner,
+    as `export` would retrain it."""
     import io
 
     import hpsearch
     from rich.console import Console
 
+    quiet = Console(file=io.StringIO())
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-bench-{arm}-") as directory:
         url = f"sqlite:///{Path(directory) / 'study.db'}"
+        checkpoints = str(Path(directory) / "checkpoints")
         started = time.perf_counter()
-        hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=f"{budget}epochs",
-                     checkpoints=str(Path(directory) / "checkpoints"), console=Console(file=io.StringIO()))
+        hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=budget, checkpoints=checkpoints,
+                     console=quiet)
         study = optuna.load_study(study_name=spec.name, storage=url)
-        return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
+        confirmed = None
+        if confirm is not None:
+            top, epochs = confirm
+            _, confirmed = hpsearch.confirm(spec.name, top=top, epochs=epochs, storage=url, checkpoints=checkpoints,
+                                            console=quiet)
+        return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric, confirmed)
 
 
 def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
@@ -123,30 +142,49 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
     return _arm_result("random", seed, study, time.perf_counter() - started, spec.search.metric)
 
 
-def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric: str) -> ArmResult:
+def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric: str,
+                confirmed: optuna.Study | None = None) -> ArmResult:
     """What a finished search found, and when: the best-so-far after each trial, in the order the
-    trials ended (one worker: the order they ran)."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]  # not queued ones
-    ended = sorted(trials, key=lambda t: t.datetime_complete)  # set on every finished trial
-    begun = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    trials ended (one worker: the order they ran). Once a confirm round (`confirmed`) has a
+    finished trial, the best is its best, judged at the longer training, as `export` judges."""
+    searched = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]  # not queued ones
+    retrained = [t for t in confirmed.get_trials(deepcopy=False) if t.state.is_finished()] if confirmed else []
+    longer = {id(t) for t in retrained}
+    ended = sorted(searched + retrained, key=lambda t: t.datetime_complete)  # set on every finished trial
+    begun = min(t.datetime_start for t in ended if t.datetime_start is not None)
     maximize = study.direction.name == "MAXIMIZE"
+
+    def best(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+        ranked = best_first([t for t in trials if id(t) in longer] or trials, maximize)
+        return ranked[0] if ranked else None
+
     trajectory: list[tuple[int, float | None]] = []
     timeline: list[tuple[float, int, float | None, float | None]] = []
     spent = 0
     for count, trial in enumerate(ended, start=1):
         spent += _trained_epochs(trial)
-        ranked = best_first(ended[:count], maximize)
-        value, test = (ranked[0].value, ranked[0].user_attrs.get(TEST_ACCURACY_ATTR)) if ranked else (None, None)
+        leader = best(ended[:count])
+        value, test = (leader.value, leader.user_attrs.get(TEST_ACCURACY_ATTR)) if leader else (None, None)
         trajectory.append((spent, value))
         timeline.append(((trial.datetime_complete - begun).total_seconds(), spent, value, test))
-    best = best_first(trials, maximize)[:1]
+    winner = best(ended)
     return ArmResult(
-        arm=arm, seed=seed, epochs_spent=spent, seconds=seconds, trials=len(trials),
-        best_val=best[0].value if best else None,
-        best_test=best[0].user_attrs.get(TEST_ACCURACY_ATTR) if best else None,
-        best_name=(best[0].user_attrs.get(BASELINE_ATTR) or f"trial {best[0].number}") if best else "",
-        trajectory=trajectory, curves=[_curve(t, metric) for t in trials], timeline=timeline,
+        arm=arm, seed=seed, epochs_spent=spent, seconds=seconds, trials=len(searched),
+        best_val=winner.value if winner else None,
+        best_test=winner.user_attrs.get(TEST_ACCURACY_ATTR) if winner else None,
+        best_name=_trial_name(winner, searched) if winner else "",
+        trajectory=trajectory, curves=[_curve(t, metric) for t in searched], timeline=timeline,
+        too_costly=sum(TOO_COSTLY_ATTR in t.user_attrs for t in searched),
     )
+
+
+def _trial_name(trial: optuna.trial.FrozenTrial, searched: list[optuna.trial.FrozenTrial]) -> str:
+    """A baseline's name or the trial's number; for a confirm round's trial, the search trial it retrained."""
+    if CONFIRMS_ATTR in trial.user_attrs:
+        number = trial.user_attrs[CONFIRMS_ATTR]
+        of_search = next(t for t in searched if t.number == number)
+        return f"{_trial_name(of_search, searched)}, retrained for {_trained_epochs(trial)} epochs"
+    return trial.user_attrs.get(BASELINE_ATTR) or f"trial {trial.number}"
 
 
 def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseline",
@@ -269,19 +307,23 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmR
     return result
 
 
-def bench_from_command_line(description: str) -> Bench:
-    """Parse a search benchmark's command line and load its study and data."""
+def bench_from_command_line(description: str, time_budget: bool = False) -> Bench:
+    """Parse a search benchmark's command line and load its study and data. With `time_budget`,
+    each search gets `--hours` of wall time instead of `--budget` training epochs."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_search_arguments(parser)
+    _add_search_arguments(parser, time_budget)
     return _load_bench(parser.parse_args())
 
 
-def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_search_arguments(parser: argparse.ArgumentParser, time_budget: bool) -> None:
     parser.add_argument("--study", default="cifar-dropout")
     parser.add_argument("--data", default="../shared/data/cifar10-subset.npz")
     parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of a fully trained trial")
-    parser.add_argument("--budget", type=int, default=24, help="training epochs each search may spend")
+    if time_budget:
+        parser.add_argument("--hours", type=float, default=1.0, help="wall time each search may spend")
+    else:
+        parser.add_argument("--budget", type=int, default=24, help="training epochs each search may spend")
     parser.add_argument("--validation-fraction", type=float, default=None,
                         help="validation share of the training images (default: the study's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -307,12 +349,18 @@ class Bench:
 
     spec: StudySpec
     splits: Splits
-    budget: int
+    budget: int  # training epochs per search; 0 under a time budget
     seeds: list[int]
     results_dir: Path | None
     settings: dict[str, Any]
     arms: list[str] | None = None
     saved_only: bool = False
+    hours: float | None = None  # wall time per search, for hpsearch's own arms
+
+    @property
+    def budget_flag(self) -> str:
+        """The budget as `hpsearch run --budget` takes it."""
+        return f"{round(self.hours * 3600)}s" if self.hours is not None else f"{self.budget}epochs"
 
     @property
     def hpsearch_settings(self) -> dict[str, Any]:
@@ -347,9 +395,11 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     # Searches other than hpsearch's own never see the proven recipe (Bench.hpsearch_settings).
     study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe"}})
-    settings = {"study": study, "budget": args.budget}
-    return Bench(spec, splits, args.budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
-                 args.saved_only)
+    hours = getattr(args, "hours", None)
+    budget = 0 if hours is not None else args.budget
+    settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}
+    return Bench(spec, splits, budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
+                 args.saved_only, hours)
 
 
 def _percent(value: float | None) -> str:

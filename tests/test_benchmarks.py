@@ -16,6 +16,8 @@ TINY = {
     "cli_latency": ["--trials", "30", "--repeats", "1"],
     "search_quality": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
                        "--seeds", "0", "--fresh"],
+    "cost_cap": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--hours", "0.004", "--seeds", "0",
+                 "--fresh"],
     "pruning": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
                 "--seeds", "0", "--fresh"],
     "gpu": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--workers-per-gpu", "1",
@@ -59,7 +61,7 @@ def test_search_results_are_reused_only_for_identical_settings(tmp_path: Path) -
 
 
 def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
-    from benchmarks.search_quality import _difference
+    from benchmarks.search_quality import difference
     from benchmarks.searches import ArmResult
 
     def runs(arm: str, tests: list[float]) -> list[ArmResult]:
@@ -67,10 +69,10 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
                           best_test=test) for seed, test in enumerate(tests)]
 
     close = {"a": runs("a", [0.40, 0.44, 0.39]), "b": runs("b", [0.42, 0.41, 0.45])}
-    assert _difference("a", "b", close).startswith("a - b: -1.7 points")
-    assert _difference("a", "b", close).endswith("not apart at this many seeds")
+    assert difference("a", "b", close).startswith("a - b: -1.7 points")
+    assert difference("a", "b", close).endswith("not apart at this many seeds")
     far = {"a": runs("a", [0.60, 0.61, 0.62]), "b": runs("b", [0.40, 0.41, 0.42])}
-    assert _difference("a", "b", far).endswith("(Welch's t, p = 0.00): apart")
+    assert difference("a", "b", far).endswith("(Welch's t, p = 0.00): apart")
 
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
@@ -127,3 +129,26 @@ def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hpsearch         seed 0: not run yet" in result.stdout
     assert not list(tmp_path.iterdir())  # nothing ran, nothing saved
+
+
+def test_a_confirmed_search_is_scored_by_its_confirmed_winner() -> None:
+    """As `export` does: the confirm round's best, judged at the longer training, even when a
+    trial of the search scored higher over its shorter one."""
+    import optuna
+
+    from benchmarks.searches import _arm_result
+    from hpsearch.store.records import CONFIRMS_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
+
+    def finished(value: float, test: float, epochs: int, **attrs: object) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=value, user_attrs={
+            TEST_ACCURACY_ATTR: test, HISTORY_ATTR: {"loss": [1.0] * epochs, "val_accuracy": [value] * epochs}, **attrs})
+
+    search = optuna.create_study(direction="maximize")
+    search.add_trials([finished(0.70, 0.68, 15), finished(0.60, 0.61, 15)])
+    confirmed = optuna.create_study(direction="maximize")
+    confirmed.add_trials([finished(0.64, 0.63, 30, **{CONFIRMS_ATTR: 0}), finished(0.66, 0.67, 30, **{CONFIRMS_ATTR: 1})])
+
+    result = _arm_result("hpsearch-confirm", 0, search, 1.0, "val_accuracy", confirmed)
+    assert (result.best_val, result.best_test, result.best_name) == (0.66, 0.67, "trial 1, retrained for 30 epochs")
+    assert (result.epochs_spent, result.trials, len(result.curves)) == (90, 2, 2)
+    assert [value for _, value in result.trajectory] == [0.70, 0.70, 0.64, 0.66]

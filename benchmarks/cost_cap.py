@@ -1,0 +1,67 @@
+"""The cost cap under a time budget: does pruning the networks whose full trial would take more
+than `max_trial_share` of the budget (README, "Budgets") buy a better network in the same hours?
+
+Two arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its
+sampler, pruner, starting points, worker and storage), differing only in the cap:
+- cap: the study's `max_trial_share` (default 0.125: a full trial may take an eighth of the budget);
+- no-cap: `max_trial_share = 0`, every network trains however long its epochs take.
+
+For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
+ones pruned for their cost, and what each had found at fractions of the budget. Time budgets
+measure the machine: run the two arms of a seed side by side, one per core (`taskset`), so both
+see the same load.
+
+    python -m benchmarks.cost_cap --study cifar-architecture --data ../shared/data/cifar10-subset.npz \
+        --epochs 15 --hours 1 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from benchmarks.search_quality import difference, print_found, print_found_by
+from benchmarks.searches import ArmResult, bench_from_command_line, run_hpsearch_arm
+from hpsearch.space.spec import StudySpec
+
+ARMS = ("cap", "no-cap")
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the budget: what each search had found by then
+
+
+def _without_cap(spec: StudySpec) -> StudySpec:
+    return spec.model_copy(update={"search": spec.search.model_copy(update={"max_trial_share": 0.0})})
+
+
+def main() -> None:
+    bench = bench_from_command_line(__doc__ or "", time_budget=True)
+    spec, hours = bench.spec, bench.hours or 0.0
+    specs = {"cap": spec, "no-cap": _without_cap(spec)}
+    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS)]
+    results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
+    for seed in bench.seeds:
+        for arm in arms:
+            result = bench.run(arm, seed, lambda: run_hpsearch_arm(arm, specs[arm], seed, bench.budget_flag),
+                               keyed={**bench.hpsearch_settings, "max_trial_share": specs[arm].search.max_trial_share})
+            if result is not None:
+                results[arm].append(result)
+    arms = [arm for arm in arms if results[arm]]
+
+    print()
+    print(f"Cost cap: {spec.name}, {len(bench.splits.x_train)} training / {len(bench.splits.x_val)} validation / "
+          f"{len(bench.splits.x_test)} test images, {hours:g} h per search, full trial {spec.training.epochs} "
+          f"epochs, cap {spec.search.max_trial_share:g} of the budget, seeds {' '.join(map(str, bench.seeds))}")
+    print()
+    print_found({arm: results[arm] for arm in arms}, {
+        "trials finished (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
+        "pruned as too costly (mean)": lambda runs: f"{statistics.mean(r.too_costly for r in runs):.1f}",
+        "epochs trained (mean)": lambda runs: f"{statistics.mean(r.epochs_spent for r in runs):.0f}",
+    })
+    print()
+    print("Test accuracy % of the best trial (by validation) finished by each share of the budget, "
+          "mean over seeds ('-': no trial finished yet in some seed)")
+    print_found_by(tuple(fraction * hours for fraction in FRACTIONS), {arm: results[arm] for arm in arms})
+    if len(arms) == 2 and all(len(results[arm]) > 1 for arm in arms):
+        print(difference("cap", "no-cap", results))
+
+
+if __name__ == "__main__":
+    main()
