@@ -40,7 +40,7 @@ from benchmarks.searches import (
     run_random_search,
 )
 from hpsearch.space.spec import Baseline, StudySpec
-from hpsearch.space.starting_points import with_proven_recipe
+from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
 ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
 TARGET_POINTS_OVER_BASELINE = 5.0
@@ -116,7 +116,10 @@ def main() -> None:
           f"{len(splits.x_test)} test images, budget {budget} epochs per search, full trial "
           f"{spec.training.epochs} epochs, seeds {' '.join(map(str, bench.seeds))}")
     print()
+    drawn_after = {arm: len(starting_points(spec)) if arm.startswith("hpsearch") else 0
+                   for arm in arms if arm.startswith("hpsearch") or arm == "random"}
     print_found({arm: results[arm] for arm in arms}, {
+        "best drawn trial's val acc % (mean ± sd)": lambda runs: _best_drawn(runs, drawn_after, spec.training.epochs),
         "epochs spent (mean)": lambda runs: f"{statistics.mean(r.epochs_spent for r in runs):.0f}",
         "trials (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
         "minutes (mean)": lambda runs: f"{statistics.mean(r.seconds for r in runs) / 60:.1f}",
@@ -140,6 +143,15 @@ def main() -> None:
     for arm in arms:
         if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1:
             print(difference("hpsearch", arm, results))
+
+
+def _best_drawn(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int) -> str:
+    """The best complete trial a search drew itself (not a starting point), over seeds: what its
+    sampler adds; '-' for an arm without a sampler's trials or without their curves."""
+    if runs[0].arm not in drawn_after:
+        return "-"
+    found = [r.best_drawn(drawn_after[r.arm], epochs) for r in runs]
+    return spread([f for f in found if f is not None]) if None not in found else "-"
 
 
 def print_found(results: dict[str, list[ArmResult]], columns: dict[str, Callable[[list[ArmResult]], str]]) -> None:

@@ -79,6 +79,13 @@ class ArmResult:
         found = [test for at, _, _, test in self.timeline if at <= seconds]
         return found[-1] if found else None
 
+    def best_drawn(self, starts: int, epochs: int) -> float | None:
+        """The best validation accuracy among the trials the search drew itself (after its `starts`
+        starting points) and trained all `epochs`: what its sampler found beyond where it started.
+        None without curves (Keras Tuner's arm keeps none) or without such a trial."""
+        full = [max(curve) for curve in self.curves[starts:] if len(curve) == epochs]
+        return max(full) if full else None
+
     def epochs_to_reach(self, value: float) -> int | None:
         """Epochs spent when the best-so-far first reached `value`; None if it never did."""
         for epochs, best in self.trajectory:

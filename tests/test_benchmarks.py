@@ -119,6 +119,16 @@ def test_what_a_search_had_found_at_equal_wall_time() -> None:
     assert result.best_test_at(3600) == 0.49 and result.best_test_at(7200) == 0.58
 
 
+def test_what_a_search_drew_beyond_its_starting_points() -> None:
+    from benchmarks.searches import ArmResult
+
+    curves = [[0.5, 0.7, 0.6], [0.4, 0.65, 0.66], [0.3, 0.8], [0.5, 0.55, 0.6]]  # the third was pruned
+    result = ArmResult(arm="a", seed=0, epochs_spent=11, seconds=1.0, trials=4, best_val=0.7, best_test=0.7,
+                       curves=curves)
+    assert result.best_drawn(starts=1, epochs=3) == 0.66  # its best epoch; pruned trials do not count
+    assert result.best_drawn(starts=0, epochs=3) == 0.7 and result.best_drawn(starts=4, epochs=3) is None
+
+
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
     """A benchmark that takes hours is tabulated seed by seed as its searches land."""
     result = subprocess.run(
