@@ -8,8 +8,9 @@ sampler, pruner, starting points, worker and storage), differing only in the cap
 
 For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
 ones pruned for their cost, and what each had found at fractions of the budget. Time budgets
-measure the machine: run the two arms of a seed side by side, one per core (`taskset`), so both
-see the same load.
+measure the machine: run a seed's two arms side by side, as two processes (`--arms cap` and
+`--arms no-cap`, each pinned to its own core with `taskset`), so both see the same load; then
+tabulate with `--saved-only`.
 
     python -m benchmarks.cost_cap --study cifar-architecture --data ../shared/data/cifar10-subset.npz \
         --epochs 15 --hours 1 --seeds 0 1 2

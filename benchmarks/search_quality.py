@@ -119,7 +119,8 @@ def main() -> None:
     drawn_after = {arm: len(starting_points(spec)) if arm.startswith("hpsearch") else 0
                    for arm in arms if arm.startswith("hpsearch") or arm == "random"}
     print_found({arm: results[arm] for arm in arms}, {
-        "best drawn trial's val acc % (mean ± sd)": lambda runs: _best_drawn(runs, drawn_after, spec.training.epochs),
+        "best drawn trial's val acc % (mean ± sd)": lambda runs: _best_drawn(
+            runs, drawn_after, spec.training.epochs, spec.search.direction == "maximize"),
         "epochs spent (mean)": lambda runs: f"{statistics.mean(r.epochs_spent for r in runs):.0f}",
         "trials (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
         "minutes (mean)": lambda runs: f"{statistics.mean(r.seconds for r in runs) / 60:.1f}",
@@ -145,13 +146,14 @@ def main() -> None:
             print(difference("hpsearch", arm, results))
 
 
-def _best_drawn(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int) -> str:
+def _best_drawn(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int, maximize: bool) -> str:
     """The best complete trial a search drew itself (not a starting point), over seeds: what its
     sampler adds; '-' for an arm without a sampler's trials or without their curves."""
     if runs[0].arm not in drawn_after:
         return "-"
-    found = [r.best_drawn(drawn_after[r.arm], epochs) for r in runs]
-    return spread([f for f in found if f is not None]) if None not in found else "-"
+    found = [r.best_drawn(drawn_after[r.arm], epochs, maximize) for r in runs]
+    drawn = [f for f in found if f is not None]
+    return spread(drawn) if len(drawn) == len(found) else "-"
 
 
 def print_found(results: dict[str, list[ArmResult]], columns: dict[str, Callable[[list[ArmResult]], str]]) -> None:

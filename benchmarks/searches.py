@@ -1,5 +1,5 @@
-"""Searches run under one budget of training epochs, shared by the search-quality and pruning
-benchmarks: hpsearch's own search (through `hpsearch.run`, as a user runs it), variants of it,
+"""Searches run under one budget (training epochs; for hpsearch's own search, wall time too),
+shared by the search-quality, pruning and cost-cap benchmarks: hpsearch's own search (through `hpsearch.run`, as a user runs it), variants of it,
 random search and Keras Tuner's Hyperband on the same space, and the studies' hand-tuned baselines.
 
 Every arm counts the epochs it really trained (pruned trials included) and stops starting trials
@@ -79,12 +79,14 @@ class ArmResult:
         found = [test for at, _, _, test in self.timeline if at <= seconds]
         return found[-1] if found else None
 
-    def best_drawn(self, starts: int, epochs: int) -> float | None:
-        """The best validation accuracy among the trials the search drew itself (after its `starts`
-        starting points) and trained all `epochs`: what its sampler found beyond where it started.
-        None without curves (Keras Tuner's arm keeps none) or without such a trial."""
-        full = [max(curve) for curve in self.curves[starts:] if len(curve) == epochs]
-        return max(full) if full else None
+    def best_drawn(self, starts: int, epochs: int, maximize: bool) -> float | None:
+        """The best validation value among the trials the search drew itself (after its `starts`
+        starting points) and trained all `epochs`, each scored by its best epoch: what its sampler
+        found beyond where it started. None without curves (Keras Tuner's arm keeps none) or
+        without such a trial."""
+        pick = max if maximize else min
+        full = [pick(curve) for curve in self.curves[starts:] if len(curve) == epochs]
+        return pick(full) if full else None
 
     def epochs_to_reach(self, value: float) -> int | None:
         """Epochs spent when the best-so-far first reached `value`; None if it never did."""
@@ -162,7 +164,8 @@ def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric
     maximize = study.direction.name == "MAXIMIZE"
 
     def best(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
-        ranked = best_first([t for t in trials if id(t) in longer] or trials, maximize)
+        """The confirm round's best complete trial so far, else the search's (as `export` falls back)."""
+        ranked = best_first([t for t in trials if id(t) in longer], maximize) or best_first(trials, maximize)
         return ranked[0] if ranked else None
 
     trajectory: list[tuple[int, float | None]] = []
@@ -356,7 +359,7 @@ class Bench:
 
     spec: StudySpec
     splits: Splits
-    budget: int  # training epochs per search; 0 under a time budget
+    budget: int | None  # training epochs per search; None under a time budget
     seeds: list[int]
     results_dir: Path | None
     settings: dict[str, Any]
@@ -367,7 +370,7 @@ class Bench:
     @property
     def budget_flag(self) -> str:
         """The budget as `hpsearch run --budget` takes it."""
-        return f"{round(self.hours * 3600)}s" if self.hours is not None else f"{self.budget}epochs"
+        return f"{max(1, round(self.hours * 3600))}s" if self.hours is not None else f"{self.budget}epochs"
 
     @property
     def hpsearch_settings(self) -> dict[str, Any]:
@@ -403,7 +406,7 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     # Searches other than hpsearch's own never see the proven recipe (Bench.hpsearch_settings).
     study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe"}})
     hours = getattr(args, "hours", None)
-    budget = 0 if hours is not None else args.budget
+    budget = None if hours is not None else args.budget
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}
     return Bench(spec, splits, budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
                  args.saved_only, hours)

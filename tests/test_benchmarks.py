@@ -125,8 +125,10 @@ def test_what_a_search_drew_beyond_its_starting_points() -> None:
     curves = [[0.5, 0.7, 0.6], [0.4, 0.65, 0.66], [0.3, 0.8], [0.5, 0.55, 0.6]]  # the third was pruned
     result = ArmResult(arm="a", seed=0, epochs_spent=11, seconds=1.0, trials=4, best_val=0.7, best_test=0.7,
                        curves=curves)
-    assert result.best_drawn(starts=1, epochs=3) == 0.66  # its best epoch; pruned trials do not count
-    assert result.best_drawn(starts=0, epochs=3) == 0.7 and result.best_drawn(starts=4, epochs=3) is None
+    assert result.best_drawn(starts=1, epochs=3, maximize=True) == 0.66  # its best epoch; not pruned ones
+    assert result.best_drawn(starts=0, epochs=3, maximize=True) == 0.7
+    assert result.best_drawn(starts=4, epochs=3, maximize=True) is None
+    assert result.best_drawn(starts=1, epochs=3, maximize=False) == 0.4  # a loss: its lowest epoch
 
 
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
@@ -156,9 +158,12 @@ def test_a_confirmed_search_is_scored_by_its_confirmed_winner() -> None:
     search = optuna.create_study(direction="maximize")
     search.add_trials([finished(0.70, 0.68, 15), finished(0.60, 0.61, 15)])
     confirmed = optuna.create_study(direction="maximize")
+    diverged = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={CONFIRMS_ATTR: 0})
+    confirmed.add_trials([diverged])
+    assert _arm_result("a", 0, search, 1.0, "val_accuracy", confirmed).best_name == "trial 0"  # as export falls back
     confirmed.add_trials([finished(0.64, 0.63, 30, **{CONFIRMS_ATTR: 0}), finished(0.66, 0.67, 30, **{CONFIRMS_ATTR: 1})])
 
     result = _arm_result("hpsearch-confirm", 0, search, 1.0, "val_accuracy", confirmed)
     assert (result.best_val, result.best_test, result.best_name) == (0.66, 0.67, "trial 1, retrained for 30 epochs")
     assert (result.epochs_spent, result.trials, len(result.curves)) == (90, 2, 2)
-    assert [value for _, value in result.trajectory] == [0.70, 0.70, 0.64, 0.66]
+    assert [value for _, value in result.trajectory] == [0.70, 0.70, 0.70, 0.64, 0.66]
