@@ -37,6 +37,7 @@ T0 = datetime(2026, 1, 1, 12, 0, 0)
     ("2h", "seconds", 7200, "2h"), ("90m", "seconds", 5400, "1h30m"), ("1h30m", "seconds", 5400, "1h30m"),
     ("45s", "seconds", 45, "45s"), ("1h0m5s", "seconds", 3605, "1h5s"), (" 2H ", "seconds", 7200, "2h"),
     ("300epochs", "epochs", 300, "300epochs"), ("1epoch", "epochs", 1, "1epoch"),
+    ("1.5h", "seconds", 5400, "1h30m"), ("0.25h", "seconds", 900, "15m"), ("2.5m", "seconds", 150, "2m30s"),
 ])
 def test_budgets_are_read_in_their_two_kinds(text: str, unit: str, amount: int, canonical: str) -> None:
     budget = parse_budget(text)
@@ -47,7 +48,8 @@ def test_budgets_are_read_in_their_two_kinds(text: str, unit: str, amount: int, 
 @pytest.mark.parametrize(("text", "says"), [
     ("2 hours", "is not a budget; write a wall time such as 2h"), ("1h30", "is not a budget"),
     ("", "is not a budget"), ("300 epochs", "is not a budget"), ("0h", "allows nothing"),
-    ("0epochs", "allows nothing"), ("-5epochs", "cannot be negative"),
+    ("0epochs", "allows nothing"), ("-5epochs", "cannot be negative"), ("1.5epochs", "is not a budget"),
+    ("1.5s", "is not a budget"), (".5h", "is not a budget"), ("0.0001h", "allows nothing"),
 ])
 def test_bad_budgets_are_one_sentence(text: str, says: str) -> None:
     with pytest.raises(BudgetError, match=says):

@@ -20,7 +20,7 @@ StorageOpt = Annotated[
 TrialsOpt = Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")]
 BudgetOpt = Annotated[
     Optional[str],
-    typer.Option(help="Compute the study may spend: wall time (2h, 90m, 1h30m, 45s) or training epochs "
+    typer.Option(help="Compute the study may spend: wall time (2h, 1.5h, 90m, 1h30m, 45s) or training epochs "
                  "(300epochs), counted over the whole study; `none` removes one. On `run` without "
                  "--trials the budget alone ends the study; with it, whichever comes first."),
 ]

@@ -36,9 +36,10 @@ NO_TRIAL_TARGET = 1_000_000_000
 BRIDGED_GAP_SECONDS = 60.0
 
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
-_TIME = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_DECIMAL = r"\d+(?:\.\d+)?"  # hours and minutes may be fractional ("1.5h"); the total is whole seconds
+_TIME = re.compile(rf"(?:(?P<h>{_DECIMAL})h)?(?:(?P<m>{_DECIMAL})m)?(?:(?P<s>\d+)s)?")
 _EPOCHS = re.compile(r"(?P<epochs>\d+)epochs?")
-FORMS = "a wall time such as 2h, 90m, 1h30m or 45s, or training epochs such as 300epochs"
+FORMS = "a wall time such as 2h, 1.5h, 90m, 1h30m or 45s, or training epochs such as 300epochs"
 
 
 class BudgetError(ValueError):
@@ -64,7 +65,7 @@ class Budget:
 
 
 def parse_budget(text: str) -> Budget | None:
-    """`2h`, `90m`, `1h30m`, `45s` or `300epochs` as a Budget; `none` as None (no budget)."""
+    """`2h`, `1.5h`, `90m`, `1h30m`, `45s` or `300epochs` as a Budget; `none` as None (no budget)."""
     given = text.strip().lower()
     if given == NO_BUDGET:
         return None
@@ -75,8 +76,8 @@ def parse_budget(text: str) -> Budget | None:
     if epochs:
         budget = Budget("epochs", int(epochs["epochs"]))
     elif given and time:
-        seconds = sum(int(time[unit] or 0) * size for unit, size in _UNIT_SECONDS.items())
-        budget = Budget("seconds", seconds)
+        seconds = sum(float(time[unit] or 0) * size for unit, size in _UNIT_SECONDS.items())
+        budget = Budget("seconds", round(seconds))
     else:
         raise BudgetError(f"{text!r} is not a budget; write {FORMS}")
     if budget.amount == 0:

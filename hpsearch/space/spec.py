@@ -163,7 +163,7 @@ class PrunerSpec(_Strict):
 class SearchSpec(_Strict):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
     budget: str | None = Field(
-        None, description="wall time (2h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
+        None, description="wall time (2h, 1.5h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
     )
     max_trial_share: float = Field(
         0.125, ge=0.0, le=1.0,
