@@ -54,7 +54,7 @@ def test_only_a_time_budget_caps_what_one_trial_may_cost() -> None:
 
 COSTLY = """
 [search]
-trials = 2
+trials = 3
 budget = "1h"
 max_trial_share = 0.000001
 [data]
@@ -68,18 +68,24 @@ type = "none"
 blocks = 1
 base_filters = { choices = [8, 16] }
 dense_units = 16
+[[baselines]]
+name = "hand-tuned"
+base_filters = 8
 """
 
 
 def test_under_a_time_budget_a_costly_network_is_pruned_and_the_sampler_told(tmp_path: Path) -> None:
-    """A cap of a millionth of an hour (3.6 ms a trial) makes every network too costly: each is
-    pruned after its second epoch, says why, and is infeasible to the sampler."""
+    """A cap of a millionth of an hour (3.6 ms a trial) makes every drawn network too costly: each
+    is pruned after its second epoch, says why, and is infeasible to the sampler. The study's
+    baseline, what the search is measured against, still trains in full."""
     url = f"sqlite:///{tmp_path / 'cost.db'}"
     result = run_cli("run", str(write_study(tmp_path, "costly", COSTLY)), "--storage", url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    trials = stored_trials(url, "costly")
-    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
-    for trial in trials:
+    baseline, *drawn = stored_trials(url, "costly")
+    assert baseline.state == TrialState.COMPLETE and len(baseline.user_attrs["history"]["loss"]) == 4
+    assert TOO_COSTLY_ATTR not in baseline.user_attrs
+    assert [t.state for t in drawn] == [TrialState.PRUNED] * 2
+    for trial in drawn:
         assert "too costly" in trial.user_attrs[END_REASON_ATTR]
         assert len(trial.user_attrs["history"]["loss"]) == 2
         assert trial.user_attrs[TOO_COSTLY_ATTR] > 0

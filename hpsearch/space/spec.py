@@ -167,8 +167,9 @@ class SearchSpec(_Strict):
     )
     max_trial_share: float = Field(
         0.125, ge=0.0, le=1.0,
-        description="under a time budget, the largest share of it one full trial may take: a network "
-        "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds); 0 for no cap",
+        description="under a time budget, the largest share of it one full trial may take: a drawn network "
+        "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds; the "
+        "starting points train in full); 0 for no cap",
     )
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"

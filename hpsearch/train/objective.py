@@ -27,6 +27,7 @@ from hpsearch.train.model import compile_model, forget_traced_gradients, steps_p
 from hpsearch.train.pipeline import InputPipeline
 from hpsearch.store.records import (
     ARCHITECTURE_ATTR,
+    BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
@@ -216,6 +217,12 @@ class Objective:
         ahead = [t for t in trials if t.state != TrialState.RUNNING or t.number < trial.number]
         return len(ahead) >= self.spec.search.trials
 
+    def _cost_cap(self, trial: optuna.Trial) -> float | None:
+        """The time budget's cap on this trial; none on a starting point (a baseline or its recipe
+        version): the study's own networks are what the search is measured against, so they are
+        trained in full however much they cost, and only the sampler's draws are cut."""
+        return None if trial.user_attrs.get(BASELINE_ATTR) else self.spec.search.cost_cap_seconds()
+
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
         self.current_trial = trial.number
@@ -254,7 +261,7 @@ class Objective:
                 initial_epoch=resumed.epoch if resumed else 0,
                 validation_data=self.pipeline.validation,
                 callbacks=[StopAtSafePoint(), monitor, best, SaveCheckpoint(checkpoint, monitor, best, epochs),
-                           EpochPruning(trial, spec.search.metric, epochs, monitor, spec.search.cost_cap_seconds())],
+                           EpochPruning(trial, spec.search.metric, epochs, monitor, self._cost_cap(trial))],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
