@@ -3,7 +3,8 @@ than `max_trial_share` of the budget (README, "Budgets") buy a better network in
 
 Two arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its
 sampler, pruner, starting points, worker and storage), differing only in the cap:
-- cap: the study's `max_trial_share` (default 0.125: a full trial may take an eighth of the budget);
+- cap: the study's `max_trial_share` (default 0.125: a full trial may take an eighth of the budget;
+  the study's starting points train in full);
 - no-cap: `max_trial_share = 0`, every network trains however long its epochs take.
 
 For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
@@ -13,7 +14,7 @@ measure the machine: run a seed's two arms side by side, as two processes (`--ar
 tabulate with `--saved-only`.
 
     python -m benchmarks.cost_cap --study cifar-architecture --data ../shared/data/cifar10-subset.npz \
-        --epochs 15 --hours 1 --seeds 0 1 2
+        --epochs 15 --hours 0.5 --seeds 0 1 2
 """
 
 from __future__ import annotations
