@@ -43,6 +43,7 @@ from hpsearch.space.spec import Baseline, StudySpec
 from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
 ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
+CANDIDATE_SAMPLERS = ("hpsearch-gp", "hpsearch-random")  # hpsearch with another sampler: the default's rivals
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 CONFIRM_TOP = 3  # hpsearch-confirm retrains the search's best three...
@@ -132,18 +133,24 @@ def main() -> None:
     if "hpsearch" not in arms:
         return
     mean_test = {arm: statistics.mean(r.best_test or 0.0 for r in results[arm]) for arm in arms}
-    peers = [arm for arm in ("random", "keras-tuner") if arm in arms]  # hpsearch-gp is a candidate default
-    peers_behind = all(mean_test["hpsearch"] > mean_test[arm] for arm in peers)
-    print(f"hpsearch ahead of every peer on mean test accuracy: {'yes' if peers_behind else 'no'}", end="")
+    peers = [arm for arm in ("random", "keras-tuner") if arm in arms]  # not CANDIDATE_SAMPLERS
+    ahead = all(mean_test["hpsearch"] > mean_test[arm] for arm in peers)
+    verdict = ("yes" if ahead else "no") if peers else "no peer in this run"
+    print(f"hpsearch ahead of every peer on mean test accuracy: {verdict}", end="")
     if "baseline" in arms:
         over_baseline = 100 * (mean_test["hpsearch"] - mean_test["baseline"])
         print(f"; {over_baseline:+.1f} points over the best baseline "
               f"(target: ahead of every peer and >= +{TARGET_POINTS_OVER_BASELINE:.0f})", end="")
     print()
     print()
-    for arm in arms:
-        if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1:
-            print(difference("hpsearch", arm, results))
+    compared = [arm for arm in arms if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1]
+    for arm in compared:
+        print(difference("hpsearch", arm, results))
+    print()
+    for arm in (arm for arm in compared if arm in CANDIDATE_SAMPLERS):  # the default sampler, by what it drew
+        print(difference("hpsearch", arm, results, what="the best drawn trial's validation accuracy",
+                         measure=lambda r: r.best_drawn(drawn_after[r.arm], spec.training.epochs,
+                                                        spec.search.direction == "maximize")))
 
 
 def _best_drawn(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int, maximize: bool) -> str:
@@ -186,18 +193,21 @@ def print_found_by(hours: tuple[float, ...], results: dict[str, list[ArmResult]]
     print()
 
 
-def difference(arm: str, peer: str, results: dict[str, list[ArmResult]]) -> str:
-    """How far apart two arms' test accuracies are, and whether the seeds can tell them apart:
-    a 95% interval from Welch's t-test (the arms' spreads differ; seeds are not paired)."""
+def difference(arm: str, peer: str, results: dict[str, list[ArmResult]],
+               measure: Callable[[ArmResult], float | None] = lambda r: r.best_test or 0.0,
+               what: str = "test accuracy") -> str:
+    """How far apart two arms are on `measure` (by default their best trial's test accuracy), and
+    whether the seeds can tell them apart: a 95% interval from Welch's t-test (the arms' spreads
+    differ; seeds are not paired). Seeds without a value are left out."""
     from scipy import stats
 
-    ours = [r.best_test or 0.0 for r in results[arm]]
-    theirs = [r.best_test or 0.0 for r in results[peer]]
+    ours = [v for v in map(measure, results[arm]) if v is not None]
+    theirs = [v for v in map(measure, results[peer]) if v is not None]
     test = stats.ttest_ind(ours, theirs, equal_var=False)
     interval = test.confidence_interval(0.95)
     verdict = "apart" if interval.low > 0 or interval.high < 0 else "not apart at this many seeds"
-    return (f"{arm} - {peer}: {100 * (statistics.mean(ours) - statistics.mean(theirs)):+.1f} points of test "
-            f"accuracy, 95% interval {100 * interval.low:+.1f} to {100 * interval.high:+.1f} "
+    return (f"{arm} - {peer}: {100 * (statistics.mean(ours) - statistics.mean(theirs)):+.1f} points of {what}, "
+            f"95% interval {100 * interval.low:+.1f} to {100 * interval.high:+.1f} "
             f"(Welch's t, p = {test.pvalue:.2f}): {verdict}")
 
 

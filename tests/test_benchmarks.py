@@ -73,6 +73,9 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
     assert difference("a", "b", close).endswith("not apart at this many seeds")
     far = {"a": runs("a", [0.60, 0.61, 0.62]), "b": runs("b", [0.40, 0.41, 0.42])}
     assert difference("a", "b", far).endswith("(Welch's t, p = 0.00): apart")
+    # on another measure, leaving out the seeds without a value
+    by_val = difference("a", "b", far, measure=lambda r: None if r.seed == 2 else 1 - r.best_val, what="loss")
+    assert by_val.startswith("a - b: -20.0 points of loss")
 
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
