@@ -1,16 +1,18 @@
 """The cost cap under a time budget: does pruning the networks whose full trial would take more
 than `max_trial_share` of the budget (README, "Budgets") buy a better network in the same hours?
 
-Two arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its
-sampler, pruner, starting points, worker and storage), differing only in the cap:
-- cap: the study's `max_trial_share` (default 0.125: a full trial may take an eighth of the budget;
-  the study's starting points train in full);
-- no-cap: `max_trial_share = 0`, every network trains however long its epochs take.
+Arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its sampler,
+pruner, starting points, worker and storage), differing only in `max_trial_share` (the study's
+starting points train in full in all of them):
+- cap: 0.125, a full trial may take an eighth of the budget (the default until session 11);
+- whole-budget: 1.0, only a network whose full trial would outlast the whole budget is cut (the
+  default now);
+- no-cap: 0, every network trains however long its epochs take.
 
 For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
 ones pruned for their cost, and what each had found at fractions of the budget. Time budgets
-measure the machine: run a seed's two arms side by side, as two processes (`--arms cap` and
-`--arms no-cap`, each pinned to its own core with `taskset`), so both see the same load; then
+measure the machine: run a seed's arms side by side, as processes (`--arms cap` and
+`--arms no-cap`, each pinned to its own core with `taskset`), so they see the same load; then
 tabulate with `--saved-only`.
 
     python -m benchmarks.cost_cap --study cifar-architecture --data ../shared/data/cifar10-subset.npz \
@@ -25,19 +27,19 @@ from benchmarks.search_quality import difference, print_found, print_found_by
 from benchmarks.searches import ArmResult, bench_from_command_line, run_hpsearch_arm
 from hpsearch.space.spec import StudySpec
 
-ARMS = ("cap", "no-cap")
+SHARES = {"cap": 0.125, "whole-budget": 1.0, "no-cap": 0.0}  # arm: the max_trial_share it runs with
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the budget: what each search had found by then
 
 
-def _without_cap(spec: StudySpec) -> StudySpec:
-    return spec.model_copy(update={"search": spec.search.model_copy(update={"max_trial_share": 0.0})})
+def _with_share(spec: StudySpec, share: float) -> StudySpec:
+    return spec.model_copy(update={"search": spec.search.model_copy(update={"max_trial_share": share})})
 
 
 def main() -> None:
     bench = bench_from_command_line(__doc__ or "", time_budget=True)
     spec, hours = bench.spec, bench.hours or 0.0
-    specs = {"cap": spec, "no-cap": _without_cap(spec)}
-    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS)]
+    specs = {arm: _with_share(spec, share) for arm, share in SHARES.items()}
+    arms = [arm for arm in SHARES if arm in (bench.arms or SHARES)]
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:
         for arm in arms:
@@ -50,7 +52,8 @@ def main() -> None:
     print()
     print(f"Cost cap: {spec.name}, {len(bench.splits.x_train)} training / {len(bench.splits.x_val)} validation / "
           f"{len(bench.splits.x_test)} test images, {hours:g} h per search, full trial {spec.training.epochs} "
-          f"epochs, cap {spec.search.max_trial_share:g} of the budget, seeds {' '.join(map(str, bench.seeds))}")
+          f"epochs, seeds {' '.join(map(str, bench.seeds))}; the share of the budget a full trial may take: "
+          + ", ".join(f"{arm} {SHARES[arm]:g}" for arm in arms) + " (0: no cap)")
     print()
     print_found({arm: results[arm] for arm in arms}, {
         "trials finished (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
@@ -61,8 +64,9 @@ def main() -> None:
     print("Test accuracy % of the best trial (by validation) finished by each share of the budget, "
           "mean over seeds ('-': no trial finished yet in some seed)")
     print_found_by(tuple(fraction * hours for fraction in FRACTIONS), {arm: results[arm] for arm in arms})
-    if len(arms) == 2 and all(len(results[arm]) > 1 for arm in arms):
-        print(difference("cap", "no-cap", results))
+    for arm in arms:
+        if arm != "no-cap" and "no-cap" in arms and len(results[arm]) > 1 and len(results["no-cap"]) > 1:
+            print(difference(arm, "no-cap", results))
 
 
 if __name__ == "__main__":
