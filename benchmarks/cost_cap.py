@@ -4,9 +4,9 @@ than `max_trial_share` of the budget (README, "Budgets") buy a better network in
 Arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its sampler,
 pruner, starting points, worker and storage), differing only in `max_trial_share` (the study's
 starting points train in full in all of them):
-- cap: 0.125, a full trial may take an eighth of the budget (the default until session 11);
+- cap: 0.125, the study default: a full trial may take an eighth of the budget;
 - whole-budget: 1.0, only a network whose full trial would outlast the whole budget is cut (the
-  default now);
+  candidate default after the cap lost to no cap, BENCHMARKS.md §3c);
 - no-cap: 0, every network trains however long its epochs take.
 
 For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
