@@ -374,8 +374,12 @@ class Bench:
 
     @property
     def hpsearch_settings(self) -> dict[str, Any]:
-        """What only hpsearch's own arms use, so it keys only their saved runs."""
-        return {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
+        """What only hpsearch's own arms use, so it keys only their saved runs: the share of the
+        budget a trial may cost counts only where the budget is wall time."""
+        own = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
+        if self.hours is not None:
+            own["max_trial_share"] = self.spec.search.max_trial_share
+        return own
 
     def run(self, arm: str, seed: int, search: Callable[[], ArmResult],
             keyed: dict[str, Any] | None = None) -> ArmResult | None:
@@ -403,8 +407,8 @@ def _load_bench(args: argparse.Namespace) -> Bench:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
         spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
-    # Searches other than hpsearch's own never see the proven recipe (Bench.hpsearch_settings).
-    study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe"}})
+    # Searches other than hpsearch's own never see the proven recipe nor the cost cap (Bench.hpsearch_settings).
+    study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe", "max_trial_share"}})
     hours = getattr(args, "hours", None)
     budget = None if hours is not None else args.budget
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}

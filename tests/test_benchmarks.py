@@ -134,6 +134,19 @@ def test_what_a_search_drew_beyond_its_starting_points() -> None:
     assert result.best_drawn(starts=1, epochs=3, maximize=False) == 0.4  # a loss: its lowest epoch
 
 
+def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
+    """A new default share must not orphan saved runs it never touched: under an epoch budget the
+    cap does nothing, and other searches never have one."""
+    from benchmarks.searches import Bench
+    from hpsearch.space.spec import load_spec
+
+    spec = load_spec("digits-quick")
+    by_epochs = Bench(spec, None, 24, [0], None, {})  # type: ignore[arg-type]
+    by_hours = Bench(spec, None, None, [0], None, {}, hours=0.5)  # type: ignore[arg-type]
+    assert "max_trial_share" not in by_epochs.hpsearch_settings
+    assert by_hours.hpsearch_settings["max_trial_share"] == spec.search.max_trial_share
+
+
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
     """A benchmark that takes hours is tabulated seed by seed as its searches land."""
     result = subprocess.run(
