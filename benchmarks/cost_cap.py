@@ -4,16 +4,15 @@ than `max_trial_share` of the budget (README, "Budgets") buy a better network in
 Arms, each hpsearch's search as `hpsearch run STUDY --budget Nh --seed S` runs it (its sampler,
 pruner, starting points, worker and storage), differing only in `max_trial_share` (the study's
 starting points train in full in all of them):
-- cap: 0.125, the study default: a full trial may take an eighth of the budget;
-- whole-budget: 1.0, only a network whose full trial would outlast the whole budget is cut (the
-  candidate default after the cap lost to no cap, BENCHMARKS.md §3c);
+- cap: 0.125: a full trial may take an eighth of the budget (the default until this benchmark);
+- whole-budget: 1.0, the default since: only a network whose full trial would outlast the whole
+  budget is cut;
 - no-cap: 0, every network trains however long its epochs take.
 
 For each, the best trial's validation accuracy and its test accuracy, the trials finished and the
 ones pruned for their cost, and what each had found at fractions of the budget. Time budgets
-measure the machine: run a seed's arms side by side, as processes (`--arms cap` and
-`--arms no-cap`, each pinned to its own core with `taskset`), so they see the same load; then
-tabulate with `--saved-only`.
+measure the machine: run the arms as processes (`--arms ARM`, one pinned to each core with
+`taskset`, each beside another run), so they see the same load; then tabulate with `--saved-only`.
 
     python -m benchmarks.cost_cap --study cifar-architecture --data ../shared/data/cifar10-subset.npz \
         --epochs 15 --hours 0.5 --seeds 0 1 2

@@ -166,10 +166,11 @@ class SearchSpec(_Strict):
         None, description="wall time (2h, 1.5h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
     )
     max_trial_share: float = Field(
-        0.125, ge=0.0, le=1.0,
+        1.0, ge=0.0, le=1.0,
         description="under a time budget, the largest share of it one full trial may take: a drawn network "
         "whose epochs would take longer is pruned after its first timed epoch (cost_cap_seconds; the "
-        "starting points train in full); 0 for no cap",
+        "starting points train in full); 1, the default, cuts only a network that could never finish "
+        "inside the budget (BENCHMARKS.md 3c); 0 for no cap",
     )
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
