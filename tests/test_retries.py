@@ -3,6 +3,8 @@ trials of workers it had to kill. On a real SQLite storage, with trials made as 
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 from pathlib import Path
 
 import optuna
@@ -86,6 +88,19 @@ def test_a_killed_workers_trials_are_released_and_queued_again(tmp_path: Path) -
     assert release_trials(study, {"host:101"}) == []  # nothing left to release
 
 
+def test_a_trial_failed_as_interrupted_but_not_yet_queued_is_queued_on_release(tmp_path: Path) -> None:
+    """A second Ctrl-C can land after Optuna failed the interrupted trial and before its retry was
+    queued; releasing the worker's trials then queues it, and only once."""
+    study = _study(tmp_path)
+    cut_off = _running(study, "host:101", "hand-made")
+    cut_off.set_user_attr(END_REASON_ATTR, INTERRUPTED)
+    study.tell(cut_off, state=TrialState.FAIL)
+    assert release_trials(study, {"host:101"}) == [cut_off.number]
+    assert release_trials(study, {"host:101"}) == []
+    (retry,) = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert retry.system_attrs["failed_trial"] == cut_off.number
+
+
 def test_a_trial_is_retried_at_most_max_retries_times(tmp_path: Path) -> None:
     study = _study(tmp_path)
     first = _running(study, "host:1", "hand-made")
@@ -104,6 +119,52 @@ def test_a_trial_is_retried_at_most_max_retries_times(tmp_path: Path) -> None:
     assert len(retries) == MAX_RETRIES
     assert retries[-1].system_attrs["retry_history"] == list(range(MAX_RETRIES))
     assert {t.user_attrs[RETRY_OF_ATTR] for t in retries} == {first.number}  # one checkpoint key for all
+
+
+def test_a_trial_stopped_on_purpose_is_retried_however_often_it_is_stopped(tmp_path: Path) -> None:
+    """Stops asked for (Ctrl-C, SIGTERM, a spent time budget) end an attempt "interrupted"; they
+    are not crashes, so a trial resumed and stopped again many times is never dropped."""
+    study = _study(tmp_path)
+    taken = _running(study, "host:1", "hand-made")
+    for _ in range(2 * MAX_RETRIES):
+        taken.set_user_attr(END_REASON_ATTR, INTERRUPTED)
+        study.tell(taken, state=TrialState.FAIL)
+        retry_trial(study, study.get_trials(deepcopy=False)[taken.number])
+        previous, taken = taken.number, study.ask()
+        assert taken.number == previous + 1, "the stopped trial was not queued again"
+    retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
+    assert len(retries) == 2 * MAX_RETRIES
+
+
+def _queue_retry_at(url: str, number: int, moment: float) -> None:
+    """In a process of its own: queue the retry of trial `number` at wall time `moment`, as a
+    worker that found it stale (its storage's callback) and the worker that lost it both do."""
+    quiet_optuna()
+    study = optuna.load_study(study_name="retries", storage=open_storage(url))
+    failed = study.get_trials(deepcopy=False)[number]
+    time.sleep(max(0.0, moment - time.time()))
+    retry_trial(study, failed)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_trial_noticed_by_several_processes_at_once_is_retried_once(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path}/r.db" if kind == "sqlite" else request.getfixturevalue("database")
+    quiet_optuna()
+    study = optuna.create_study(study_name="retries", storage=open_storage(url))
+    lost = _running(study, "host:1", "hand-made")
+    study.tell(lost, state=TrialState.FAIL)
+    moment = time.time() + 8  # after every process has started and loaded the study
+    processes = [multiprocessing.get_context("spawn").Process(target=_queue_retry_at, args=(url, lost.number, moment))
+                 for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    retries = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == lost.number]
+    assert [t.state for t in retries] == [TrialState.WAITING]
 
 
 LONG_TRIAL = """

@@ -26,38 +26,59 @@ from hpsearch.store.records import (
     EndReason,
 )
 
-MAX_RETRIES = 3
+MAX_RETRIES = 3  # crashes of one trial retried; stops asked for (signals, budgets) are not counted
 # What a trial is, rather than what one attempt at it did; the retry carries only these.
 IDENTITY_ATTRS = (BASELINE_ATTR, OVERRIDES_ATTR, CONFIRMS_ATTR)
+CRASHES_ATTR = "crashes"  # system attribute: attempts before this one that crashed (not stopped on purpose)
+
+
+def crashes_before_retry(trial: FrozenTrial) -> int:
+    """How many of `trial`'s attempts, itself included, crashed: a stop asked for by a signal, a
+    deadline or a spent budget ends an attempt "interrupted" and is not a crash, so a trial stopped
+    and resumed any number of times is never dropped."""
+    stopped = trial.user_attrs.get(END_REASON_ATTR) == INTERRUPTED
+    return int(trial.system_attrs.get(CRASHES_ATTR, 0)) + (0 if stopped else 1)
+
+
+def retried_attempts(study: optuna.Study) -> set[int]:
+    """The numbers of the attempts that have a retry queued (a retry's history ends with them)."""
+    return {t.system_attrs["retry_history"][-1] for t in study.get_trials(deepcopy=False)
+            if t.system_attrs.get("retry_history")}
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a WAITING copy of `trial` that remembers its attempts (`failed_trial`,
     `retry_history`, as Optuna's RetryFailedTrialCallback records them, which the dashboard
-    knows); after MAX_RETRIES attempts the trial is left failed. Unlike that callback, the copy
-    does not inherit the attempt's curves, timings and end reason; a checkpoint the attempt left
-    (`checkpoints.py`) brings back what it really resumes from."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    if len(history) > MAX_RETRIES:
+    knows), exactly once however many processes notice the failure: the check for an existing
+    retry and the queueing happen under the storage's lock (`storage.one_at_a_time`). After
+    MAX_RETRIES crashes the trial is left failed. Unlike that callback, the copy does not inherit
+    the attempt's curves, timings and end reason; a checkpoint the attempt left (`checkpoints.py`)
+    brings back what it really resumes from."""
+    from hpsearch.store.storage import is_storage_failure, one_at_a_time, storage_url  # (storage.py imports this module)
+
+    crashes = crashes_before_retry(trial)
+    if crashes > MAX_RETRIES:
         return
-    system_attrs: dict[str, Any] = {**trial.system_attrs, "retry_history": history}
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    system_attrs: dict[str, Any] = {**trial.system_attrs, "retry_history": history, CRASHES_ATTR: crashes}
     system_attrs.setdefault("failed_trial", trial.number)
     try:
-        study.add_trial(
-            optuna.create_trial(
-                state=TrialState.WAITING,
-                params=trial.params,
-                distributions=trial.distributions,
-                user_attrs={
-                    **{key: trial.user_attrs[key] for key in IDENTITY_ATTRS if key in trial.user_attrs},
-                    RETRY_OF_ATTR: system_attrs["failed_trial"],
-                },
-                system_attrs=system_attrs,
+        with one_at_a_time(storage_url(study)):
+            if trial.number in retried_attempts(study):
+                return
+            study.add_trial(
+                optuna.create_trial(
+                    state=TrialState.WAITING,
+                    params=trial.params,
+                    distributions=trial.distributions,
+                    user_attrs={
+                        **{key: trial.user_attrs[key] for key in IDENTITY_ATTRS if key in trial.user_attrs},
+                        RETRY_OF_ATTR: system_attrs["failed_trial"],
+                    },
+                    system_attrs=system_attrs,
+                )
             )
-        )
     except Exception as error:
-        from hpsearch.store.storage import is_storage_failure  # (storage.py imports this module)
-
         if is_storage_failure(error):  # the database went away again: queue it once it is back
             _unqueued.append(trial)
         raise
@@ -86,33 +107,41 @@ def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
 def release_trials(study: optuna.Study, workers: set[str]) -> list[int]:
     """Fail as interrupted, and queue again, the RUNNING trials of `workers` (host:pid), which
     were stopped before they could do it themselves (a second Ctrl-C, a SIGKILL after the grace
-    period). Returns the trial numbers released."""
+    period); and queue the retry of any of their trials that a second Ctrl-C cut off between
+    being failed as interrupted and being queued again. Returns the trial numbers released."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL))
+    retried = retried_attempts(study)
     released = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in trials:
         if trial.user_attrs.get(WORKER_ATTR) not in workers:
             continue
-        try:
-            # Optuna has no public call to set another process's trial attribute; its storage does.
-            study._storage.set_trial_user_attr(trial._trial_id, END_REASON_ATTR, INTERRUPTED)
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (UpdateFinishedTrialError, ValueError, RuntimeError):
-            continue  # it finished (or was released) meanwhile
+        if trial.state == TrialState.RUNNING:
+            try:
+                # Optuna has no public call to set another process's trial attribute; its storage does.
+                study._storage.set_trial_user_attr(trial._trial_id, END_REASON_ATTR, INTERRUPTED)
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (UpdateFinishedTrialError, ValueError, RuntimeError):
+                continue  # it finished (or was released) meanwhile
+        elif trial.number in retried or trial.user_attrs.get(END_REASON_ATTR) != INTERRUPTED:
+            continue
         requeue_lost(study, study.get_trials(deepcopy=False)[trial.number])
         released.append(trial.number)
     return released
 
 
-def taken_over(study: optuna.Study, number: int | None) -> bool:
+def recover_taken_over(study: optuna.Study, number: int | None) -> bool:
     """Whether trial `number`, which this worker was training, was failed meanwhile by another
-    worker as stale (this worker's heartbeat lapsed, as it can on an overloaded machine) and so
-    queued again there; Optuna then refuses this worker's own result with a ValueError."""
+    worker as stale (this worker's heartbeat lapsed, as it can on an overloaded machine); Optuna
+    then refuses this worker's own result with a ValueError. If so, the retry is queued here too
+    (`retry_trial` queues it once, whichever process gets there first), so that this worker's next
+    trial is that retry rather than a new draw while the other worker is still queueing it, and
+    the user is told why the result was dropped."""
     if number is None:
         return False
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    return trial is not None and trial.state == TrialState.FAIL
-
-
-def note_taken_over(number: int | None) -> None:
-    """Say on stderr why this worker's result for trial `number` was dropped (see `taken_over`)."""
+    if trial is None or trial.state != TrialState.FAIL:
+        return False
+    retry_trial(study, trial)
     print(f"note: trial {number} was failed as stale by another worker while this one trained it "
           "(its heartbeat lapsed: an overloaded machine?); its retry trains it again", file=sys.stderr)
+    return True

@@ -27,15 +27,14 @@ from hpsearch.data.sources import Splits
 from hpsearch.train.objective import Objective
 from hpsearch.store.records import END_REASON_ATTR, EndReason, worker_identity
 from hpsearch.launch.retries import (
-    note_taken_over,
     queue_unqueued_retries,
+    recover_taken_over,
     release_trials,
     requeue_lost,
-    taken_over,
 )
 from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import is_storage_failure
-from hpsearch.search.study import check_data, open_study, study_progress
+from hpsearch.search.study import check_data, open_study, record_data, study_progress
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
@@ -78,8 +77,9 @@ def run_worker(
     spent its stored budget, or until a stop signal (see `stopping.py`): the trial in training
     then ends FAIL "interrupted" and is queued again. Raises RepeatedFailures when trials keep
     failing, DataMismatch when `splits` are not the data the study was created with."""
+    check_data(storage, spec.name, splits)  # a worker on another machine may have been given other data
     study = open_study(spec, storage, sampler_seed=sampler_seed)
-    check_data(study, splits)  # a worker on another machine may have been given other data
+    record_data(study, splits)
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
     callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
@@ -104,9 +104,8 @@ def run_worker(
             # The database restarted or the network dropped: the trial in flight is lost (and
             # retried once stale); wait for the storage to come back rather than give up at once.
             if not is_storage_failure(error):
-                if not taken_over(study, objective.current_trial):
+                if not recover_taken_over(study, objective.current_trial):
                     raise
-                note_taken_over(objective.current_trial)
                 continue
             storage_lost_since = storage_lost_since or time.monotonic()
             if time.monotonic() - storage_lost_since > STORAGE_PATIENCE_SECONDS:

@@ -101,7 +101,7 @@ def run_confirmations(
     in training at a safe point, queued again (see `stopping.py`); a second one hands it back."""
     from hpsearch.train.objective import Objective  # loads TensorFlow
     from hpsearch.store.records import worker_identity
-    from hpsearch.launch.retries import note_taken_over, release_trials, requeue_lost, taken_over
+    from hpsearch.launch.retries import recover_taken_over, release_trials, requeue_lost
     from hpsearch.search.study import open_study
 
     study = open_study(spec, storage)
@@ -119,9 +119,8 @@ def run_confirmations(
             try:
                 study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
             except ValueError:
-                if not taken_over(study, objective.objective.current_trial):
+                if not recover_taken_over(study, objective.objective.current_trial):
                     raise
-                note_taken_over(objective.objective.current_trial)
     except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
         release_trials(study, {worker_identity()})
         raise

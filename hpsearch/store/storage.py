@@ -105,6 +105,12 @@ def one_at_a_time(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+def storage_url(study: optuna.Study) -> str:
+    """The URL of the RDB storage behind `study` (Optuna wraps it in a cache), "" for another kind."""
+    storage = getattr(study._storage, "_backend", study._storage)
+    return storage.url if isinstance(storage, RDBStorage) else ""
+
+
 def _lock_for_update_on_sqlite(connection: Connection, statement: object, *args: object) -> None:
     """Give SQLite what SELECT ... FOR UPDATE gives PostgreSQL: the write lock, taken at once.
 
