@@ -4,6 +4,7 @@ back what it stored."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,13 @@ CIFAR = SHARED_DATA / "cifar10-subset.npz"
 MNIST = SHARED_DATA / "mnist-subset.npz"
 
 
+def signals_at_default() -> None:
+    """Run in a child before exec: SIGINT at its default, whatever the process that started the
+    suite did (a shell's background job starts its children with SIGINT ignored, and hpsearch
+    rightly keeps an inherited "ignore", so a test's Ctrl-C would then do nothing)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run `hpsearch ARGS` as a real process, as a user would."""
@@ -31,6 +39,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=signals_at_default,
     )
 
 
@@ -51,6 +60,7 @@ def start_cli(*args: str, log: Path, env: dict[str, str] | None = None) -> subpr
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=signals_at_default,
         )
 
 
@@ -89,6 +99,15 @@ def training_now(url: str, name: str, running: int) -> bool:
     except KeyError:  # the study is not created yet
         return False
     return sum(t.state == TrialState.RUNNING and bool(t.intermediate_values) for t in trials) >= running
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def processes_of(study_file: Path) -> list[str]:

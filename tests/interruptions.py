@@ -6,11 +6,9 @@ them over many rounds). Studies train tiny networks on the bundled digits.
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.store.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
-    REPO,
     count,
     processes_of,
     run_cli,
@@ -94,14 +91,7 @@ def stop_run(directory: Path, url: str, workers: int, sent: signal.Signals, mome
                          space="base_filters = { choices = [4, 8] }\nbatch_size = { choices = [32, 64] }\n")
     what = f"{sent.name} at {moment or f'{delay:.1f} s after start'} ({workers} worker(s))"
     log = directory / f"{study.stem}.log"
-    with log.open("wb") as out:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "hpsearch", "run", str(study), "--storage", url, "--workers", str(workers)],
-            cwd=REPO, env={**os.environ, "COLUMNS": "200", **FAST_HEARTBEAT},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            # SIGINT at its default: a test runner in a shell's background starts children ignoring it
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+    run = start_cli("run", str(study), "--storage", url, "--workers", str(workers), log=log, env=FAST_HEARTBEAT)
     try:
         if moment is None:
             time.sleep(delay)  # the moment itself is what varies; nothing waits on it

@@ -20,6 +20,7 @@ from hpsearch.cli import _ray_alone_means_local
 from hpsearch.store.records import RETRY_OF_ATTR, WORKER_ATTR
 from tests.helpers import (
     FINISHED,
+    alive,
     count,
     run_cli,
     start_cli,
@@ -58,14 +59,6 @@ def _study(directory: Path, epochs: int, trials: int) -> Path:
 def _placements(output: str) -> dict[int, tuple[str, str, int]]:
     """worker index -> (host, where: `GPU 0` or `CPU`, pid), as the launcher printed them."""
     return {int(m[1]): (m[2], m[3], int(m[4])) for m in PLACED.finditer(output)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_packed_actors_share_each_logical_gpu_and_end_at_the_target(
@@ -120,7 +113,7 @@ def test_ctrl_c_on_the_driver_leaves_no_actor_behind(tmp_path: Path, database: s
     pids = [pid for _, _, pid in _placements(log.read_text()).values()]
     driver.send_signal(signal.SIGINT)
     assert driver.wait(timeout=120) == 130, log.read_text()
-    wait_until(lambda: not any(_alive(pid) for pid in pids), 60, "the actors' processes to end")
+    wait_until(lambda: not any(alive(pid) for pid in pids), 60, "the actors' processes to end")
     trials = stored_trials(database, path.stem)
     assert count(trials, TrialState.RUNNING) == 0
     # Every trial the stop interrupted (one per actor that was training then) is queued again.

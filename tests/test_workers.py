@@ -24,6 +24,7 @@ from hpsearch.store.records import LOST_PREFIX, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     FINISHED,
+    alive,
     count,
     processes_of,
     run_cli,
@@ -37,12 +38,13 @@ from tests.postgres import PostgresServer, free_port
 
 pytestmark = pytest.mark.timeout(300)
 
-def _study(directory: Path, epochs: int, trials: int) -> Path:
-    """A tiny digits study whose trials each take about `epochs` short epochs."""
+def _study(directory: Path, epochs: int, trials: int, data: str = "") -> Path:
+    """A tiny digits study whose trials each take about `epochs` short epochs (`data` may pad the
+    images, for epochs of about half a second rather than 0.07 s)."""
     return write_study(
         directory,
         "shared-" + secrets.token_hex(3),
-        f'[data]\ndataset = "digits"\n[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
+        f'[data]\ndataset = "digits"\n{data}[training]\nepochs = {epochs}\n[search]\ntrials = {trials}\n'
         '[search.pruner]\ntype = "none"\n'
         "[space]\nblocks = 1\nconvs_per_block = 1\ndense_units = 16\n"
         "base_filters = { choices = [4, 8, 16] }\nbatch_size = { choices = [32, 64] }\n"
@@ -88,7 +90,8 @@ def test_killed_worker_trial_is_retried_with_the_same_parameters(tmp_path: Path,
 
 
 def test_sigterm_stops_all_workers_and_resume_finishes(tmp_path: Path, database: str) -> None:
-    path = _study(tmp_path, epochs=200, trials=3)
+    # Few, slower epochs: the stop lands mid-trial, and the resume trains three short trials.
+    path = _study(tmp_path, epochs=20, trials=3, data="pad_to = 32\n")
     run = start_cli("run", str(path), "--workers", "2", "--storage", database,
                     log=tmp_path / "run.log", env=FAST_HEARTBEAT)
     wait_until(lambda: training_now(database, path.stem, 2), 120, "both workers to train")
@@ -114,6 +117,26 @@ def test_sigterm_stops_all_workers_and_resume_finishes(tmp_path: Path, database:
     again = run_cli("resume", str(path), "--storage", database)
     assert again.returncode == 0 and "already finished" in again.stdout
     assert all(t.user_attrs.get("resumed_epochs", 0) >= 1 for t in resumed.values())  # from checkpoints
+
+
+def test_workers_stop_when_their_launcher_is_killed(tmp_path: Path, database: str) -> None:
+    """A launcher SIGKILLed (or killed by the OOM killer) cannot stop its workers itself; they
+    stop anyway, each at a safe point with its trial queued again, instead of training on
+    unsupervised."""
+    path = _study(tmp_path, epochs=40, trials=4, data="pad_to = 32\n")
+    run = start_cli("run", str(path), "--workers", "2", "--storage", database, log=tmp_path / "run.log",
+                    env=FAST_HEARTBEAT)
+    wait_until(lambda: training_now(database, path.stem, 2), 120, "both workers to train")
+    pids = {int(t.user_attrs["worker"].split(":")[1]) for t in stored_trials(database, path.stem)
+            if t.state == TrialState.RUNNING}
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    wait_until(lambda: not any(alive(pid) for pid in pids), 30, "the workers to stop")
+    trials = stored_trials(database, path.stem)
+    assert count(trials, TrialState.RUNNING) == 0
+    failed = sorted(t.number for t in trials if t.state == TrialState.FAIL)
+    queued = sorted(t.system_attrs["failed_trial"] for t in trials if t.state == TrialState.WAITING)
+    assert len(failed) == 2 and queued == failed
 
 
 def test_study_survives_a_postgres_restart(tmp_path: Path, database: str, postgres: PostgresServer) -> None:

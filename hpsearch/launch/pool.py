@@ -8,6 +8,7 @@ so its password never shows in `ps`.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from hpsearch.launch import stopping
 from hpsearch.store.records import worker_identity
@@ -153,6 +154,25 @@ def worker_environment(slot: WorkerSlot, cpu_workers: int, storage_url: str) -> 
     return env
 
 
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for the child when its parent dies
+
+
+def die_with(launcher: int) -> Callable[[], None]:
+    """What a worker process runs before it starts (Popen's `preexec_fn`): on Linux, the kernel
+    sends it SIGTERM when `launcher` dies, however it died (a SIGKILL, the OOM killer), so it
+    stops at a safe point and queues its trial again instead of training unsupervised; a
+    launcher that died before this took effect is caught by looking at the parent afterwards."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # looked up before the fork
+
+    def arrange() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != launcher:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
+
+
 class WorkerPool:
     """Worker processes for one study, each logging to its own file in `log_dir`."""
 
@@ -171,6 +191,7 @@ class WorkerPool:
         """Start the workers; a stop signal meanwhile starts no more (`stop` ends those started)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cpu_workers = sum(slot.gpu is None for slot in self.slots)
+        arrange = die_with(os.getpid())
         for slot in self.slots:
             if stopping.stop_requested():
                 return
@@ -185,6 +206,7 @@ class WorkerPool:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,  # a terminal's Ctrl-C reaches only the parent
+                        preexec_fn=arrange,
                     )
                 )
 

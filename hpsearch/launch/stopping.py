@@ -16,6 +16,7 @@ queued again and a later `resume` with a larger budget continues it from its che
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,12 +42,22 @@ def _record(signum: int, frame: FrameType | None) -> None:
     _received = signum
 
 
+def _quiet_when_interrupt_cannot_raise(unraisable: sys.UnraisableHookArgs) -> None:
+    """A second signal's KeyboardInterrupt that lands in a finalizer or a garbage-collector
+    callback cannot propagate; Python would print "Exception ignored" with a traceback and carry
+    on. The first signal's stop still holds, so the process stops at its next safe point as
+    promised: nothing is lost, and there is nothing to show."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+
+
 def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
     """Handle SIGTERM and SIGINT. SIGINT stays ignored when the process was started with it
     ignored (a background job of a non-interactive shell): a Ctrl-C meant for the foreground."""
     signal.signal(signal.SIGTERM, handler)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = _quiet_when_interrupt_cannot_raise
 
 
 def stop_gracefully() -> None:
@@ -64,6 +75,7 @@ def graceful() -> Iterator[None]:
         yield  # only the main thread can take signals; a thread (a Ray actor's call) gets `request_stop`
         return
     previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    previous_hook = sys.unraisablehook
     if previous[0] is not _record:
         _received = None
     _deadline = None
@@ -73,6 +85,7 @@ def graceful() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        sys.unraisablehook = previous_hook
 
 
 def request_stop() -> None:
