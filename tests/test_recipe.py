@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hpsearch.space.architecture import Architecture, ConvBlock, DenseLayer, Training
-from hpsearch.train.checkpoints import TrialCheckpoint
+from hpsearch.train.checkpoints import CheckpointOwner, TrialCheckpoint
 from hpsearch.train.model import build_model, compile_model, learning_rate, make_optimizer, steps_per_epoch
 from hpsearch.train.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
 from tests.helpers import run_cli, stored_trials, write_study
@@ -118,7 +118,7 @@ def test_a_checkpoint_resumes_the_schedule_and_recipe_where_it_stopped(tmp_path:
     x, y = rng.random((64, 8, 8, 1)).astype("float32"), rng.integers(0, 10, 64)
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     rate = float(model.optimizer.learning_rate)
-    checkpoint = TrialCheckpoint(tmp_path, "recipe", 0, {"a": 1})
+    checkpoint = TrialCheckpoint(tmp_path, CheckpointOwner("recipe", "uid", 0, {"a": 1}, "data", training.epochs))
     checkpoint.save(model, 2, {"loss": [1.0, 0.9]}, [1.0, 1.0], 2, 0.5, model.get_weights())
     resumed = checkpoint.load()
     assert resumed is not None and resumed.epoch == 2

@@ -8,6 +8,7 @@ study is done.
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from hpsearch.store.records import (
     METRIC_ATTR,
     SEED_ATTR,
     SPEC_ATTR,
+    STUDY_UID_ATTR,
     TARGET_ATTR,
 )
 from hpsearch.store.snapshot import Progress, count_states
@@ -130,6 +132,8 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
             load_if_exists=True,
         )
         study.set_user_attr(TARGET_ATTR, spec.search.trials)
+        if STUDY_UID_ATTR not in study.user_attrs:  # new, or created by a version that drew none
+            study.set_user_attr(STUDY_UID_ATTR, uuid.uuid4().hex)
         study.set_user_attr(BUDGET_ATTR, spec.search.budget)
         if SPEC_ATTR not in study.user_attrs:  # new: what every later worker trains, whatever its flags
             data = {**spec.data.model_dump(), "dataset": _absolute(spec.data.dataset)}
@@ -153,22 +157,39 @@ class DataMismatch(SpecError):
     """A worker's data is not what its study was created with; the message is one sentence."""
 
 
-def check_data(study: optuna.Study, splits: Splits) -> None:
-    """Record the study's data fingerprint (first worker), or raise DataMismatch when the data this
-    worker loaded differs from it (another file at the path, or the wrong file given to --data)."""
-    found = splits.fingerprint()
-    recorded = study.user_attrs.get(DATA_FINGERPRINT_ATTR)
-    if recorded is None:
-        study.set_user_attr(DATA_FINGERPRINT_ATTR, found)
-    elif recorded != found:
-        def sizes(print_: dict[str, Any]) -> str:
-            train, val, test = print_["images"]
-            return f"{train}/{val}/{test} images of {'x'.join(map(str, print_['shape']))}"
+def check_data(storage: BaseStorage, name: str, splits: Splits) -> None:
+    """Raise DataMismatch when the data this worker loaded differs from what study `name` was
+    created with (another file at the path, or the wrong file given to --data); checked before
+    the study is opened, so a refused command changes nothing in the storage."""
+    _compare_data(name, (_stored_attrs(storage, name) or {}).get(DATA_FINGERPRINT_ATTR), splits.fingerprint())
 
-        differ = (f"{sizes(recorded)} then, {sizes(found)} now" if recorded["images"] != found["images"]
-                  or recorded["shape"] != found["shape"] else "the same sizes, other images or labels")
-        raise DataMismatch(f"this data is not the data study {study.study_name!r} was created with ({differ}); "
-                           "give --data the study's dataset")
+
+def check_study_data(study: optuna.Study, splits: Splits) -> None:
+    """`check_data` for an opened study (`export` retrains on what it is given)."""
+    _compare_data(study.study_name, study.user_attrs.get(DATA_FINGERPRINT_ATTR), splits.fingerprint())
+
+
+def record_data(study: optuna.Study, splits: Splits) -> None:
+    """Record the study's data fingerprint (first worker), or raise DataMismatch as `check_data`
+    does (another first worker recorded other data meanwhile)."""
+    if DATA_FINGERPRINT_ATTR not in study.user_attrs:
+        study.set_user_attr(DATA_FINGERPRINT_ATTR, splits.fingerprint())
+    else:
+        check_study_data(study, splits)
+
+
+def _compare_data(name: str, recorded: dict[str, Any] | None, found: dict[str, Any]) -> None:
+    if recorded is None or recorded == found:
+        return
+
+    def sizes(print_: dict[str, Any]) -> str:
+        train, val, test = print_["images"]
+        return f"{train}/{val}/{test} images of {'x'.join(map(str, print_['shape']))}"
+
+    differ = (f"{sizes(recorded)} then, {sizes(found)} now" if recorded["images"] != found["images"]
+              or recorded["shape"] != found["shape"] else "the same sizes, other images or labels")
+    raise DataMismatch(f"this data is not the data study {name!r} was created with ({differ}); "
+                       "give --data the study's dataset")
 
 
 def _stored_attrs(storage: BaseStorage, name: str) -> dict[str, Any] | None:
@@ -176,6 +197,10 @@ def _stored_attrs(storage: BaseStorage, name: str) -> dict[str, Any] | None:
         return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
     except KeyError:
         return None
+
+
+def study_exists(storage: BaseStorage, name: str) -> bool:
+    return _stored_attrs(storage, name) is not None
 
 
 def stored_spec(storage: BaseStorage, name: str) -> StudySpec | None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # On the study: what every worker and read-only command must agree on.
 TARGET_ATTR = "target_trials"
+STUDY_UID_ATTR = "study_uid"  # drawn at creation: what tells this study from an earlier one of its name
 DESCRIPTION_ATTR = "description"
 METRIC_ATTR = "metric"
 DATA_ATTR = "data"  # where the images came from, so `export` can retrain without the study file

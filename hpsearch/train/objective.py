@@ -6,6 +6,7 @@ Everything a later command needs is stored on the trial as user attributes, so `
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch.launch import stopping
 from hpsearch.space.architecture import setup_from_values
-from hpsearch.train.checkpoints import Resumed, TrialCheckpoint
+from hpsearch.train.checkpoints import CheckpointOwner, Resumed, TrialCheckpoint, foreign_checkpoints
 from hpsearch.search.cost import seconds_per_epoch, too_costly
 from hpsearch.data.sources import Splits
 from hpsearch.analysis.diagnosis import loss_diverged
@@ -39,6 +40,7 @@ from hpsearch.store.records import (
     PARAMS_ATTR,
     RESUMED_EPOCHS_ATTR,
     RETRY_OF_ATTR,
+    STUDY_UID_ATTR,
     SURPLUS,
     TEST_ACCURACY_ATTR,
     TOO_COSTLY_ATTR,
@@ -209,7 +211,22 @@ class Objective:
         self.splits = splits
         self.checkpoints = checkpoints
         self.pipeline = InputPipeline(splits)  # the images become tensors once per worker
+        self.data_fingerprint = str(splits.fingerprint()["sha256"])
         self.current_trial: int | None = None  # the number of the trial being (or last) trained
+        self.study_uid: str | None = None  # read from the study at the first trial
+
+    def _checkpoint(self, trial: optuna.Trial, epochs: int) -> TrialCheckpoint:
+        """The trial's own checkpoint (see `checkpoints.py`); other studies' of the same name in
+        the directory are reported at the first trial, and never resumed."""
+        if self.study_uid is None:
+            self.study_uid = str(trial.study.user_attrs.get(STUDY_UID_ATTR, ""))
+            for folder in foreign_checkpoints(self.checkpoints, self.spec.name, self.study_uid):
+                print(f"note: {folder} holds checkpoints of another study named {self.spec.name} "
+                      "(created earlier, or in another storage); this study never resumes them", file=sys.stderr)
+        first_number = int(trial.user_attrs.get(RETRY_OF_ATTR, trial.number))
+        owner = CheckpointOwner(self.spec.name, self.study_uid, first_number, dict(trial.params),
+                                self.data_fingerprint, epochs)
+        return TrialCheckpoint(self.checkpoints, owner)
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
         """Finished trials plus those started earlier elsewhere already make the target."""
@@ -240,8 +257,7 @@ class Objective:
 
         keras.utils.clear_session(free_memory=True)  # drop the previous trial's graph and weights
         keras.utils.set_random_seed(spec.search.seed + trial.number)
-        first_number = int(trial.user_attrs.get(RETRY_OF_ATTR, trial.number))
-        checkpoint = TrialCheckpoint(self.checkpoints, spec.name, first_number, trial.params)
+        checkpoint = self._checkpoint(trial, setup.training.epochs)
         resumed = checkpoint.load()
         monitor = TrialMonitor(trial, resumed)
         best = BestEpoch(spec.search.metric, maximize=spec.search.direction == "maximize", resumed=resumed)
