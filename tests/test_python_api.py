@@ -32,6 +32,12 @@ def test_run_then_load_from_python(tmp_path: Path) -> None:
     assert refused.value.exit_code == 2 and "was created with --epochs 1" in refused.value.message
     with pytest.raises(hpsearch.LaunchError, match="no study named 'absent'"):
         hpsearch.load("absent", storage=storage)
+    # Counts the CLI's flags bound are checked in Python too, before anything trains.
+    for call, message in ((lambda: hpsearch.run(str(path), storage=storage, workers=-2), "workers must be at least 1"),
+                          (lambda: hpsearch.confirm(str(path), storage=storage, top=-1), "top must be at least 1"),
+                          (lambda: hpsearch.confirm(str(path), storage=storage, top=0), "top must be at least 1")):
+        with pytest.raises(hpsearch.LaunchError, match=message):
+            call()
 
 
 def test_run_takes_a_spec_built_in_python(tmp_path: Path) -> None:

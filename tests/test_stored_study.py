@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from hpsearch.space.spec import load_spec, parse_spec, spec_document, study_files
@@ -31,6 +32,10 @@ def _mnist_slice(path: Path, start: int) -> Path:
         np.savez(path, x_train=data["x_train"][train], y_train=data["y_train"][train],
                  x_test=data["x_test"][test], y_test=data["y_test"][test])
     return path
+
+
+def _target(storage: str, name: str) -> int:
+    return int(optuna.load_study(study_name=name, storage=storage).user_attrs["target_trials"])
 
 
 def _data_line(output: str) -> str:
@@ -90,9 +95,27 @@ def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "error: this data is not the data study 'moved' was created with" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert _target(storage, "moved") == 2, "the refused worker's --trials was stored"
+
+    out = tmp_path / "exported"
+    not_its_data = run_cli("export", "moved", "--storage", storage, "--out", str(out), "--data", str(other))
+    assert not_its_data.returncode == 2, not_its_data.stdout + not_its_data.stderr
+    assert "this data is not the data study 'moved' was created with" in not_its_data.stderr
+    assert not (out / "model.keras").exists()
+    exported = run_cli("export", "moved", "--storage", storage, "--out", str(out), "--data", str(copy))
+    assert exported.returncode == 0 and (out / "model.keras").exists(), exported.stdout + exported.stderr
 
     path.write_text(path.read_text().replace("choices = [4, 8]", "choices = [32, 64]"))
     resumed = run_cli("resume", str(path), "--storage", storage, "--trials", "3")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{path} differs from study moved as created (space.base_filters)" in resumed.stdout
     assert {t.params["base_filters"] for t in stored_trials(storage, "moved")} <= {4, 8}
+
+
+@pytest.mark.parametrize("command", [["resume", "digits-quick"], ["confirm", "digits-quick"],
+                                     ["run", "digits-quick", "--workers", "999"]], ids=" ".join)
+def test_a_refused_command_leaves_no_storage_behind(tmp_path: Path, command: list[str]) -> None:
+    database = tmp_path / "absent.db"
+    refused = run_cli(*command, "--storage", f"sqlite:///{database}")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr and not database.exists()

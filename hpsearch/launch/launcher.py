@@ -151,19 +151,31 @@ def run(
         detect_gpus,
         plan_workers,
     )
-    from hpsearch.search.study import budget_use, stored_target, study_progress
+    from hpsearch.search.study import budget_use, study_exists, study_progress
     from hpsearch.store.urls import checkpoint_dir
 
     console = console or Console()
+    # Every check that can refuse the command comes before the storage is opened or written to.
+    for name, count in (("workers", workers), ("workers_per_gpu", workers_per_gpu)):
+        if count is not None and count < 1:
+            raise LaunchError(f"{name} must be at least 1 (got {count})", USAGE_ERROR)
+    if ray is not None and gpus is not None:
+        raise LaunchError("--gpus picks GPUs on this machine; with --ray, Ray places the workers on the "
+                          "cluster's GPUs", USAGE_ERROR)
+    slots: list[WorkerSlot] = []  # on Ray, the cluster places the workers (ray_workers.plan)
+    if ray is None:
+        try:
+            chosen = choose_gpus(gpus, detect_gpus())
+            slots = plan_workers(workers, chosen, workers_per_gpu)
+            check_worker_count(len(slots), chosen)
+        except WorkerPlanError as error:
+            raise LaunchError(str(error), USAGE_ERROR) from None
     spec, url, optuna_storage = prepare(
-        study, storage, console, trials=trials, budget=budget, keep_stored_target=resume,
+        study, storage, console, trials=trials, budget=budget, keep_stored_target=resume, must_exist=resume,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
         precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
     )
     if resume:
-        if stored_target(optuna_storage, spec.name) is None:
-            raise LaunchError(f"no study {spec.name!r} in this storage to resume; start it with `hpsearch run`",
-                              USAGE_ERROR)
         import optuna
 
         stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
@@ -178,19 +190,9 @@ def run(
                           f"finished ({progress.states_text()}). A larger --budget continues it.",
                           highlight=False)
             return progress
-    if ray is not None and gpus is not None:
-        raise LaunchError("--gpus picks GPUs on this machine; with --ray, Ray places the workers on the "
-                          "cluster's GPUs", USAGE_ERROR)
-    slots: list[WorkerSlot] = []  # on Ray, the cluster places the workers (ray_workers.plan)
-    if ray is None:
-        try:
-            chosen = choose_gpus(gpus, detect_gpus())
-            slots = plan_workers(workers, chosen, workers_per_gpu)
-            check_worker_count(len(slots), chosen)
-        except WorkerPlanError as error:
-            raise LaunchError(str(error), USAGE_ERROR) from None
     _announce(spec, url, console)
-    checkpoint_root = checkpoint_dir(url, checkpoints)
+    # On Ray the directory is the cluster's (shared by its nodes), not necessarily this machine's.
+    checkpoint_root = checkpoint_dir(url, checkpoints) if ray is not None else writable_checkpoints(url, checkpoints)
     if ray is None and len(slots) == 1 and slots[0].gpu is None:
         return _work_here(spec, optuna_storage, checkpoint_root, None, force, console)
     # The workers read the study (its spec, target and budget) from the storage; only what is this
@@ -200,6 +202,8 @@ def run(
                       training.steps_per_execution, force)
     if ray is not None:
         return _on_ray(spec, optuna_storage, url, ray, task, workers, workers_per_gpu, console)
+    if study_exists(optuna_storage, spec.name):  # other data is refused before the study changes
+        check_data_here(spec, optuna_storage, force, console)
     pool = WorkerPool(slots, task, url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{spec.name}-")))
     return _supervise(spec, optuna_storage, pool, console)
 
@@ -237,8 +241,6 @@ def join(
 ) -> Progress:
     """Join a study as one more worker in this process (`hpsearch worker`): it trains what the
     study stored, until the study's target or budget; `trials` moves the target."""
-    from hpsearch.store.urls import checkpoint_dir
-
     console = console or Console()
     spec, url, optuna_storage = prepare(
         study, storage, console, trials=trials, budget=None, keep_stored_target=True,
@@ -247,21 +249,40 @@ def join(
     )
     _announce(spec, url, console)
     seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
-    return _work_here(spec, optuna_storage, checkpoint_dir(url, checkpoints), seed_here, force, console)
+    return _work_here(spec, optuna_storage, writable_checkpoints(url, checkpoints), seed_here, force, console)
+
+
+def writable_checkpoints(url: str, flag: str | None) -> Path:
+    """The checkpoint directory (`urls.checkpoint_dir`), created, and refused in one sentence when
+    it cannot be written: before training, rather than after trials failed on their first save."""
+    import tempfile
+
+    from hpsearch.store.urls import checkpoint_dir
+
+    root = checkpoint_dir(url, flag)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        raise LaunchError(f"cannot write checkpoints into {root} ({error.strerror or error}); "
+                          "give --checkpoints a directory this process can write", USAGE_ERROR) from None
+    return root
 
 
 def prepare(
     study: str | StudySpec, storage: str | None, console: Console, *, trials: int | None, budget: str | None,
-    keep_stored_target: bool, **overrides: Any,
+    keep_stored_target: bool, must_exist: bool = False, **overrides: Any,
 ) -> tuple[StudySpec, str, BaseStorage]:
     """The spec to train, the storage URL and the opened storage. A study that exists trains the
     spec it stored; otherwise the study file's. The target and budget are the flags, else (when
     asked: resume, worker) the stored ones, else the file's; on `run`, a budget without a trial
-    target replaces the file's target. Flags that contradict a stored study are refused."""
+    target replaces the file's target. Flags that contradict a stored study are refused, and so
+    is a study that `must_exist` (resume, confirm) but does not, without creating an SQLite file."""
     from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
-    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target
+    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target, study_exists
     from hpsearch.space.spec import SpecError
-    from hpsearch.store.urls import storage_url
+    from hpsearch.store.urls import missing_sqlite_file, storage_url
 
     if budget is not None:  # checked before the storage is opened (and an SQLite file created)
         try:
@@ -271,7 +292,11 @@ def prepare(
         if given is not None and trials is None and not keep_stored_target:
             trials = NO_TRIAL_TARGET
     url = storage_url(storage)
+    if must_exist and missing_sqlite_file(url):
+        raise unknown_study(study_name(study) if isinstance(study, str) else study.name, url)
     spec, file_spec, optuna_storage = _study_spec(study, url, console)
+    if must_exist and not study_exists(optuna_storage, spec.name):
+        raise unknown_study(spec.name, url)
     if keep_stored_target:
         trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
         budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
@@ -365,6 +390,17 @@ def load_checked_data(spec: StudySpec, force: bool, console: Console) -> Splits:
         raise LaunchError(str(error), USAGE_ERROR) from None
     console.print(f"Data: {splits.describe()}", highlight=False)
     return splits
+
+
+def check_data_here(spec: StudySpec, optuna_storage: BaseStorage, force: bool, console: Console) -> None:
+    """Load the data here and refuse it when it is not the stored study's, before anything is
+    written (workers elsewhere check their own copy)."""
+    from hpsearch.search.study import DataMismatch, check_data
+
+    try:
+        check_data(optuna_storage, spec.name, load_checked_data(spec, force, console))
+    except DataMismatch as error:
+        raise LaunchError(str(error), USAGE_ERROR) from None
 
 
 def _work_here(

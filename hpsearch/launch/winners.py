@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from hpsearch.launch import stopping
-from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare
+from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
 
 if TYPE_CHECKING:
     import optuna
@@ -53,6 +53,7 @@ def export(study: str, *, out: Path, trial: str = "best", storage: str | None = 
            console: Console | None = None) -> Exported:
     """Retrain a stored trial's network on all training images, test it, and save it in `out`."""
     from hpsearch.data.sources import DataError, load_splits
+    from hpsearch.search.study import DataMismatch, check_study_data
     from hpsearch.space.spec import DataSpec
     from hpsearch.store.records import DATA_ATTR, SEED_ATTR, why_no_network
     from hpsearch.train.native_logs import filter_native_stderr
@@ -74,7 +75,8 @@ def export(study: str, *, out: Path, trial: str = "best", storage: str | None = 
     seed = int(stored.user_attrs.get(SEED_ATTR, 0))
     try:
         splits = load_splits(data or settings.dataset, seed=seed, **settings.split_settings())
-    except DataError as error:
+        check_study_data(stored, splits)  # the same images at another path are fine, others are not
+    except (DataError, DataMismatch) as error:
         raise LaunchError(str(error), USAGE_ERROR) from None
     from hpsearch.train.export import export_trial  # loads TensorFlow
 
@@ -100,11 +102,13 @@ def confirm(study: str, *, top: int = 5, epochs: int | None = None, storage: str
     from hpsearch.search.confirm import LONGER, confirm_spec, queue_winners, winners
     from hpsearch.search.study import keep_settings, kept_settings, open_study
     from hpsearch.space.spec import SpecError
-    from hpsearch.store.urls import checkpoint_dir
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()
-    spec, url, optuna_storage = prepare(study, storage, console, trials=None, budget=None, keep_stored_target=True)
+    if top < 1:
+        raise LaunchError(f"top must be at least 1 (got {top}): how many of the best trials to retrain", USAGE_ERROR)
+    spec, url, optuna_storage = prepare(study, storage, console, trials=None, budget=None, keep_stored_target=True,
+                                        must_exist=True)
     search = load(spec.name, storage)
     chosen = winners(search, top)
     if not chosen:
@@ -116,17 +120,17 @@ def confirm(study: str, *, top: int = 5, epochs: int | None = None, storage: str
     except SpecError as error:
         raise LaunchError(str(error), USAGE_ERROR) from None
     filter_native_stderr()
+    checkpoint_root = writable_checkpoints(url, checkpoints)  # refusals first, then the round is queued
+    splits = load_checked_data(round_spec, force, console)
     queued = queue_winners(open_study(round_spec, optuna_storage), chosen)
     console.print(f"Confirm round [bold]{round_spec.name}[/]: the best {len(chosen)} trials of {spec.name} "
                   f"retrained for {round_spec.training.epochs} epochs ({len(queued)} newly queued)", highlight=False)
-    splits = load_checked_data(round_spec, force, console)
     from hpsearch.search.confirm import run_confirmations  # loads TensorFlow
 
     confirmed: optuna.Study | None = None
     try:
         with LiveProgress(console, round_spec, optuna_storage) as live:
-            confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_dir(url, checkpoints),
-                                          on_trial=live.on_trial)
+            confirmed = run_confirmations(round_spec, optuna_storage, splits, checkpoint_root, on_trial=live.on_trial)
     except KeyboardInterrupt:
         pass
     if confirmed is None or stopping.stop_requested():
