@@ -16,7 +16,10 @@ the same for all:
 - baseline: the study's hand-tuned networks, each trained for the epochs of a full trial;
 - hand-built: one strong network from the study's space, the first baseline as an expert would
   fix it (`_hand_built`: for a study that searches the recipe, hpsearch's proven recipe on it),
-  trained for the epochs of a full trial.
+  trained for the epochs of a full trial;
+- hand-built-long: confirm's control: the same network trained for confirm's length (twice a
+  full trial) with no search, as `hpsearch run --seed S` trains it (the seed's validation split):
+  what the search plus `confirm` earns is its difference to this arm.
 
 For each, the best trial's validation accuracy (what the search optimizes) and that trial's test
 accuracy (what a user gets), as mean and spread over seeds, and what each search had found after
@@ -38,11 +41,13 @@ from benchmarks.searches import (
     run_hpsearch_arm,
     run_keras_tuner_arm,
     run_random_search,
+    run_start_alone,
 )
 from hpsearch.space.spec import Baseline, StudySpec
 from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
-ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built")
+ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built",
+        "hand-built-long")
 CANDIDATE_SAMPLERS = ("hpsearch-gp", "hpsearch-random")  # hpsearch with another sampler: the default's rivals
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
@@ -85,7 +90,7 @@ def main() -> None:
     bench = bench_from_command_line(__doc__ or "")
     spec, splits, budget = bench.spec, bench.splits, bench.budget
     hand_built = _hand_built(spec)
-    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS) and (arm != "hand-built" or hand_built)]
+    arms = [arm for arm in ARMS if arm in (bench.arms or ARMS) and (not arm.startswith("hand-built") or hand_built)]
 
     budget_flag = bench.budget_flag
     confirm = (CONFIRM_TOP, CONFIRM_LONGER * spec.training.epochs)
@@ -102,11 +107,14 @@ def main() -> None:
             "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
             "baseline": lambda: run_baselines(spec, splits, seed),
             "hand-built": lambda: run_baselines(spec, splits, seed, arm="hand-built", networks=(hand_built,)),
+            "hand-built-long": lambda: run_start_alone("hand-built-long", spec, hand_built, seed, confirm[1]),
         }
         for arm in arms:
             own = bench.hpsearch_settings if arm.startswith("hpsearch") else None
             if arm == "hpsearch-confirm":
                 own = {**bench.hpsearch_settings, "confirm_top": confirm[0], "confirm_epochs": confirm[1]}
+            if arm == "hand-built-long":
+                own = {"runner": "hpsearch.run", "epochs": confirm[1]}
             result = bench.run(arm, seed, searches[arm], keyed=own)
             if result is not None:
                 results[arm].append(result)

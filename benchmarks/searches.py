@@ -104,26 +104,26 @@ def _curve(trial: optuna.trial.FrozenTrial, metric: str) -> list[float]:
     return list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, []))
 
 
-def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str,
-                     confirm: tuple[int, int] | None = None) -> ArmResult:
+def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str | None,
+                     confirm: tuple[int, int] | None = None, **flags: Any) -> ArmResult:
     """hpsearch's search exactly as `hpsearch run STUDY --seed S --budget B` runs it (its sampler,
     pruner, starting points, worker and storage), on a throwaway SQLite study; `budget` is the
-    flag's value ("210epochs", "1h"). The seed also picks the validation split, as it does for a
-    user; the test images are every arm's. With `confirm=(top, epochs)`, then `hpsearch confirm
-    STUDY --top T --epochs E` on the same storage, and the search's result is the confirmed winner,
-    as `export` would retrain it."""
+    flag's value ("210epochs", "1h"), `flags` any other of `hpsearch.run`'s. The seed also picks
+    the validation split, as it does for a user; the test images are every arm's. With
+    `confirm=(top, epochs)`, then `hpsearch confirm STUDY --top T --epochs E` on the same storage,
+    and the search's result is the confirmed winner, as `export` would retrain it."""
     import io
 
     import hpsearch
     from rich.console import Console
 
     quiet = Console(file=io.StringIO())
+    flags = {"trials": UNLIMITED_TRIALS, **flags}
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-bench-{arm}-") as directory:
         url = f"sqlite:///{Path(directory) / 'study.db'}"
         checkpoints = str(Path(directory) / "checkpoints")
         started = time.perf_counter()
-        hpsearch.run(spec, storage=url, seed=seed, trials=UNLIMITED_TRIALS, budget=budget, checkpoints=checkpoints,
-                     console=quiet)
+        hpsearch.run(spec, storage=url, seed=seed, budget=budget, checkpoints=checkpoints, console=quiet, **flags)
         study = optuna.load_study(study_name=spec.name, storage=url)
         confirmed = None
         if confirm is not None:
@@ -131,6 +131,15 @@ def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str,
             _, confirmed = hpsearch.confirm(spec.name, top=top, epochs=epochs, storage=url, checkpoints=checkpoints,
                                             console=quiet)
         return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric, confirmed)
+
+
+def run_start_alone(arm: str, spec: StudySpec, start: Baseline, seed: int, epochs: int) -> ArmResult:
+    """One starting point trained for `epochs` with no search, as `hpsearch run` trains it (the
+    seed's validation split, the same objective): what a longer training of the start alone is
+    worth, the control for a search followed by `confirm` at that length."""
+    search = spec.search.model_copy(update={"proven_recipe": False, "budget": None})
+    alone = spec.model_copy(update={"search": search, "baselines": (start,)})
+    return run_hpsearch_arm(arm, alone, seed, None, trials=1, epochs=epochs)
 
 
 def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
