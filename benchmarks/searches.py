@@ -28,6 +28,7 @@ import keras
 import optuna
 
 from benchmarks import RESULTS_DIR
+from benchmarks.problems import BY_NAME
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
@@ -335,6 +336,9 @@ def bench_from_command_line(description: str, time_budget: bool = False) -> Benc
 
 
 def _add_search_arguments(parser: argparse.ArgumentParser, time_budget: bool) -> None:
+    parser.add_argument("--problem", choices=sorted(BY_NAME), default=None,
+                        help="a declared problem (benchmarks/problems.py): sets --study, --data, --epochs and "
+                             "--budget to the problem's")
     parser.add_argument("--study", default="cifar-dropout")
     parser.add_argument("--data", default="../shared/data/cifar10-subset.npz")
     parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
@@ -411,6 +415,12 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     from hpsearch.space.spec import load_spec
 
     quiet_optuna()
+    if args.problem is not None:
+        problem = BY_NAME[args.problem]
+        args.study, args.data, args.epochs = problem.study, problem.dataset(), problem.epochs
+        if hasattr(args, "budget"):
+            args.budget = problem.budget
+        print(f"Problem {problem.name} ({problem.role}): {problem.why}", flush=True)
     spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
     if args.validation_fraction is not None:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, SHARED_DATA
 
 TINY = {
     "overhead": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--repeats", "1"],
@@ -25,6 +26,7 @@ TINY = {
     "bracket_startup": ["--trials", "8", "--seeds", "2"],
     "parallel_sampling": ["--workers", "2", "--rounds", "2", "--seeds", "1"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
+    "problems": [],
     "memory": ["--trials", "9", "--epochs", "1", "--arms", "as-is"],
     "robustness": ["--rounds", "1", "--kill-at", "1", "--epochs", "6"],
     "storm": ["--workers", "2", "--trials", "2"],
@@ -183,3 +185,26 @@ def test_a_confirmed_search_is_scored_by_its_confirmed_winner() -> None:
     assert (result.best_val, result.best_test, result.best_name) == (0.66, 0.67, "trial 1, retrained for 30 epochs")
     assert (result.epochs_spent, result.trials, len(result.curves)) == (90, 2, 2)
     assert [value for _, value in result.trajectory] == [0.70, 0.70, 0.70, 0.64, 0.66]
+
+
+def test_each_problem_is_built_from_the_shared_data_as_declared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Problems are derived at run time (never stored in the repository): the classes kept and
+    relabelled, the training images subsampled by class, the images resized, the test images
+    those of the kept classes; at least one held-out problem per kind of change."""
+    from benchmarks import problems
+    from hpsearch.data.sources import load_raw
+
+    monkeypatch.setattr(problems, "DERIVED", tmp_path)
+    held_out = [p for p in problems.PROBLEMS if p.role == "held-out"]
+    assert len(problems.PROBLEMS) >= 5 and len(held_out) >= 3
+    for problem in problems.PROBLEMS:
+        path = problem.dataset(SHARED_DATA)
+        assert not problem.derived or Path(path).parent == tmp_path
+        raw = load_raw(path)
+        classes = len(problem.classes) if problem.classes else len(np.unique(raw.y_train))
+        assert sorted(np.unique(raw.y_train)) == sorted(np.unique(raw.y_test)) == list(range(classes))
+        if problem.train_images:
+            assert abs(len(raw.x_train) - problem.train_images) <= classes
+        if problem.size:
+            assert raw.x_train.shape[1:3] == raw.x_test.shape[1:3] == (problem.size, problem.size)
+        assert problem.dataset(SHARED_DATA) == path  # made once, then reused

@@ -1,0 +1,175 @@
+"""The benchmark problems: a study plus its data, each declared for development or held out.
+
+A default (a recipe, a pruner setting, a sampler, a fidelity) is chosen by looking at validation
+results of *development* problems only. *Held-out* problems are run only to report, after the
+defaults are frozen, and no default is changed because of them; one that was becomes a
+development problem here, with the reason in `why`. Test images choose nothing, anywhere: every
+arm picks its trials by validation accuracy, and the test accuracy is only reported.
+
+Each problem is derived at run time from the real data at hand (`../shared/data`, scikit-learn's
+digits), never copied into the repository: a subset of classes (relabelled 0..k-1), of training
+images (stratified), or smaller images (bilinear resize). The derived file is written once under
+the system's temporary directory and reused.
+
+    python -m benchmarks.problems            # the table of problems
+    python -m benchmarks.problems --time     # seconds an epoch of each study's first baseline here
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DERIVED = Path(tempfile.gettempdir()) / "hpsearch-problems"
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem: what to search (a shipped study), on which data, at which budget."""
+
+    name: str
+    role: Literal["development", "held-out"]
+    study: str
+    source: str  # a file in ../shared/data, or a dataset name hpsearch loads itself ("digits")
+    epochs: int  # a full trial
+    budget: int  # training epochs per search
+    why: str
+    classes: tuple[int, ...] | None = None  # keep only these labels, relabelled in this order
+    train_images: int | None = None  # keep this many training images, stratified by class
+    size: int | None = None  # resize the images to size x size
+
+    @property
+    def derived(self) -> bool:
+        return self.classes is not None or self.train_images is not None or self.size is not None
+
+    def dataset(self, shared: Path = SHARED_DATA) -> str:
+        """What `--data` takes for this problem: the source itself, or its derived file (made now
+        if missing)."""
+        if not self.derived:
+            return self.source if self.source == "digits" else str(shared / self.source)
+        recipe = {"source": self.source, "classes": self.classes, "train_images": self.train_images,
+                  "size": self.size}
+        digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+        path = DERIVED / f"{self.name}-{digest}.npz"
+        if not path.exists():
+            DERIVED.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial.npz")
+            with np.load(shared / self.source) as data:
+                np.savez(partial, **self._derive({key: data[key] for key in data.files}))
+            partial.replace(path)
+        return str(path)
+
+    def _derive(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x_train, y_train = data["x_train"], data["y_train"].reshape(-1)
+        x_test, y_test = data["x_test"], data["y_test"].reshape(-1)
+        if self.classes is not None:
+            relabel = {old: new for new, old in enumerate(self.classes)}
+            keep_train, keep_test = np.isin(y_train, self.classes), np.isin(y_test, self.classes)
+            x_train, x_test = x_train[keep_train], x_test[keep_test]
+            y_train = np.array([relabel[int(y)] for y in y_train[keep_train]], dtype=np.int64)
+            y_test = np.array([relabel[int(y)] for y in y_test[keep_test]], dtype=np.int64)
+        if self.train_images is not None and self.train_images < len(x_train):
+            chosen = _stratified(y_train, self.train_images)
+            x_train, y_train = x_train[chosen], y_train[chosen]
+        if self.size is not None:
+            x_train, x_test = _resize(x_train, self.size), _resize(x_test, self.size)
+        return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _stratified(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of `count` images with each class in its share, always the same ones."""
+    rng = np.random.default_rng(0)
+    classes, counts = np.unique(labels, return_counts=True)
+    picked = [rng.permutation(np.flatnonzero(labels == c))[: round(count * n / len(labels))]
+              for c, n in zip(classes, counts)]
+    return np.sort(np.concatenate(picked))
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    squeeze = images.ndim == 3  # grey images without a channel axis
+    resized = [np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in images]
+    stacked = np.stack(resized)
+    return stacked if squeeze or stacked.ndim == 4 else stacked[..., None]
+
+
+# Development problems were looked at when choosing defaults; held-out ones only report.
+PROBLEMS = (
+    Problem("cifar10-subset", "development", "cifar-dropout", "cifar10-subset.npz", epochs=15, budget=210,
+            why="every default so far (the proven recipe, TPE, the cost cap) was chosen on it"),
+    Problem("digits", "development", "digits-quick", "digits", epochs=6, budget=72,
+            why="the one-minute demo's data; small enough to try a default in minutes"),
+    Problem("mnist-2k", "development", "digits-quick", "mnist-subset.npz", epochs=8, budget=120,
+            train_images=2000, why="grey digits at 28x28: a second development problem beside CIFAR-10"),
+    Problem("cifar10-animals-24", "held-out", "cifar-dropout", "cifar10-subset.npz", epochs=10, budget=200,
+            classes=(2, 3, 4, 5, 6), size=24,
+            why="half of CIFAR-10's classes (bird, cat, deer, dog, frog) at 24x24: other classes, other size"),
+    Problem("cifar10-vehicles-arch", "held-out", "cifar-architecture", "cifar10-subset.npz", epochs=8, budget=120,
+            classes=(0, 1, 7, 8, 9), size=24,
+            why="a space the proven recipe does not cover, on the other half of the classes "
+                "(airplane, automobile, horse, ship, truck)"),
+    Problem("mnist-3k-vgg", "held-out", "mnist-vgg11", "mnist-subset.npz", epochs=5, budget=60,
+            train_images=3000, why="VGG11 at chance with SGD: the stuck network of the mission, on 3,000 digits"),
+)
+BY_NAME = {problem.name: problem for problem in PROBLEMS}
+
+
+def epoch_seconds(problem: Problem) -> float:
+    """Seconds one epoch of the study's first baseline takes here (compute only: no validation
+    result of a held-out problem is looked at)."""
+    import keras
+
+    from hpsearch.data.sources import load_splits
+    from hpsearch.space.architecture import setup_from_values
+    from hpsearch.space.spec import load_spec
+    from hpsearch.train.model import compile_model, steps_per_epoch
+
+    spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=problem.epochs)
+    splits = load_splits(spec.data.dataset, seed=0, **spec.data.split_settings())
+    values = spec.baselines[0].values if spec.baselines else {}
+    setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
+    model = compile_model(setup.architecture, setup.training,
+                          steps_per_epoch(len(splits.x_train), setup.training.batch_size))
+    keras.utils.set_random_seed(0)
+    model.fit(splits.x_train[:256], splits.y_train[:256], batch_size=setup.training.batch_size, epochs=1, verbose=0)
+    started = time.perf_counter()
+    model.fit(splits.x_train, splits.y_train, batch_size=setup.training.batch_size, epochs=1, verbose=0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--time", action="store_true", help="time an epoch of each problem's first baseline")
+    parser.add_argument("--problems", nargs="+", default=None, choices=sorted(BY_NAME))
+    args = parser.parse_args()
+    chosen = [BY_NAME[name] for name in args.problems] if args.problems else list(PROBLEMS)
+    columns = ["problem", "role", "study", "data", "full trial (epochs)", "budget (epochs)"]
+    if args.time:
+        columns += ["s / epoch (first baseline)", "core-minutes a search (estimate)"]
+    print("| " + " | ".join(columns) + " |")
+    print("| " + " | ".join("---" for _ in columns) + " |")
+    for problem in chosen:
+        described = {key: value for key, value in asdict(problem).items()
+                     if key in ("classes", "train_images", "size") and value is not None}
+        data = problem.source + (f" ({', '.join(f'{k} {v}' for k, v in described.items())})" if described else "")
+        row = [problem.name, problem.role, problem.study, data, str(problem.epochs), str(problem.budget)]
+        if args.time:
+            seconds = epoch_seconds(problem)
+            row += [f"{seconds:.1f}", f"{seconds * problem.budget * (os.cpu_count() or 1) / 60:.0f}"]
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
