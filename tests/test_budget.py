@@ -185,7 +185,7 @@ def test_an_epoch_budget_stops_the_run_and_summary_shows_what_it_bought(tmp_path
 def test_a_budget_in_the_study_file_ends_the_study_or_the_trials_do_first(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/file.db"
     body = (f'[data]\ndataset = "digits"\nsubset = 300\n[training]\nepochs = 2\n[search]\n{{}}\n'
-            f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}')
+            f'[search.pruner]\ntype = "none"\n[space]\n{SMALL_NET}batch_size = {{{{ choices = [32, 64] }}}}\n')
     budget_only = write_study(tmp_path, "budgetonly", body.format('budget = "3epochs"'))
     result = run_cli("run", str(budget_only), "--storage", url)
     assert result.returncode == 0 and "Budget spent:" in result.stdout, result.stdout + result.stderr

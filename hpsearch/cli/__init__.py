@@ -19,16 +19,42 @@ from hpsearch.cli.shell import app
 __all__ = ["app", "main", "reading", "training"]
 
 
+def _flags() -> set[str]:
+    """The options that take no value (--force, --xla/--no-xla, --verbose, --help), as declared."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    params = [*group.params, *(p for c in getattr(group, "commands", {}).values() for p in c.params)]
+    return {"--help"} | {name for p in params if getattr(p, "is_flag", False)  # options, not arguments
+                         for name in (*p.opts, *p.secondary_opts)}
+
+
 def _ray_alone_means_local(args: list[str]) -> list[str]:
-    """`--ray` with no address after it (Typer options cannot take an optional value): `--ray local`."""
+    """`--ray` with no address after it (Typer options cannot take an optional value): `--ray local`.
+
+    The word after `--ray` is its value when it looks like an address, or when the study was
+    already named before `--ray` (so `run STUDY --ray nowhere` is told what --ray takes, not of an
+    "unexpected extra argument"); otherwise it is the study (`run --ray STUDY`).
+    """
     from hpsearch.launch.ray_workers import LOCAL
 
-    given = []
+    if "--ray" not in args:
+        return args
+    flags, given, words, value_next = _flags(), [], 0, False  # words: the command and the study
     for index, arg in enumerate(args):
         given.append(arg)
-        following = args[index + 1] if index + 1 < len(args) else ""
-        if arg == "--ray" and not (following in ("auto", LOCAL) or ":" in following):
-            given.append(LOCAL)
+        if value_next:
+            value_next = False
+        elif arg == "--ray":
+            following = args[index + 1] if index + 1 < len(args) else ""
+            value_next = following in ("auto", LOCAL) or ":" in following or (
+                words > 1 and following != "" and not following.startswith("-"))
+            if not value_next:
+                given.append(LOCAL)
+        elif arg.startswith("-"):
+            value_next = "=" not in arg and arg not in flags
+        else:
+            words += 1
     return given
 
 

@@ -12,10 +12,33 @@ import typer
 
 from hpsearch.space.execution import PRECISIONS
 
+
+def _storage_given(value: str | None) -> str | None:
+    """Refuse `--storage ''` as the flag is read, rather than let it mean the default."""
+    from hpsearch.store.urls import storage_url
+
+    try:
+        storage_url(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return value
+
+
+def _ray_address(value: str | None) -> str | None:
+    """Refuse a --ray value that is no Ray address in one sentence, before anything starts."""
+    from hpsearch.launch.ray_workers import address_problem
+
+    problem = None if value is None else address_problem(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
 StudyArg = Annotated[str, typer.Argument(help="Study name (from studies/) or path to a .toml file.")]
 StorageOpt = Annotated[
     Optional[str],
-    typer.Option(help="Optuna storage URL; default $HPSEARCH_STORAGE, else sqlite:///hpsearch.db."),
+    typer.Option(help="Optuna storage URL; default $HPSEARCH_STORAGE, else sqlite:///hpsearch.db.",
+                 callback=_storage_given),
 ]
 TrialsOpt = Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach.")]
 BudgetOpt = Annotated[
@@ -39,7 +62,8 @@ PerGpuOpt = Annotated[int, typer.Option(min=1, help="Workers sharing each GPU (s
 RayOpt = Annotated[
     Optional[str],
     typer.Option(help="Run the workers as actors on a Ray cluster: auto, host:port or ray://host:10001; "
-                 "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'."),
+                 "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'.",
+                 callback=_ray_address),
 ]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 

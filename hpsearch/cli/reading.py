@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hpsearch.cli.options import DataOpt, StorageOpt, StudyArg
-from hpsearch.cli.shell import app, console, fail, guarded, load_study_file, open_storage, read_study, short
+from hpsearch.cli.shell import app, console, errors, fail, guarded, load_study_file, open_storage, read_study, short
 from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, load, print_findings
 from hpsearch.space.catalogue import PARAMETERS
 from hpsearch.space.starting_points import starting_points
 
+
+def _loopback_only(host: str, port: int) -> bool:
+    """Whether `host` is loopback only; refuses an empty host (every interface, said by nothing)
+    and one that is neither an address nor a name this machine resolves, before anything is
+    created or bound."""
+    import ipaddress
+    import socket
+
+    if not host.strip():
+        fail("--host is empty, which would listen on every network interface; give 127.0.0.1, or 0.0.0.0 "
+             "to share the dashboard on purpose", USAGE_ERROR)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        fail(f"--host {host!r} is neither an IP address nor a host name this machine can resolve", USAGE_ERROR)
+    return all(ipaddress.ip_address(str(address[4][0]).partition("%")[0]).is_loopback for address in found)
+
+
+def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """The application of a server bound before its storage is opened (it serves nothing yet)."""
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
 @app.command()
 def dashboard(
     storage: StorageOpt = None,
-    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean to share it.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="Address to bind; loopback unless you mean to share it (0.0.0.0: every interface, and the "
+        "dashboard has no login).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
 ) -> None:
     """Start optuna-dashboard on the study storage, for live inspection in a browser.
@@ -30,14 +58,22 @@ def dashboard(
     from optuna_dashboard import wsgi
 
     from hpsearch.launch.stopping import call_on_stop_signal
-    from hpsearch.store.urls import mask, storage_url
+    from hpsearch.store.urls import STORAGE_ENV, mask, missing_sqlite_file, storage_url
 
     url = storage_url(storage)
-    optuna_storage = open_storage(url, read_only=True)  # it only reads; a read-only file will do
+    if not _loopback_only(host, port):
+        errors.print(f"[yellow]warning:[/] the dashboard has no login: anyone who can reach {escape(host)}:{port} "
+                     "can read every study in the storage", highlight=False, soft_wrap=True)
     try:  # listening before the address is announced: "cannot listen" comes first, not after
-        server = make_server(host, port, wsgi(optuna_storage))
+        server = make_server(host, port, _not_ready)
     except OSError as error:
         fail(f"cannot listen on {host}:{port} ({error.strerror})", RUN_ERROR)
+    missing = missing_sqlite_file(url)  # opening it would create an empty database, and serve that
+    if missing is not None:
+        server.server_close()
+        fail(f"there is no storage file {missing} (check --storage or ${STORAGE_ENV}; `hpsearch run` creates it)",
+             USAGE_ERROR)
+    server.set_app(wsgi(open_storage(url, read_only=True)))  # it only reads; a read-only file will do
 
     # A stop signal (Ctrl-C, a container stop) ends the loop between requests. A KeyboardInterrupt
     # raised in the middle of one (a browser polls every few seconds) was swallowed by wsgiref's
@@ -125,9 +161,11 @@ def doctor(
     """
     from hpsearch.data.sources import DataError, load_raw
     from hpsearch.data.doctor import examine
+    from hpsearch.train.native_logs import filter_native_stderr
 
     if data is None and study is None:
         fail("name a study or give --data PATH", USAGE_ERROR)
+    filter_native_stderr()  # Keras's datasets load TensorFlow, whose native start-up lines are noise here
     source = data or load_study_file(str(study)).data.dataset
     try:
         findings = examine(load_raw(source))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError, open_checked, study_name, unknown_study
 
@@ -46,9 +47,11 @@ def _options(
 
 
 def fail(message: str, code: int) -> NoReturn:
+    """Say `message` (credentials masked) as one error line, and exit with `code`. The message is
+    plain text: `pip install 'hpsearch[ray]'` must not lose its `[ray]` to rich markup."""
     from hpsearch.store.urls import mask
 
-    errors.print(f"[bold red]error:[/] {mask(message)}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(mask(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -61,11 +64,16 @@ def short(path: Path) -> str:
 
 
 def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`call(...)`, its LaunchError said in one sentence with its exit code."""
+    """`call(...)`, its LaunchError said in one sentence with its exit code; a bad heartbeat
+    variable, which opening any storage checks, is a usage error."""
+    from hpsearch.store.heartbeat import HeartbeatSettingError
+
     try:
         return call(*args, **kwargs)
     except LaunchError as error:
         fail(error.message, error.exit_code)
+    except HeartbeatSettingError as error:
+        fail(str(error), USAGE_ERROR)
 
 
 def exit_unless_done(progress: Progress) -> None:

@@ -27,6 +27,8 @@ def _launcher(resume: bool) -> Callable[..., None]:
         from hpsearch.launch.launcher import run
 
         stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
+        if options["ray"] is None:  # on Ray, the cluster's GPUs count, not this machine's
+            _note_gpu_only_options(options["precision"], options["workers_per_gpu"])
         exit_unless_done(guarded(run, study, resume=resume, console=console, **options))
 
     return launch
@@ -67,7 +69,27 @@ def worker(study: str, **options: Any) -> None:
     from hpsearch.launch.launcher import join
 
     stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
+    _note_gpu_only_options(options["precision"])
     exit_unless_done(guarded(join, study, console=console, **options))
+
+
+def _note_gpu_only_options(precision: str | None, workers_per_gpu: int = 1) -> None:
+    """Say so when flags that only mean something on a GPU are given on a machine without one:
+    --workers-per-gpu does nothing there, and mixed precision on a CPU trains slower and scored
+    far worse than float32."""
+    mixed = (precision or "").startswith("mixed")
+    if not (workers_per_gpu > 1 or mixed):
+        return
+    from hpsearch.launch.pool import detect_gpus
+
+    if detect_gpus():
+        return
+    if workers_per_gpu > 1:
+        console.print(f"[yellow]note:[/] no GPU found, so --workers-per-gpu {workers_per_gpu} does nothing; "
+                      "--workers N sets how many CPU workers run", highlight=False, soft_wrap=True)
+    if mixed:
+        console.print(f"[yellow]note:[/] no GPU found: --precision {precision} is for GPUs, and on a CPU it "
+                      "trains slower and can score far worse than float32", highlight=False, soft_wrap=True)
 
 
 @app.command()

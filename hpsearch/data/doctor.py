@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hpsearch.data.sources import RawData
+from hpsearch.data.sources import EIGHT_BIT_MAX, RawData
 
 SPLITS = ("train", "test")
 
@@ -413,6 +413,29 @@ def _check_scale_mismatch(data: _Data) -> list[Finding]:
     return findings
 
 
+def _check_beyond_8_bit(data: _Data) -> list[Finding]:
+    """Images of no declared scale are taken as 8-bit and divided by 255 (`sources.prepare`), so
+    16-bit images (0..65535) would reach the network at up to 257 instead of 1."""
+    if data.max_pixel is not None:
+        return []  # a declared scale is the scale-mismatch check's business
+
+    def finding(split: str) -> Finding | None:
+        stats = data.stats(split)
+        found = stats.value_range() if stats is not None else None
+        if found is None or found[1] <= EIGHT_BIT_MAX:
+            return None
+        return Finding(
+            "severe", "pixel-range",
+            f"x_{split} reaches {found[1]:,.0f}, beyond the 8-bit range 0..{EIGHT_BIT_MAX:.0f} that hpsearch "
+            f"assumes (16-bit images?), so its scaling by 1/{EIGHT_BIT_MAX:.0f} would leave values up to "
+            f"{_num(found[1] / EIGHT_BIT_MAX)} instead of 1.",
+            "Scale the images to 0..255 (or to 0..1 as floats) before saving them, with the same factor "
+            "for the training and test images.",
+        )
+
+    return _per_split(finding)
+
+
 def _check_blank_images(data: _Data) -> list[Finding]:
     """Images with every pixel the same carry no information: usually a preprocessing bug."""
     findings = []
@@ -567,6 +590,7 @@ CHECKS: tuple[Callable[[_Data], list[Finding]], ...] = (
     _check_label_values,
     _check_non_finite,
     _check_scale_mismatch,
+    _check_beyond_8_bit,
     _check_blank_images,
     _check_unseen_classes,
     _check_class_count,

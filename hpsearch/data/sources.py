@@ -22,6 +22,9 @@ BUNDLED_DATASETS = ("digits",)
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 SAVEZ_CALL = f"numpy.savez(path, {', '.join(f'{key}=...' for key in NPZ_KEYS)})"
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 0..16 intensities
+# Images of no declared scale whose values pass 1 are taken as 8-bit and divided by this; the data
+# doctor reports values beyond it (16-bit images), which the division would leave far above 1.
+EIGHT_BIT_MAX = 255.0
 DIGITS_TEST_FRACTION = 0.2
 
 
@@ -237,7 +240,11 @@ def prepare(
     subset: int | None = None,
     pad_to: int | None = None,
 ) -> Splits:
-    """Check, reshape, scale (identically for every split) and split a dataset."""
+    """Check, reshape, scale (identically for every split) and split a dataset.
+
+    Run the data doctor first (`doctor.examine`, as `run` does): it reports what this scaling
+    cannot fix, such as values beyond EIGHT_BIT_MAX in images of no declared scale.
+    """
     x_train, x_test = _images(raw.x_train, "train"), _images(raw.x_test, "test")
     y_train = _labels(raw.y_train, len(x_train), "train")
     y_test = _labels(raw.y_test, len(x_test), "test")
@@ -245,7 +252,7 @@ def prepare(
         raise DataError(f"train images are {x_train.shape[1:]} but test images are {x_test.shape[1:]}")
     if not np.isfinite(x_train).all() or not np.isfinite(x_test).all():
         raise DataError("the images contain NaN or infinite values")
-    max_pixel = raw.max_pixel or (255.0 if float(x_train.max()) > 1.0 else 1.0)
+    max_pixel = raw.max_pixel or (EIGHT_BIT_MAX if float(x_train.max()) > 1.0 else 1.0)
     x_train = (x_train / np.float32(max_pixel)).astype(np.float32)
     x_test = (x_test / np.float32(max_pixel)).astype(np.float32)
     if pad_to:

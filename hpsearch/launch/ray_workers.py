@@ -107,10 +107,26 @@ def _output_file() -> str:
         return "the node's Ray log directory (session_latest/logs)"
 
 
+def address_problem(address: str) -> str | None:
+    """Why `address` is none of what `connected` takes (`auto`, `local`, `host:port`,
+    `ray://host:port`), else None: one clause for "Invalid value for '--ray'"."""
+    scheme, _, rest = address.rpartition("://")
+    host, colon, port = rest.rpartition(":")
+    if address in ("auto", LOCAL) or (scheme == "ray" and rest and not colon):  # Ray client's own port
+        return None
+    if scheme in ("", "ray") and host and port.isdigit():
+        return None
+    return (f"{address!r} is not a Ray address: give auto, a cluster's host:port or ray://host:10001, or "
+            "--ray alone to start Ray here for this run")
+
+
 @contextmanager
 def connected(address: str) -> Iterator[None]:
     """Connect this process to the Ray cluster at `address` (`auto`, `host:port`,
     `ray://host:10001`), or start one here for the run (`local`), and let go afterwards."""
+    problem = address_problem(address)
+    if problem:
+        raise LaunchError(problem, USAGE_ERROR)
     _check_reachable(address)
     if _on_this_machine(address):
         _send_token_if_any()  # before Ray loads: it reads its settings once

@@ -40,6 +40,9 @@ _DECIMAL = r"\d+(?:\.\d+)?"  # hours and minutes may be fractional ("1.5h"); the
 _TIME = re.compile(rf"(?:(?P<h>{_DECIMAL})h)?(?:(?P<m>{_DECIMAL})m)?(?:(?P<s>\d+)s)?")
 _EPOCHS = re.compile(r"(?P<epochs>\d+)epochs?")
 FORMS = "a wall time such as 2h, 1.5h, 90m, 1h30m or 45s, or training epochs such as 300epochs"
+# The most a budget may be: ten years of wall time, or as many epochs as trials a study can count.
+# Beyond them a budget is a typo (or 10**23 hours, printed as 99999999999999987584860h), not a plan.
+MAX_BUDGET = {"seconds": 10 * 365 * 24 * 3600, "epochs": NO_TRIAL_TARGET}
 
 
 class BudgetError(ValueError):
@@ -74,12 +77,16 @@ def parse_budget(text: str) -> Budget | None:
     epochs = _EPOCHS.fullmatch(given)
     time = _TIME.fullmatch(given)
     if epochs:
-        budget = Budget("epochs", int(epochs["epochs"]))
+        unit, amount = "epochs", float(epochs["epochs"])
     elif given and time:
-        seconds = sum(float(time[unit] or 0) * size for unit, size in _UNIT_SECONDS.items())
-        budget = Budget("seconds", round(seconds))
+        unit, amount = "seconds", sum(float(time[part] or 0) * size for part, size in _UNIT_SECONDS.items())
     else:
         raise BudgetError(f"{text!r} is not a budget; write {FORMS}")
+    if amount > MAX_BUDGET[unit]:  # before rounding: a budget of many digits is infinite as a float
+        most = Budget(unit, MAX_BUDGET[unit])  # type: ignore[arg-type]
+        raise BudgetError(f"a budget of {text!r} is more than the most allowed, {most.describe()}"
+                          f"{' (ten years)' if unit == 'seconds' else ''}; give a smaller one")
+    budget = Budget(unit, round(amount))  # type: ignore[arg-type]
     if budget.amount == 0:
         raise BudgetError(f"a budget of {text!r} allows nothing; give more than zero")
     return budget

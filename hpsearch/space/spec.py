@@ -254,6 +254,9 @@ class Baseline(_Strict):
     values: dict[str, Any]
 
 
+MAX_NAME_LENGTH = 100
+
+
 class StudySpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str
@@ -263,6 +266,35 @@ class StudySpec(_Strict):
     space: dict[str, Dimension]
     baselines: tuple[Baseline, ...] = ()
     source: str = Field("", description="the file this spec was read from")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_no_file(cls, name: str) -> str:
+        """`summary`, `report` and the others read a reference ending in .toml as a study file's
+        path, so a study named so could be run but never found again by its name."""
+        if name.lower().endswith(".toml"):
+            raise ValueError(f"a study name cannot end in .toml, which commands read as a file path "
+                             f"(got {name!r}; name it {name[:-5]!r})")
+        if len(name) > MAX_NAME_LENGTH:  # it names the study's checkpoint folder, which a file system caps
+            raise ValueError(f"a study name has at most {MAX_NAME_LENGTH} characters (got {len(name)})")
+        return name
+
+    def repeats_itself(self) -> str | None:
+        """Why the study would train the same networks over and over, else None. With nothing
+        searched there are only the baselines and the one network the space fixes; trials past
+        them differ only in their initial weights, which nobody runs a search for (a user who
+        leaves `[space]` empty expects the defaults searched, not 20 copies of one network)."""
+        if any(dim.searched for dim in self.space.values()):
+            return None
+        networks = len(self.baselines) + 1
+        if self.search.trials <= networks:
+            return None
+        repeats = (f"trials past the first {networks} (the baselines and the network the space fixes) would "
+                   "repeat networks already trained" if self.baselines else
+                   "every trial would train the same network again")
+        return (f"space: nothing is searched, so {repeats}; search a hyperparameter (choices = [...] or "
+                f"low/high), or ask for {networks} trial{'s' if networks > 1 else ''} (trials = {networks}, "
+                f"or --trials {networks})")
 
     def with_overrides(
         self,
@@ -294,7 +326,11 @@ class StudySpec(_Strict):
                 sections[section] = type(current).model_validate({**current.model_dump(), **given})
             except ValidationError as error:
                 raise _spec_error(error, "command line", section) from None
-        return self.model_copy(update=sections)
+        settled = self.model_copy(update=sections)
+        problem = settled.repeats_itself()  # checked here, on what will run: --trials 1 makes it fine
+        if problem:
+            raise SpecError(f"{self.source or self.name}: {problem}")
+        return settled
 
     def baseline_values(self, baseline: Baseline) -> dict[str, Any]:
         return resolve_baseline(self.space, baseline.values)
@@ -450,14 +486,18 @@ def _check_fixed(key: str, param: Parameter, raw: Any) -> Any:
     return _check_value(key, param, raw)
 
 
-def _check_positions(key: str, name: str, value: Any, counts: dict[str, Any]) -> None:
-    """A per-position list must have a value for every block or dense layer there can be."""
+def _check_positions(key: str, name: str, value: Any, counts: dict[str, Any], given: bool = True) -> None:
+    """A per-position list must have a value for every block or dense layer there can be, and,
+    when `given` here (not inherited from the space), no more: extra values would be ignored."""
     if not isinstance(value, tuple):
         return
     needed = positions_of(PARAMETERS[name].scope, counts)
+    unit = "block" if PARAMETERS[name].scope == "block" else "dense layer"
     if needed is not None and len(value) < needed:
-        unit = "block" if PARAMETERS[name].scope == "block" else "dense layer"
         raise SpecError(f"{key}: {len(value)} values but there can be {needed} ({unit}s)")
+    if needed is not None and given and len(value) > needed:
+        raise SpecError(f"{key}: {len(value)} values but there can be only {needed} ({unit}s), so the "
+                        "extra ones would be ignored")
 
 
 def _parse_space(raw: Any) -> dict[str, Dimension]:
@@ -506,7 +546,7 @@ def check_baseline(space: dict[str, Dimension], baseline: Baseline, where: str) 
     resolved = resolve_baseline(space, baseline.values)
     for name, dim in space.items():
         key = f"{where}.{name}"
-        _check_positions(key, name, resolved[name], resolved)
+        _check_positions(key, name, resolved[name], resolved, given=name in baseline.values)
         dim = dim.under(resolved["optimizer"])
         if dim.searched:
             _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)

@@ -24,13 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from hpsearch.launch.retries import retry_trial
+from hpsearch.store.heartbeat import heartbeat_settings
 from hpsearch.store.urls import driver_url, engine_kwargs, opening, sqlite_file
-
-# A running trial's worker writes a heartbeat this often; a trial silent for the grace period is
-# taken to have lost its worker, failed, and queued again. Environment variables override both
-# (short ones in tests; longer ones where storage hiccups are common).
-HEARTBEAT_ENV, HEARTBEAT_SECONDS = "HPSEARCH_HEARTBEAT_SECONDS", 10
-GRACE_ENV, GRACE_SECONDS = "HPSEARCH_GRACE_SECONDS", 60
 
 
 class StorageError(RuntimeError):
@@ -44,13 +39,14 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
     a quarter of a second of Alembic work on every start; the others are refused at once, before
     any training starts, when an SQLite file cannot be written.
     """
+    heartbeat_interval, grace_period = heartbeat_settings()  # a bad variable is its own sentence
     with opening(url, StorageError, writing=not read_only), one_at_a_time(driver_url(url)):
         storage = RDBStorage(
             driver_url(url),
             engine_kwargs=engine_kwargs(driver_url(url)),
             skip_compatibility_check=read_only,
-            heartbeat_interval=int(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_SECONDS)),
-            grace_period=int(os.environ.get(GRACE_ENV, GRACE_SECONDS)),
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
             heartbeat_stale_trial_callback=retry_trial,
         )
     if storage.engine.dialect.name == "sqlite":

@@ -37,7 +37,14 @@ CREDENTIAL = re.compile(
 
 
 def storage_url(flag: str | None = None) -> str:
-    """The storage to use: the --storage flag, else $HPSEARCH_STORAGE, else the default file."""
+    """The storage to use: the --storage flag, else $HPSEARCH_STORAGE, else the default file.
+
+    An empty flag is refused (a ValueError): it reads as "no storage" but would silently have
+    meant the default file, or whatever the environment says.
+    """
+    if flag is not None and not flag.strip():
+        raise ValueError(f"the storage URL is empty ({URL_HINT}); leave --storage out to use ${STORAGE_ENV}, "
+                         f"else {DEFAULT_STORAGE}")
     return flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
