@@ -326,3 +326,14 @@ def test_a_study_name_ending_in_toml_is_refused(tmp_path: Path) -> None:
     _refused(result, 2, f"{path}: name: a study name cannot end in .toml, which commands read as a file path "
                         "(got 'weird.toml'; name it 'weird')")
     assert not (tmp_path / "w.db").exists()
+
+
+def test_a_study_name_too_long_for_its_checkpoint_folder_is_refused_before_training(tmp_path: Path) -> None:
+    """A 300-character name passed validation, then every trial failed saving its checkpoint
+    ("File name too long")."""
+    path = tmp_path / "long.toml"
+    path.write_text(f'name = "{"x" * 300}"\ndescription = "d"\n' + NOTHING_SEARCHED
+                    + "base_filters = { choices = [8, 16] }\n", encoding="utf-8")
+    result = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path}/l.db")
+    _refused(result, 2, "a study name has at most 100 characters (got 300)")
+    assert not (tmp_path / "l.db").exists()
