@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from hpsearch.search.cost import cost_front, trial_cost
-from hpsearch.store.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR
+from hpsearch.store.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR, trial_label
 from hpsearch.store.snapshot import snapshot_of
 from hpsearch.analysis.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
@@ -30,8 +30,7 @@ def _learning_curves(study: optuna.Study, metric: str) -> go.Figure:
     figure = go.Figure()
     for trial in best + baselines:
         history = trial.user_attrs.get(HISTORY_ATTR, {})
-        name = f"trial {trial.number}" + (f" (baseline {trial.user_attrs[BASELINE_ATTR]})"
-                                          if trial.user_attrs.get(BASELINE_ATTR) else "")
+        name = trial_label(trial)
         dash = "dot" if trial in baselines else "solid"
         for key, width in ((metric, 3), (training_metric, 1)):
             values = history.get(key, [])

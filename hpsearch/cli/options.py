@@ -79,6 +79,11 @@ CheckpointsOpt = Annotated[
                  "default $HPSEARCH_CHECKPOINTS, else beside the SQLite file. Share it between machines."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the data check finds severe problems.")]
+WarmStartOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Start a new study from the best trials of earlier studies in the same storage "
+                 "(STUDY[,STUDY...]): they train after its baselines, and a share of its trials is drawn near them."),
+]
 
 
 SamplerSeedOpt = Annotated[
@@ -91,7 +96,7 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "sampler_seed": (SamplerSeedOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
     "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "precision": (PrecisionOpt, None),
     "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
-    "force": (ForceOpt, False),
+    "force": (ForceOpt, False), "warm_start": (WarmStartOpt, None),
 }
 
 

@@ -254,6 +254,12 @@ def show(study: StudyArg) -> None:
         value = f"[bold cyan]{dim.describe()}[/]" if dim.searched else dim.describe()
         space.add_row(name, param.scope, value, param.help)
     console.print(space)
+    if spec.search.warm_start:
+        from hpsearch.search.warm_start import WARM_STARTS_PER_STUDY
+
+        console.print(f"Warm start: after the baselines, the best {WARM_STARTS_PER_STUDY} trials of each of "
+                      f"{', '.join(spec.search.warm_start)} (earlier studies in the same storage), in this "
+                      "study's space; a share of the sampler's trials is drawn near them.", highlight=False)
     if not spec.baselines:
         console.print("No baselines.")
         return

@@ -22,7 +22,8 @@ def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
     @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "workers", "gpus",
-                  "workers_per_gpu", "ray", "precision", "xla", "steps_per_execution", "checkpoints", "force")
+                  "workers_per_gpu", "ray", "precision", "xla", "steps_per_execution", "checkpoints", "force",
+                  "warm_start")
     def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
 

@@ -123,6 +123,7 @@ def run(
     checkpoints: str | None = None,
     force: bool = False,
     resume: bool = False,
+    warm_start: str | tuple[str, ...] | None = None,
     console: Console | None = None,
 ) -> Progress:
     """Create (or continue) a study and run trials until it has its target of finished trials or
@@ -174,6 +175,8 @@ def run(
         study, storage, console, trials=trials, budget=budget, keep_stored_target=resume, must_exist=resume,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
         precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
+        warm_start=tuple(name.strip() for name in warm_start.split(",") if name.strip())
+        if isinstance(warm_start, str) else warm_start,
     )
     if resume:
         import optuna
@@ -280,9 +283,16 @@ def prepare(
     target replaces the file's target. Flags that contradict a stored study are refused, and so
     is a study that `must_exist` (resume, confirm) but does not, without creating an SQLite file."""
     from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
-    from hpsearch.search.study import keep_settings, kept_settings, stored_budget_text, stored_target, study_exists
+    from hpsearch.search.study import (
+        keep_settings,
+        kept_settings,
+        stored_budget_text,
+        stored_spec,
+        stored_target,
+        study_exists,
+    )
     from hpsearch.space.spec import SpecError
-    from hpsearch.store.urls import missing_sqlite_file, storage_url
+    from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
 
     if budget is not None:  # checked before the storage is opened (and an SQLite file created)
         try:
@@ -307,6 +317,11 @@ def prepare(
         raise LaunchError(str(error), USAGE_ERROR) from None
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    new = not study_exists(optuna_storage, settled.name)  # an existing one queued its warm starts when created
+    for source in settled.search.warm_start if new else ():
+        if source == settled.name or stored_spec(optuna_storage, source) is None:
+            raise LaunchError(f"--warm-start {source}: no earlier study of that name in {mask(url)} to start from "
+                              "(see `hpsearch list`)", USAGE_ERROR)
     return settled, url, optuna_storage
 
 

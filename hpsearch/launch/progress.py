@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.store.records import BASELINE_ATTR, end_reason
+from hpsearch.store.records import end_reason, trial_label
 from hpsearch.store.snapshot import Progress as StudyProgress
 from hpsearch.space.spec import StudySpec
 from hpsearch.search.study import study_progress
@@ -77,8 +77,7 @@ class LiveProgress:
 
     def _trial_line(self, trial: FrozenTrial) -> str:
         reason = end_reason(trial)
-        baseline = trial.user_attrs.get(BASELINE_ATTR)
-        label = f"trial {trial.number}" + (f" (baseline {baseline})" if baseline else "")
+        label = trial_label(trial)
         if trial.state == TrialState.COMPLETE:
             return f"{label}: {self.spec.search.metric} {trial.value:.4f}"
         if trial.state == TrialState.PRUNED:

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
 from hpsearch.store.records import (
+    BASELINE_ATTR,
     BUDGET_ATTR,
     DATA_ATTR,
     DATA_FINGERPRINT_ATTR,
@@ -32,9 +33,10 @@ from hpsearch.store.records import (
     TARGET_ATTR,
 )
 from hpsearch.store.snapshot import Progress, count_states
-from hpsearch.space.sampling import enqueue_starting_points
+from hpsearch.space.sampling import enqueue_starting_points, has_sampled
 from hpsearch.space.spec import SpecError, StudySpec, parse_spec, spec_document
 from hpsearch.store.storage import one_at_a_time
+from hpsearch.search.warm_start import NearWarmStarts, enqueue_warm_starts, warm_starts
 
 if TYPE_CHECKING:
     from hpsearch.data.sources import Splits
@@ -47,9 +49,15 @@ KEPT_SETTINGS = {"epochs": "--epochs", "dataset": "--data", "subset": "--subset"
 
 def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = True) -> optuna.samplers.BaseSampler:
     """The spec's sampler. Each worker needs its own seed, or they would all draw the same trials.
+    A study with warm starts draws a share of its trials near them (`warm_start.NearWarmStarts`).
 
     `constant_liar` stays on in hpsearch (benchmarks/parallel_sampling.py turns it off to show why).
     """
+    base = _base_sampler(spec, seed, constant_liar)
+    return NearWarmStarts(base, seed) if spec.search.warm_start else base
+
+
+def _base_sampler(spec: StudySpec, seed: int | None, constant_liar: bool) -> optuna.samplers.BaseSampler:
     sampler = spec.search.sampler
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -145,7 +153,24 @@ def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None =
             study.set_user_attr(SEED_ATTR, spec.search.seed)
             study.set_user_attr(EPOCHS_ATTR, spec.training.epochs)
         enqueue_starting_points(study, spec)
+        if spec.search.warm_start:
+            _enqueue_warm_starts(study, spec, storage)
     return study
+
+
+def _enqueue_warm_starts(study: optuna.Study, spec: StudySpec, storage: BaseStorage) -> None:
+    """Queue the best trials of the studies `spec` warm-starts from (after its own starting
+    points), into a study that has not sampled yet, as starting points are."""
+    trials = study.get_trials(deepcopy=False)
+    if has_sampled(trials):
+        return
+    sources = []
+    for name in spec.search.warm_start:
+        source_spec = stored_spec(storage, name)
+        if source_spec is not None:  # checked before the run (`launcher.prepare`); gone since: nothing to take
+            sources.append((source_spec, optuna.load_study(study_name=name, storage=storage)))
+    present = {str(t.user_attrs[BASELINE_ATTR]) for t in trials}
+    enqueue_warm_starts(study, spec, warm_starts(spec, sources), present)
 
 
 def _absolute(dataset: str) -> str:

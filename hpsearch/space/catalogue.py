@@ -253,10 +253,10 @@ ARCHITECTURE_FIELDS = tuple(name for name, parameter in PARAMETERS.items()
                             if parameter.scope == "network" and name not in SHAPE + TRAINING_FIELDS)
 
 
+COUNT_OF_SCOPE = {"block": "blocks", "dense": "dense_layers"}  # the count a scope's positions follow
+
+
 def positions_of(scope: Scope, values: dict[str, Any]) -> int | None:
     """How many per-position values a block- or dense-scoped parameter needs, given the counts."""
-    if scope == "block":
-        return int(values["blocks"])
-    if scope == "dense":
-        return int(values["dense_layers"])
-    return None
+    count = COUNT_OF_SCOPE.get(scope)
+    return None if count is None else int(values[count])

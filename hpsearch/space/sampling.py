@@ -94,12 +94,17 @@ def baseline_trial(spec: StudySpec, baseline: Baseline) -> tuple[dict[str, Any],
     return params, overrides
 
 
+def has_sampled(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    """Whether the sampler has drawn a trial: starting points are queued only before that."""
+    return any(BASELINE_ATTR not in t.user_attrs for t in trials)
+
+
 def enqueue_starting_points(study: optuna.Study, spec: StudySpec) -> list[str]:
     """Enqueue each starting point (baselines, then their proven-recipe versions) not yet in the
     study, so they run before any sampled trial. None go into a study that has sampled already:
     one created before the proven recipe existed keeps the course it started on."""
     trials = study.get_trials(deepcopy=False)
-    if any(BASELINE_ATTR not in t.user_attrs for t in trials):
+    if has_sampled(trials):
         return []
     present = {t.user_attrs[BASELINE_ATTR] for t in trials}
     added = []

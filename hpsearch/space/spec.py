@@ -181,6 +181,10 @@ class SearchSpec(_Strict):
         True, description="a study that searches the learning-rate schedule tries each baseline with a "
         "proven training recipe right after the baselines (hpsearch/space/starting_points.py)",
     )
+    warm_start: tuple[str, ...] = Field(
+        (), description="earlier studies in the same storage whose best trials this study starts from "
+        "(after its baselines), drawing a share of its trials near them (hpsearch/search/warm_start.py)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +195,14 @@ class SearchSpec(_Strict):
         if isinstance(budget, str) and budget.strip().lower() != NO_BUDGET and "trials" not in data:
             return {**data, "trials": NO_TRIAL_TARGET}
         return data
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _study_names(cls, value: Any) -> Any:
+        """A list of study names, as a study file (TOML) and a stored study (JSON) give it."""
+        if isinstance(value, str):
+            raise ValueError(f'write warm_start as a list of study names, such as ["{value}"]')
+        return tuple(value) if isinstance(value, list) else value
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -308,10 +320,11 @@ class StudySpec(_Strict):
         precision: str | None = None,
         jit_compile: bool | None = None,
         steps_per_execution: int | None = None,
+        warm_start: tuple[str, ...] | None = None,
     ) -> StudySpec:
         """The spec with command-line flags applied (a flag beats the file), checked as the file is."""
         flags = {
-            "search": {"trials": trials, "budget": budget, "seed": seed},
+            "search": {"trials": trials, "budget": budget, "seed": seed, "warm_start": warm_start},
             "training": {
                 "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
                 "steps_per_execution": steps_per_execution,

@@ -30,6 +30,7 @@ DATA_FINGERPRINT_ATTR = "data_fingerprint"  # what identifies its images (`Split
 # On each trial.
 BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only
 OVERRIDES_ATTR = "baseline_overrides"  # fixed values a baseline sets that the study does not search
+WARM_START_ATTR = "warm_start"  # on a warm start: the earlier trial it starts from ("study#trial")
 TOO_COSTLY_ATTR = "too_costly"  # on a trial pruned for its cost: the seconds a full trial would have taken
 CONFIRMS_ATTR = "confirms"  # on a confirm round's trial: the number of the search trial it retrains longer
 ARCHITECTURE_ATTR = "architecture"
@@ -96,6 +97,14 @@ def end_reason(trial: FrozenTrial) -> str:
     if recorded is not None:
         return str(recorded)
     return NO_RESULT if trial.state.name == "FAIL" else trial.state.name.lower()
+
+
+def trial_label(trial: FrozenTrial) -> str:
+    """How a trial is named to the user: its number, and where a starting point comes from."""
+    if WARM_START_ATTR in trial.user_attrs:
+        return f"trial {trial.number} (warm start from {trial.user_attrs[WARM_START_ATTR]})"
+    baseline = trial.user_attrs.get(BASELINE_ATTR)
+    return f"trial {trial.number}" + (f" (baseline {baseline})" if baseline else "")
 
 
 def best_first(trials: Iterable[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
