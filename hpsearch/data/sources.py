@@ -26,6 +26,7 @@ DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 0..16 intensities
 # doctor reports values beyond it (16-bit images), which the division would leave far above 1.
 EIGHT_BIT_MAX = 255.0
 DIGITS_TEST_FRACTION = 0.2
+MAX_CLASSES = 100_000  # more output units than any image classifier this tool trains
 
 
 class DataError(ValueError):
@@ -184,6 +185,9 @@ def _labels(y: np.ndarray, n_images: int, split: str) -> np.ndarray:
         raise DataError(f"y_{split} must have one label per image ({n_images}), got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.number) or not np.all(np.mod(y, 1) == 0) or (y < 0).any():
         raise DataError(f"y_{split} must hold class numbers 0, 1, 2, ... (or one-hot rows)")
+    if len(y) and y.max() >= MAX_CLASSES:  # a network's last layer has one unit per class number
+        raise DataError(f"y_{split} holds the class number {int(y.max())}, but labels number classes 0, 1, 2, ... "
+                        f"(at most {MAX_CLASSES}); renumber them")
     return y.astype(np.int64)
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.launch import stopping
+from hpsearch.launch import arguments, stopping
+from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
 
 if TYPE_CHECKING:
     import optuna
@@ -28,17 +29,6 @@ if TYPE_CHECKING:
     from hpsearch.space.spec import StudySpec
     from hpsearch.store.snapshot import Progress
 
-USAGE_ERROR = 2  # bad study file, bad data file, bad flag
-RUN_ERROR = 1  # storage unreachable, target not reached
-
-
-class LaunchError(Exception):
-    """A study that cannot run as asked: `message` is one sentence, `exit_code` the CLI's."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 def open_checked(url: str, read_only: bool = False) -> BaseStorage:
@@ -52,7 +42,8 @@ def open_checked(url: str, read_only: bool = False) -> BaseStorage:
         raise LaunchError(str(error), RUN_ERROR) from None
 
 
-def load(study: str, storage: str | None = None) -> optuna.Study:
+@arguments.checked_arguments
+def load(study: str | StudySpec, storage: str | None = None) -> optuna.Study:
     """A stored study, opened read-only, to read its results with Optuna's API
     (`hpsearch.load("cifar-dropout").best_trial`); `study` is its name or its study file."""
     import optuna
@@ -75,10 +66,12 @@ def unknown_study(name: str, url: str) -> LaunchError:
     return LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
 
 
-def study_name(reference: str) -> str:
-    """The study a name or study file refers to (a file's own name, or the reference itself)."""
+def study_name(reference: str | StudySpec) -> str:
+    """The study a name, a study file or a spec refers to (a file's own name, or the reference itself)."""
     from hpsearch.space.spec import SpecError, load_spec
 
+    if not isinstance(reference, str):
+        return reference.name
     if not reference.endswith(".toml"):
         return reference
     try:
@@ -103,6 +96,7 @@ def _stopping_gracefully(function: F) -> F:
 
 
 @_stopping_gracefully
+@arguments.checked_arguments
 def run(
     study: str | StudySpec,
     *,
@@ -225,6 +219,7 @@ def _on_ray(
 
 
 @_stopping_gracefully
+@arguments.checked_arguments
 def join(
     study: str,
     *,
@@ -303,7 +298,7 @@ def prepare(
             trials = NO_TRIAL_TARGET
     url = storage_url(storage)
     if must_exist and missing_sqlite_file(url):
-        raise unknown_study(study_name(study) if isinstance(study, str) else study.name, url)
+        raise unknown_study(study_name(study), url)
     spec, file_spec, optuna_storage = _study_spec(study, url, console)
     if must_exist and not study_exists(optuna_storage, spec.name):
         raise unknown_study(spec.name, url)

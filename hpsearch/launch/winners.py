@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from hpsearch.launch import stopping
+from hpsearch.launch import arguments, stopping
 from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def chosen_trial(study: optuna.Study, trial: str, storage: str | None,
     return study, trials[int(trial)]
 
 
+@arguments.checked_arguments
 def export(study: str, *, out: Path, trial: str = "best", storage: str | None = None, data: str | None = None,
            console: Console | None = None) -> Exported:
     """Retrain a stored trial's network on all training images, test it, and save it in `out`."""
@@ -90,6 +91,7 @@ def export(study: str, *, out: Path, trial: str = "best", storage: str | None = 
     return result
 
 
+@arguments.checked_arguments
 def confirm(study: str, *, top: int = 5, epochs: int | None = None, storage: str | None = None,
             checkpoints: str | None = None, force: bool = False,
             console: Console | None = None) -> tuple[optuna.Study, optuna.Study]:

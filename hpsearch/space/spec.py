@@ -615,6 +615,10 @@ def load_spec_file(path: Path) -> StudySpec:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SpecError(f"{path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
+                        f"{error.start}, line {line}); save it as UTF-8") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

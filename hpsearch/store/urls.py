@@ -45,7 +45,24 @@ def storage_url(flag: str | None = None) -> str:
     if flag is not None and not flag.strip():
         raise ValueError(f"the storage URL is empty ({URL_HINT}); leave --storage out to use ${STORAGE_ENV}, "
                          f"else {DEFAULT_STORAGE}")
-    return flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    url = flag or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    if _in_memory(url):
+        raise ValueError(f"{url} is an in-memory SQLite database: workers cannot share it and nothing in it "
+                         f"is kept after the run; {URL_HINT}")
+    return url
+
+
+def _in_memory(url: str) -> bool:
+    """Whether an SQLite URL names no file but a database in this process's memory."""
+    from sqlalchemy.exc import ArgumentError
+
+    if not url.startswith("sqlite"):
+        return False
+    try:
+        name = _parse(url).database
+    except (ArgumentError, ValueError):
+        return False  # not a URL at all: opening it says so
+    return not name or name == ":memory:" or "mode=memory" in url
 
 
 def _secrets(url: str) -> set[str]:
