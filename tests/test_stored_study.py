@@ -102,6 +102,13 @@ def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path
     assert not_its_data.returncode == 2, not_its_data.stdout + not_its_data.stderr
     assert "this data is not the data study 'moved' was created with" in not_its_data.stderr
     assert not (out / "model.keras").exists()
+    rng = np.random.default_rng(0)  # images of another shape: refused before any model is built
+    images = rng.integers(0, 255, (300, 16, 16, 1)).astype("uint8")
+    np.savez(there / "shape.npz", x_train=images, y_train=np.arange(300) % 10, x_test=images[:50],
+             y_test=np.arange(50) % 10)
+    other_shape = run_cli("export", "moved", "--storage", storage, "--out", str(out), "--data", str(there / "shape.npz"))
+    assert other_shape.returncode == 2 and "not the data study 'moved' was created with" in other_shape.stderr
+    assert "Traceback" not in other_shape.stderr
     exported = run_cli("export", "moved", "--storage", storage, "--out", str(out), "--data", str(copy))
     assert exported.returncode == 0 and (out / "model.keras").exists(), exported.stdout + exported.stderr
 
