@@ -120,7 +120,9 @@ def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path
 
 
 @pytest.mark.parametrize("command", [["resume", "digits-quick"], ["confirm", "digits-quick"],
-                                     ["run", "digits-quick", "--workers", "999"]], ids=" ".join)
+                                     ["run", "digits-quick", "--workers", "999"],
+                                     ["run", "digits-quick", "--data", "no-such-file.npz"],
+                                     ["worker", "digits-quick", "--data", "no-such-file.npz"]], ids=" ".join)
 def test_a_refused_command_leaves_no_storage_behind(tmp_path: Path, command: list[str]) -> None:
     database = tmp_path / "absent.db"
     refused = run_cli(*command, "--storage", f"sqlite:///{database}")

@@ -95,8 +95,40 @@ def _stopping_gracefully(function: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+def _refusals_leave_no_storage(function: F) -> F:
+    """A command refused (a LaunchError) after it created the SQLite file it was given leaves no
+    empty file behind: checks that need the stored study (its data, its flags) run after the
+    storage is opened, and a refusal must change nothing, not even create a file."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        from hpsearch.store.urls import missing_sqlite_file, storage_url
+
+        created = missing_sqlite_file(storage_url(kwargs.get("storage")))
+        try:
+            return function(*args, **kwargs)
+        except LaunchError:
+            if created is not None and created.exists() and not _holds_a_study(created):
+                for leftover in (created, created.with_name(created.name + "-journal")):
+                    leftover.unlink(missing_ok=True)
+            raise
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _holds_a_study(database: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            return bool(connection.execute("SELECT count(*) FROM studies").fetchone()[0])
+    except sqlite3.Error:  # no tables yet (or not a database): nothing of a study's in it
+        return False
+
+
 @_stopping_gracefully
 @arguments.checked_arguments
+@_refusals_leave_no_storage
 def run(
     study: str | StudySpec,
     *,
@@ -220,6 +252,7 @@ def _on_ray(
 
 @_stopping_gracefully
 @arguments.checked_arguments
+@_refusals_leave_no_storage
 def join(
     study: str,
     *,
