@@ -15,11 +15,18 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from hpsearch.launch.errors import USAGE_ERROR, LaunchError
 
+if TYPE_CHECKING:
+    from hpsearch.space.spec import StudySpec
+
 F = TypeVar("F", bound=Callable[..., Any])
+# What the API's type hints promise, as CHECKS below accepts it.
+PathText = Union[str, "os.PathLike[str]"]
+StudyReference = Union[str, "os.PathLike[str]", "StudySpec"]
+BudgetValue = Union[str, int, float, datetime.timedelta]
 
 
 def checked_arguments(function: F) -> F:

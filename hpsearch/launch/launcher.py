@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.launch import arguments, stopping
+from hpsearch.launch.arguments import BudgetValue, PathText, StudyReference
 from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def open_checked(url: str, read_only: bool = False) -> BaseStorage:
 
 
 @arguments.checked_arguments
-def load(study: str | StudySpec, storage: str | None = None) -> optuna.Study:
+def load(study: StudyReference, storage: PathText | None = None) -> optuna.Study:
     """A stored study, opened read-only, to read its results with Optuna's API
     (`hpsearch.load("cifar-dropout").best_trial`); `study` is its name or its study file."""
     import optuna
@@ -130,13 +131,13 @@ def _holds_a_study(database: Path) -> bool:
 @arguments.checked_arguments
 @_refusals_leave_no_storage
 def run(
-    study: str | StudySpec,
+    study: StudyReference,
     *,
-    storage: str | None = None,
+    storage: PathText | None = None,
     trials: int | None = None,
-    budget: str | None = None,
+    budget: BudgetValue | None = None,
     epochs: int | None = None,
-    data: str | None = None,
+    data: PathText | None = None,
     subset: int | None = None,
     seed: int | None = None,
     workers: int | None = None,
@@ -146,7 +147,7 @@ def run(
     precision: str | None = None,
     xla: bool | None = None,
     steps_per_execution: int | None = None,
-    checkpoints: str | None = None,
+    checkpoints: PathText | None = None,
     force: bool = False,
     resume: bool = False,
     warm_start: str | tuple[str, ...] | None = None,
@@ -254,19 +255,19 @@ def _on_ray(
 @arguments.checked_arguments
 @_refusals_leave_no_storage
 def join(
-    study: str,
+    study: StudyReference,
     *,
-    storage: str | None = None,
+    storage: PathText | None = None,
     trials: int | None = None,
     epochs: int | None = None,
-    data: str | None = None,
+    data: PathText | None = None,
     subset: int | None = None,
     seed: int | None = None,
     sampler_seed: int | None = None,
     precision: str | None = None,
     xla: bool | None = None,
     steps_per_execution: int | None = None,
-    checkpoints: str | None = None,
+    checkpoints: PathText | None = None,
     force: bool = False,
     console: Console | None = None,
 ) -> Progress:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from hpsearch.launch import arguments, stopping
+from hpsearch.launch.arguments import PathText, StudyReference
 from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
 
 if TYPE_CHECKING:
@@ -50,8 +51,8 @@ def chosen_trial(study: optuna.Study, trial: str, storage: str | None,
 
 
 @arguments.checked_arguments
-def export(study: str, *, out: Path, trial: str = "best", storage: str | None = None, data: str | None = None,
-           console: Console | None = None) -> Exported:
+def export(study: StudyReference, *, out: PathText, trial: str | int = "best", storage: PathText | None = None,
+           data: PathText | None = None, console: Console | None = None) -> Exported:
     """Retrain a stored trial's network on all training images, test it, and save it in `out`."""
     from hpsearch.data.sources import DataError, load_splits
     from hpsearch.search.study import DataMismatch, check_study_data
@@ -60,6 +61,7 @@ def export(study: str, *, out: Path, trial: str = "best", storage: str | None = 
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()
+    out = Path(out)  # for the type checker: `arguments.checked_arguments` made it a Path already
     filter_native_stderr()
     stored, chosen = chosen_trial(load(study, storage), trial, storage, console)
     problem = why_no_network(chosen)
@@ -92,8 +94,8 @@ def export(study: str, *, out: Path, trial: str = "best", storage: str | None = 
 
 
 @arguments.checked_arguments
-def confirm(study: str, *, top: int = 5, epochs: int | None = None, storage: str | None = None,
-            checkpoints: str | None = None, force: bool = False,
+def confirm(study: StudyReference, *, top: int = 5, epochs: int | None = None, storage: PathText | None = None,
+            checkpoints: PathText | None = None, force: bool = False,
             console: Console | None = None) -> tuple[optuna.Study, optuna.Study]:
     """Retrain the study's best `top` trials for `epochs` (default 4 times the study's) in this
     process, sharing the round with other processes on the same storage; returns (the search,
