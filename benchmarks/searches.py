@@ -388,10 +388,13 @@ class Bench:
     @property
     def hpsearch_settings(self) -> dict[str, Any]:
         """What only hpsearch's own arms use, so it keys only their saved runs: the share of the
-        budget a trial may cost counts only where the budget is wall time."""
-        own = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
+        budget a trial may cost counts only where the budget is wall time, warm starts only when
+        there are any."""
+        own: dict[str, Any] = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
         if self.hours is not None:
             own["max_trial_share"] = self.spec.search.max_trial_share
+        if self.spec.search.warm_start:
+            own["warm_start"] = list(self.spec.search.warm_start)
         return own
 
     def run(self, arm: str, seed: int, search: Callable[[], ArmResult],
@@ -426,8 +429,10 @@ def _load_bench(args: argparse.Namespace) -> Bench:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
         spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
-    # Searches other than hpsearch's own never see the proven recipe nor the cost cap (Bench.hpsearch_settings).
-    study = spec.model_dump(mode="json", exclude={"source": True, "search": {"proven_recipe", "max_trial_share"}})
+    # Searches other than hpsearch's own never see the proven recipe, the cost cap nor warm starts
+    # (Bench.hpsearch_settings), so a new default or field of those re-keys no saved run.
+    study = spec.model_dump(mode="json", exclude={"source": True,
+                                                   "search": {"proven_recipe", "max_trial_share", "warm_start"}})
     hours = getattr(args, "hours", None)
     budget = None if hours is not None else args.budget
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}

@@ -147,6 +147,10 @@ def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
     by_hours = Bench(spec, None, None, [0], None, {}, hours=0.5)  # type: ignore[arg-type]
     assert "max_trial_share" not in by_epochs.hpsearch_settings
     assert by_hours.hpsearch_settings["max_trial_share"] == spec.search.max_trial_share
+    # Nor does a search field that only hpsearch's arms use, when unused: warm starts.
+    assert "warm_start" not in by_epochs.hpsearch_settings
+    warm = spec.model_copy(update={"search": spec.search.model_copy(update={"warm_start": ("earlier",)})})
+    assert Bench(warm, None, 24, [0], None, {}).hpsearch_settings["warm_start"] == ["earlier"]  # type: ignore[arg-type]
 
 
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
