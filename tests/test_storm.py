@@ -25,7 +25,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.store.records import BASELINE_ATTR
-from tests.helpers import FAST_HEARTBEAT, FINISHED, count, start_cli, stored_trials, wait_until, write_study
+from tests.helpers import FINISHED, count, start_cli, stored_trials, wait_until, write_study
 from tests.postgres import free_port
 
 # Measured on a 2-core machine that other test runs were loading too: 65 to 110 s per storage,
@@ -105,10 +105,12 @@ def test_a_dozen_workers_start_at_once_on_a_fresh_storage(
     dashboard = Dashboard(url, tmp_path / "dashboard.log")
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        # The dashboard is already connecting (and creating tables) as the workers start.
+        # The dashboard is already connecting (and creating tables) as the workers start. Default
+        # heartbeats: no worker dies here, and with a 5 s grace twelve start-ups on two loaded
+        # cores once starved a healthy baseline's heartbeat, so it was failed as stale and retried.
         workers = [
             start_cli("worker", str(path), "--storage", url, "--trials", str(TARGET),
-                      log=tmp_path / f"worker-{index}.log", env=FAST_HEARTBEAT)
+                      log=tmp_path / f"worker-{index}.log")
             for index in range(WORKERS)
         ]
 

@@ -64,7 +64,8 @@ def load(study: StudyReference, storage: PathText | None = None) -> optuna.Study
 def unknown_study(name: str, url: str) -> LaunchError:
     from hpsearch.store.urls import mask
 
-    return LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`)", USAGE_ERROR)
+    return LaunchError(f"no study named {name!r} in {mask(url)} (see `hpsearch list`; `hpsearch run` starts one)",
+                       USAGE_ERROR)
 
 
 def study_name(reference: str | StudySpec) -> str:
