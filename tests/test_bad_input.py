@@ -337,3 +337,7 @@ def test_a_study_name_too_long_for_its_checkpoint_folder_is_refused_before_train
     result = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path}/l.db")
     _refused(result, 2, "a study name has at most 100 characters (got 300)")
     assert not (tmp_path / "l.db").exists()
+    for command in ("run", "resume", "worker", "confirm"):  # the name given on the command line
+        named = run_cli(command, "x" * 300, "--storage", f"sqlite:///{tmp_path}/l.db")
+        _refused(named, 2, f"no study named '{'x' * 300}'")
+        assert not (tmp_path / "l.db").exists()

@@ -650,8 +650,12 @@ def study_files() -> dict[str, Path]:
 def load_spec(reference: str) -> StudySpec:
     """Load a study by file path (`path/to/x.toml`) or by name (`cifar-dropout`)."""
     path = Path(reference)
-    if reference.endswith(".toml") or path.is_file():
-        if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long to be a path ("File name too long"): a study name, then
+        is_file = False
+    if reference.endswith(".toml") or is_file:
+        if not is_file:
             raise SpecError(f"{reference}: no such study file")
         return load_spec_file(path)
     files = study_files()
