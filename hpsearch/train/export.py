@@ -19,7 +19,7 @@ import optuna
 from hpsearch.space.architecture import Architecture, Training
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
-from hpsearch.train.pipeline import on_host, ordered_batches, shuffled_batches
+from hpsearch.train.pipeline import ImageBatches
 from hpsearch.store.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
 
 MODEL_FILE = "model.keras"
@@ -52,11 +52,10 @@ def export_trial(
     keras.utils.set_random_seed(seed)
     model = compile_model(architecture, training, steps_per_epoch(len(x), training.batch_size))
     started = time.perf_counter()
-    batches = shuffled_batches(on_host(x), on_host(y), training.batch_size, seed)
+    batches = ImageBatches(x, y).shuffled(training.batch_size, seed)
     history = model.fit(batches, epochs=epochs, shuffle=False, verbose=0)  # batches are shuffled
     seconds = time.perf_counter() - started
-    test = ordered_batches(on_host(splits.x_test), on_host(splits.y_test))
-    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    test_loss, test_accuracy = model.evaluate(ImageBatches(splits.x_test, splits.y_test).ordered(), verbose=0)
 
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)

@@ -14,6 +14,7 @@ from keras import layers
 
 from hpsearch.space.architecture import Architecture, Training
 from hpsearch.train.recipe import PadAndCrop, SmoothedSparseCrossentropy, TrialSchedule, cutout
+from hpsearch.train.backend import on_tensorflow
 
 # Batch norm's moving averages, which validation and test use, follow each batch's statistics
 # at this rate. Keras's default of 0.99 needs hundreds of steps to forget its starting values:
@@ -150,7 +151,7 @@ def forget_traced_gradients() -> int:
     function traced earlier and differentiated later from outside (an eager `GradientTape` around
     it); nothing in hpsearch does that. Call it between networks, not while one is being traced.
     """
-    if keras.backend.backend() != "tensorflow":
+    if not on_tensorflow():
         return 0
     from tensorflow.python.framework import ops as tf_ops
 

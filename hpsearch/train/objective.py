@@ -14,7 +14,6 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
-import tensorflow as tf
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +24,7 @@ from hpsearch.search.cost import seconds_per_epoch, too_costly
 from hpsearch.data.sources import Splits
 from hpsearch.analysis.diagnosis import loss_diverged
 from hpsearch.train.model import compile_model, forget_traced_gradients, steps_per_epoch
+from hpsearch.train.backend import out_of_memory
 from hpsearch.train.pipeline import InputPipeline
 from hpsearch.store.records import (
     ARCHITECTURE_ATTR,
@@ -297,14 +297,12 @@ class Objective:
         except (stopping.StopRequested, KeyboardInterrupt):
             end_reason = INTERRUPTED
             raise
-        except (MemoryError, tf.errors.ResourceExhaustedError):
-            end_reason = OUT_OF_MEMORY
-            raise
         except SQLAlchemyError as error:
             end_reason = f"{LOST_PREFIX}storage error: {type(error).__name__}"
             raise
-        except Exception as error:
-            end_reason = f"error: {type(error).__name__}: {error}".splitlines()[0][:500]
+        except Exception as error:  # MemoryError included
+            end_reason = OUT_OF_MEMORY if out_of_memory(error) else \
+                f"error: {type(error).__name__}: {error}".splitlines()[0][:500]
             raise
         finally:
             self._record(trial, monitor, end_reason)

@@ -1,0 +1,51 @@
+"""Keras 3 on another backend: a real search on PyTorch (trials trained, pruned by Hyperband,
+the best exported) in a process where TensorFlow cannot be imported at all, as on a machine that
+has none; the exported model then loads under TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.timeout(600)
+
+WITHOUT_TENSORFLOW = """
+import json, sys
+sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
+import keras, optuna, hpsearch
+storage = sys.argv[1]
+progress = hpsearch.run("digits-quick", storage=storage, trials=6, epochs=3)
+exported = hpsearch.export("digits-quick", out=sys.argv[2], storage=storage)
+states = [t.state.name for t in optuna.load_study(study_name="digits-quick", storage=storage).trials]
+print(json.dumps({"backend": keras.backend.backend(), "done": progress.done, "states": states,
+                  "test_accuracy": exported.test_accuracy}))
+"""
+
+LOAD = """
+import sys, keras, hpsearch.train.recipe
+model = keras.models.load_model(sys.argv[1])
+print(keras.backend.backend(), model.count_params())
+"""
+
+
+def _python(code: str, *args: str, backend: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=500, env={**os.environ, "KERAS_BACKEND": backend})
+
+
+def test_a_search_on_pytorch_trains_prunes_and_exports_without_tensorflow(tmp_path: Path) -> None:
+    searched = _python(WITHOUT_TENSORFLOW, f"sqlite:///{tmp_path}/torch.db", str(tmp_path / "out"), backend="torch")
+    assert searched.returncode == 0, searched.stderr[-3000:]
+    outcome = json.loads(searched.stdout.strip().splitlines()[-1])
+    assert outcome["backend"] == "torch" and outcome["done"]
+    assert outcome["states"].count("COMPLETE") >= 2 and "PRUNED" in outcome["states"], outcome["states"]
+    assert outcome["test_accuracy"] > 0.5
+    loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend="tensorflow")
+    assert loaded.returncode == 0 and loaded.stdout.startswith("tensorflow "), loaded.stderr[-3000:]
