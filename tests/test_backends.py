@@ -4,6 +4,7 @@ has none; the exported model then loads under TensorFlow."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, run_cli
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -49,3 +50,18 @@ def test_a_search_on_pytorch_trains_prunes_and_exports_without_tensorflow(tmp_pa
     assert outcome["test_accuracy"] > 0.5
     loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend="tensorflow")
     assert loaded.returncode == 0 and loaded.stdout.startswith("tensorflow "), loaded.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("backend", "words"), [
+    ("nonsense", "KERAS_BACKEND=nonsense is not a backend hpsearch trains on (choose tensorflow, jax, torch)"),
+    ("jax" if importlib.util.find_spec("jax") is None else "nonsense", "is not"),
+])
+def test_a_backend_that_cannot_train_is_one_sentence_before_anything_starts(
+    tmp_path: Path, backend: str, words: str
+) -> None:
+    for command in (["run", "digits-quick"], ["worker", "digits-quick"], ["confirm", "digits-quick"]):
+        result = run_cli(*command, "--storage", f"sqlite:///{tmp_path}/b.db", env={"KERAS_BACKEND": backend})
+        assert result.returncode == 2 and words in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and not (tmp_path / "b.db").exists()
+    if backend == "jax":
+        assert "pip install 'hpsearch[jax]'" in result.stderr

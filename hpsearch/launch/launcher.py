@@ -18,6 +18,7 @@ from rich.table import Table
 
 from hpsearch.launch import arguments, stopping
 from hpsearch.launch.arguments import BudgetValue, PathText, StudyReference
+from hpsearch.launch.backend_check import chosen_backend
 from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ def run(
 
     console = console or Console()
     # Every check that can refuse the command comes before the storage is opened or written to.
+    chosen_backend()
     for name, count in (("workers", workers), ("workers_per_gpu", workers_per_gpu)):
         if count is not None and count < 1:
             raise LaunchError(f"{name} must be at least 1 (got {count})", USAGE_ERROR)
@@ -275,6 +277,7 @@ def join(
     """Join a study as one more worker in this process (`hpsearch worker`): it trains what the
     study stored, until the study's target or budget; `trials` moves the target."""
     console = console or Console()
+    chosen_backend()
     spec, url, optuna_storage = prepare(
         study, storage, console, trials=trials, budget=None, keep_stored_target=True,
         epochs=epochs, dataset=data, subset=subset, seed=seed,
