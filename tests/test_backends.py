@@ -18,14 +18,16 @@ from tests.helpers import REPO, run_cli
 pytestmark = pytest.mark.timeout(600)
 
 WITHOUT_TENSORFLOW = """
-import json, sys
+import io, json, sys
 sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
 import keras, optuna, hpsearch
-storage = sys.argv[1]
-progress = hpsearch.run("digits-quick", storage=storage, trials=6, epochs=3)
+from rich.console import Console
+storage, said = sys.argv[1], Console(file=io.StringIO())
+progress = hpsearch.run("digits-quick", storage=storage, trials=6, epochs=3, console=said)
 exported = hpsearch.export("digits-quick", out=sys.argv[2], storage=storage)
 states = [t.state.name for t in optuna.load_study(study_name="digits-quick", storage=storage).trials]
-print(json.dumps({"backend": keras.backend.backend(), "done": progress.done, "states": states,
+print(json.dumps({"backend": keras.backend.backend(), "said": said.file.getvalue(), "done": progress.done,
+                  "states": states,
                   "test_accuracy": exported.test_accuracy}))
 """
 
@@ -45,7 +47,7 @@ def test_a_search_on_pytorch_trains_prunes_and_exports_without_tensorflow(tmp_pa
     searched = _python(WITHOUT_TENSORFLOW, f"sqlite:///{tmp_path}/torch.db", str(tmp_path / "out"), backend="torch")
     assert searched.returncode == 0, searched.stderr[-3000:]
     outcome = json.loads(searched.stdout.strip().splitlines()[-1])
-    assert outcome["backend"] == "torch" and outcome["done"]
+    assert outcome["backend"] == "torch" and outcome["done"] and ", Keras on torch" in outcome["said"]
     assert outcome["states"].count("COMPLETE") >= 2 and "PRUNED" in outcome["states"], outcome["states"]
     assert outcome["test_accuracy"] > 0.5
     loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend="tensorflow")

@@ -391,11 +391,13 @@ def _study_spec(reference: str | StudySpec, url: str, console: Console) -> tuple
 
 
 def _announce(spec: StudySpec, url: str, console: Console) -> None:
+    from hpsearch.launch.backend_check import DEFAULT_BACKEND
     from hpsearch.store.urls import mask
 
+    backend = chosen_backend()
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
-        f"on {spec.data.dataset}, storage {mask(url)}",
+        f"on {spec.data.dataset}, storage {mask(url)}" + ("" if backend == DEFAULT_BACKEND else f", Keras on {backend}"),
         highlight=False,
     )
 
