@@ -56,7 +56,8 @@ def test_sigkilled_trial_resumes_from_its_last_epoch(tmp_path: Path, database: s
     assert len(retry.user_attrs["history"]["loss"]) == EPOCHS
     assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))  # the pruner saw every epoch
     if corrupt:
-        assert RESUMED_EPOCHS_ATTR not in retry.user_attrs  # a bad checkpoint: trained afresh
+        assert RESUMED_EPOCHS_ATTR not in retry.user_attrs  # a bad checkpoint: trained afresh, and said so
+        assert "note: the checkpoint in" in outcome.worker_result.stderr + outcome.worker_result.stdout
     else:
         # A kill between an epoch's record and its checkpoint costs that epoch too; the epoch in
         # flight at the kill is lost in any case.

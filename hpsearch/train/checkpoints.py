@@ -109,7 +109,10 @@ class TrialCheckpoint:
 
     def load(self) -> Resumed | None:
         """The saved state, or None when there is none usable (the trial then starts afresh):
-        missing, unreadable, another trial's, or not a whole record of this trial's epochs."""
+        missing, unreadable, another trial's, or not a whole record of this trial's epochs; each
+        but the first is said once on stderr."""
+        if not (self.directory / STATE_FILE).exists():
+            return None  # no checkpoint yet: the usual case
         try:
             state = json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
             problem = ("was made for another trial" if state.get("owner") != asdict(self.owner)
@@ -126,7 +129,9 @@ class TrialCheckpoint:
                 epoch_seconds=state["epoch_seconds"], best_epoch=state["best_epoch"],
                 best_value=state["best_value"], best_weights=best_weights,
             )
-        except Exception:  # missing, half-written by an old version, corrupt: start afresh
+        except Exception as error:  # half-written by an old version, corrupt, truncated: start afresh
+            print(f"note: the checkpoint in {self.directory} cannot be read ({type(error).__name__}); it is "
+                  "ignored and the trial trains afresh", file=sys.stderr)
             return None
 
     def remove(self) -> None:
