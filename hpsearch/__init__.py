@@ -6,8 +6,10 @@ import os
 
 # TensorFlow prints C++ start-up chatter (CPU flags, missing CUDA) unless told before its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Claim GPU memory as needed rather than all at once, so several workers can share one GPU.
-os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+from hpsearch.launch.pool import GPU_SHARING  # noqa: E402  (imports no backend)
+
+for _name, _value in GPU_SHARING.items():  # GPU memory as needed, so several workers share one GPU
+    os.environ.setdefault(_name, _value)
 
 from hpsearch.launch.launcher import LaunchError, join, load, run  # noqa: E402  (after the settings above)
 from hpsearch.launch.winners import confirm, export  # noqa: E402

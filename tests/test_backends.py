@@ -1,6 +1,6 @@
-"""Keras 3 on another backend: a real search on PyTorch (trials trained, pruned by Hyperband,
-the best exported) in a process where TensorFlow cannot be imported at all, as on a machine that
-has none; the exported model then loads under TensorFlow."""
+"""Keras 3 on other backends: a real search on PyTorch and on JAX (trials trained, pruned by
+Hyperband, the best exported) in a process where TensorFlow cannot be imported at all, as on a
+machine that has none; the exported model then loads under TensorFlow."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import io, json, sys
 sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
 import keras, optuna, hpsearch
 from rich.console import Console
-storage, said = sys.argv[1], Console(file=io.StringIO())
+storage, said = sys.argv[1], Console(file=io.StringIO(), width=300)
 progress = hpsearch.run("digits-quick", storage=storage, trials=6, epochs=3, console=said)
 exported = hpsearch.export("digits-quick", out=sys.argv[2], storage=storage)
 states = [t.state.name for t in optuna.load_study(study_name="digits-quick", storage=storage).trials]
@@ -43,11 +43,12 @@ def _python(code: str, *args: str, backend: str) -> subprocess.CompletedProcess[
                           timeout=500, env={**os.environ, "KERAS_BACKEND": backend})
 
 
-def test_a_search_on_pytorch_trains_prunes_and_exports_without_tensorflow(tmp_path: Path) -> None:
-    searched = _python(WITHOUT_TENSORFLOW, f"sqlite:///{tmp_path}/torch.db", str(tmp_path / "out"), backend="torch")
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_a_search_trains_prunes_and_exports_without_tensorflow(tmp_path: Path, backend: str) -> None:
+    searched = _python(WITHOUT_TENSORFLOW, f"sqlite:///{tmp_path}/{backend}.db", str(tmp_path / "out"), backend=backend)
     assert searched.returncode == 0, searched.stderr[-3000:]
     outcome = json.loads(searched.stdout.strip().splitlines()[-1])
-    assert outcome["backend"] == "torch" and outcome["done"] and ", Keras on torch" in outcome["said"]
+    assert outcome["backend"] == backend and outcome["done"] and f", Keras on {backend}" in outcome["said"]
     assert outcome["states"].count("COMPLETE") >= 2 and "PRUNED" in outcome["states"], outcome["states"]
     assert outcome["test_accuracy"] > 0.5
     loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend="tensorflow")

@@ -30,6 +30,9 @@ STOP_SECONDS = 30.0
 # each GPU worker holds its own TensorFlow runtime in the GPU's memory.
 MAX_WORKERS_PER_CORE = 4
 MAX_WORKERS_PER_GPU = 8
+# Each backend takes GPU memory as it needs it rather than all at once, so workers share a GPU.
+GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+               "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
 
 
 class WorkerPlanError(ValueError):
@@ -144,7 +147,7 @@ def plan_workers(workers: int | None, gpus: list[str], per_gpu: int) -> list[Wor
 
 
 def worker_environment(slot: WorkerSlot, cpu_workers: int, storage_url: str) -> dict[str, str]:
-    env = {**os.environ, STORAGE_ENV: storage_url, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    env = {**os.environ, STORAGE_ENV: storage_url, **GPU_SHARING}
     if slot.gpu is None:
         env["CUDA_VISIBLE_DEVICES"] = ""  # keep CPU workers off any GPU
         threads = str(max(1, (os.cpu_count() or 1) // max(1, cpu_workers)))

@@ -29,7 +29,7 @@ from typing import Any
 
 from hpsearch.launch import stopping
 from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError
-from hpsearch.launch.pool import STOP_SECONDS, WorkerTask
+from hpsearch.launch.pool import GPU_SHARING, STOP_SECONDS, WorkerTask
 from hpsearch.store.records import worker_identity
 
 # A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
@@ -62,7 +62,7 @@ class StudyWorker:
     def __init__(self, intra_op_threads: int | None) -> None:
         import ray
 
-        os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # before TensorFlow loads in this process
+        os.environ.update(GPU_SHARING)  # before a backend loads in this process
         if not ray.get_gpu_ids():
             os.environ["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves a CPU actor the node's GPUs
         if intra_op_threads:
