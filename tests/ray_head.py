@@ -12,6 +12,11 @@ from pathlib import Path
 from tests.helpers import wait_until
 from tests.postgres import free_port
 
+# The Ray Client proxy gives the server it starts for each client 30 s to come up; on two cores
+# that other work keeps busy, a Python process importing Ray took longer ("Initialization failure
+# from server", a loaded clean-clone run in session 13). A user's cluster keeps Ray's default.
+SLOW_MACHINE = {"RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"}
+
 RAY = Path(sys.executable).with_name("ray")
 
 
@@ -32,7 +37,7 @@ class RayHead:
                 [str(RAY), "start", "--head", "--block", "--num-cpus", str(cpus), "--num-gpus", str(gpus),
                  "--port", str(port), "--ray-client-server-port", str(client_port), "--temp-dir", directory, "--include-dashboard=false",
                  "--disable-usage-stats"],
-                env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **SLOW_MACHINE, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         try:
