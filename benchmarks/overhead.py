@@ -58,7 +58,7 @@ def _bare_fit(spec: StudySpec, splits: Splits, storage: RDBStorage, name: str, p
     study = optuna.create_study(storage=storage, study_name=name)
     study.enqueue_trial(params, user_attrs={OVERRIDES_ATTR: overrides})
     setup = setup_from_values(
-        sample(study.ask(), spec.space), splits.input_shape, splits.num_classes, **spec.training.model_dump()
+        sample(study.ask(), spec.space), splits.input_shape, splits.num_classes, **spec.training.trial_settings()
     )
     keras.utils.clear_session(free_memory=True)
     keras.utils.set_random_seed(0)

@@ -139,7 +139,7 @@ def epoch_seconds(problem: Problem) -> float:
     spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=problem.epochs)
     splits = load_splits(spec.data.dataset, seed=0, **spec.data.split_settings())
     values = spec.baselines[0].values if spec.baselines else {}
-    setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
+    setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.trial_settings())
     model = compile_model(setup.architecture, setup.training,
                           steps_per_epoch(len(splits.x_train), setup.training.batch_size))
     keras.utils.set_random_seed(0)

@@ -262,7 +262,7 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
 
     def setup_of(hp: Any) -> Any:
         values = sample(_KerasTunerTrial(hp), spec.space)  # type: ignore[arg-type]
-        return setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
+        return setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.trial_settings())
 
     class SpaceHyperModel(keras_tuner.HyperModel):
         def build(self, hp: Any) -> keras.Model:

@@ -140,15 +140,18 @@ class KillOutcome:
 
 
 def kill_and_retry(directory: Path, url: str, checkpoints: Path, epochs: int, kill_after: int,
-                   before_retry: Callable[[], None] = lambda: None) -> KillOutcome:
+                   before_retry: Callable[[], None] = lambda: None,
+                   backends: tuple[str | None, str | None] = (None, None)) -> KillOutcome:
     """SIGKILL a worker once its trial has reported `kill_after` epochs; then run a second worker,
-    which retries the trial once its heartbeat is stale (`before_retry` runs in between)."""
+    which retries the trial once its heartbeat is stale (`before_retry` runs in between). Each
+    worker trains on its `backends` entry (None: the default)."""
     # Digits padded to 32x32: epochs of about half a second rather than 0.07 s, so the poll below
     # sees the trial between epoch `kill_after` and its end (a tiny trial could finish unseen).
     study = digits_study(directory, "checkpointed", epochs, trials=1, space="base_filters = 8\nbatch_size = 32\n",
                          data="pad_to = 32\n")
     common = ("--storage", url, "--checkpoints", str(checkpoints))
-    doomed = start_cli("worker", str(study), *common, log=directory / f"{study.stem}.log", env=FAST_HEARTBEAT)
+    first, then = (("--backend", backend) if backend else () for backend in backends)
+    doomed = start_cli("worker", str(study), *common, *first, log=directory / f"{study.stem}.log", env=FAST_HEARTBEAT)
 
     def far_enough() -> bool:
         trials = trials_if_any(url, study.stem) or []
@@ -163,7 +166,7 @@ def kill_and_retry(directory: Path, url: str, checkpoints: Path, epochs: int, ki
         doomed.wait()
     (killed,) = [t for t in stored_trials(url, study.stem) if t.state == TrialState.RUNNING]
     before_retry()
-    result = run_cli("worker", str(study), *common, env=FAST_HEARTBEAT)
+    result = run_cli("worker", str(study), *common, *then, env=FAST_HEARTBEAT)
     trials = stored_trials(url, study.stem)
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     return KillOutcome(study.stem, killed, retry, result, trials)

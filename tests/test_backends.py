@@ -1,6 +1,8 @@
 """Keras 3 on other backends: a real search on PyTorch and on JAX (trials trained, pruned by
 Hyperband, the best exported) in a process where TensorFlow cannot be imported at all, as on a
-machine that has none; the exported model then loads under TensorFlow."""
+machine that has none; the exported model then loads and trains on another backend without the
+one it was saved on. The backend is chosen per run and recorded per trial, and a trial resumes
+from its checkpoint on another backend."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
-from tests.helpers import REPO, run_cli
+from hpsearch.store.records import BACKEND_ATTR, RESUMED_EPOCHS_ATTR
+from tests.helpers import REPO, run_cli, stored_trials
+from tests.interruptions import digits_study, kill_and_retry
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -32,8 +37,20 @@ print(json.dumps({"backend": keras.backend.backend(), "said": said.file.getvalue
 """
 
 LOAD = """
-import sys, keras, hpsearch.train.recipe
+import sys
+
+
+class Without:  # imports of the backends named after the file fail, as on a machine without them
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in sys.argv[2:]:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+
+sys.meta_path.insert(0, Without())
+import keras, numpy as np, hpsearch.train.recipe
 model = keras.models.load_model(sys.argv[1])
+images = np.random.default_rng(0).random((8, *model.input_shape[1:]), dtype="float32")
+model.fit(images, np.arange(8) % model.output_shape[-1], epochs=1, verbose=0)  # it trains on, too
 print(keras.backend.backend(), model.count_params())
 """
 
@@ -51,7 +68,7 @@ def test_a_search_trains_prunes_and_exports_without_tensorflow(tmp_path: Path, b
     assert outcome["backend"] == backend and outcome["done"] and f", Keras on {backend}" in outcome["said"]
     assert outcome["states"].count("COMPLETE") >= 2 and "PRUNED" in outcome["states"], outcome["states"]
     assert outcome["test_accuracy"] > 0.5
-    loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend="tensorflow")
+    loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), backend, backend="tensorflow")
     assert loaded.returncode == 0 and loaded.stdout.startswith("tensorflow "), loaded.stderr[-3000:]
 
 
@@ -68,3 +85,54 @@ def test_a_backend_that_cannot_train_is_one_sentence_before_anything_starts(
         assert "Traceback" not in result.stderr and not (tmp_path / "b.db").exists()
     if backend == "jax":
         assert "pip install 'hpsearch[jax]'" in result.stderr
+
+
+def _backends(url: str, name: str) -> set[str]:
+    return {t.user_attrs[BACKEND_ATTR] for t in stored_trials(url, name) if BACKEND_ATTR in t.user_attrs}
+
+
+def test_the_demo_runs_on_torch_from_the_command_line_with_its_summary_report_and_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/demo.db"
+    ran = run_cli("run", "digits-quick", "--backend", "torch", "--storage", url, "--trials", "5", "--epochs", "3")
+    assert ran.returncode == 0 and ", Keras on torch" in ran.stdout, ran.stdout + ran.stderr
+    assert _backends(url, "digits-quick") == {"torch"}
+    summary = run_cli("summary", "digits-quick", "--storage", url, "--format", "json")
+    counts = json.loads(summary.stdout)["counts"] if summary.returncode == 0 else {}
+    assert counts.get("complete", 0) + counts.get("pruned", 0) == 5, summary.stdout + summary.stderr
+    report = run_cli("report", "digits-quick", "--storage", url, "--out", str(tmp_path / "report.html"))
+    assert report.returncode == 0 and "Learning curves" in (tmp_path / "report.html").read_text(), report.stderr
+    exported = run_cli("export", "digits-quick", "--storage", url, "--out", str(tmp_path / "out"),
+                       env={"KERAS_BACKEND": "torch"})
+    assert exported.returncode == 0 and "test accuracy" in exported.stdout, exported.stderr[-3000:]
+    loaded = _python(LOAD, str(tmp_path / "out" / "model.keras"), "torch", "tensorflow", backend="jax")
+    assert loaded.returncode == 0 and loaded.stdout.startswith("jax "), loaded.stderr[-3000:]
+
+
+def test_worker_processes_train_on_the_studys_backend_and_keras_backend_beats_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/pool.db"
+    study = digits_study(tmp_path, "on-jax", epochs=1, trials=2, space="base_filters = { choices = [4, 8] }\n")
+    study.write_text(study.read_text().replace("[training]\n", '[training]\nbackend = "jax"\n'))
+    ran = run_cli("run", str(study), "--workers", "2", "--storage", url, env={"KERAS_BACKEND": ""})
+    assert ran.returncode == 0 and ", Keras on jax" in ran.stdout, ran.stdout + ran.stderr
+    assert _backends(url, study.stem) == {"jax"}
+    resumed = run_cli("resume", str(study), "--trials", "3", "--storage", url, env={"KERAS_BACKEND": "torch"})
+    assert resumed.returncode == 0 and ", Keras on torch" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert _backends(url, study.stem) == {"jax", "torch"}
+
+
+def test_a_trial_killed_on_torch_resumes_from_its_checkpoint_on_jax(tmp_path: Path) -> None:
+    outcome = kill_and_retry(tmp_path, f"sqlite:///{tmp_path}/kill.db", tmp_path / "checkpoints", 12, 5,
+                             backends=("torch", "jax"))
+    assert outcome.worker_result.returncode == 0, outcome.worker_result.stdout + outcome.worker_result.stderr
+    assert outcome.killed.user_attrs[BACKEND_ATTR] == "torch" and outcome.retry.user_attrs[BACKEND_ATTR] == "jax"
+    assert outcome.retry.state == TrialState.COMPLETE and outcome.retry.user_attrs[RESUMED_EPOCHS_ATTR] >= 4
+    assert "note: the checkpoint in" not in outcome.worker_result.stdout + outcome.worker_result.stderr
+
+
+def test_a_backend_keras_cannot_switch_to_is_one_sentence(tmp_path: Path) -> None:
+    code = ("import keras, hpsearch\n"
+            "try:\n    hpsearch.run('digits-quick', backend='jax', storage=sys.argv[1])\n"
+            "except hpsearch.LaunchError as error:\n    print(error)\n")
+    result = _python("import sys\n" + code, f"sqlite:///{tmp_path}/s.db", backend="torch")
+    assert "Keras is already loaded on torch in this process, and it cannot switch to jax" in result.stdout, result.stderr
+    assert not (tmp_path / "s.db").exists()

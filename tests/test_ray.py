@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.cli import _ray_alone_means_local
-from hpsearch.store.records import RETRY_OF_ATTR, WORKER_ATTR
+from hpsearch.store.records import BACKEND_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from tests.helpers import (
     FINISHED,
     alive,
@@ -129,6 +129,14 @@ def test_a_driver_off_the_cluster_connects_through_ray_client(
     result = run_cli("run", str(path), "--ray", ray_head.client_address, "--storage", database)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(_placements(result.stdout)) == 2 and "Done: 2 of 2 trials finished" in result.stdout
+
+
+def test_actors_train_on_the_backend_the_run_names(tmp_path: Path, database: str, ray_address: str) -> None:
+    path = _study(tmp_path, epochs=1, trials=2)
+    result = run_cli("run", str(path), "--ray", ray_address, "--backend", "torch", "--storage", database)
+    assert result.returncode == 0 and ", Keras on torch" in result.stdout, result.stdout + result.stderr
+    trained = [t for t in stored_trials(database, path.stem) if t.state in FINISHED]
+    assert len(trained) == 2 and {t.user_attrs[BACKEND_ATTR] for t in trained} == {"torch"}
 
 
 def test_bad_ray_requests_get_one_sentence(tmp_path: Path, ray_address: str) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hpsearch.space.execution import PRECISIONS
+from hpsearch.space.execution import BACKENDS, PRECISIONS
 
 
 def _storage_given(value: str | None) -> str | None:
@@ -65,9 +65,14 @@ RayOpt = Annotated[
                  "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'.",
                  callback=_ray_address),
 ]
+Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)  # type: ignore[misc]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 
-
+BackendOpt = Annotated[
+    Optional[Backend],
+    typer.Option(help="Keras backend to train on; default $KERAS_BACKEND, else the study's, else tensorflow. "
+                 "jax and torch are extras: pip install 'hpsearch\\[jax]'."),
+]
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(help="Training precision (mixed: GPUs).")]
 XlaOpt = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile training steps with XLA.")]
 StepsOpt = Annotated[
@@ -94,7 +99,8 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "storage": (StorageOpt, None), "trials": (TrialsOpt, None), "budget": (BudgetOpt, None),
     "epochs": (EpochsOpt, None), "data": (DataOpt, None), "subset": (SubsetOpt, None), "seed": (SeedOpt, None),
     "sampler_seed": (SamplerSeedOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
-    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "precision": (PrecisionOpt, None),
+    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "backend": (BackendOpt, None),
+    "precision": (PrecisionOpt, None),
     "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
     "force": (ForceOpt, False), "warm_start": (WarmStartOpt, None),
 }
@@ -106,8 +112,8 @@ def with_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., N
 
     def declare(command: Callable[..., None]) -> Callable[..., None]:
         def call(study: str, **options: Any) -> None:
-            precision = options.get("precision")
-            command(study, **{**options, **({"precision": precision.value} if precision else {})})
+            command(study, **{name: value.value if isinstance(value, Enum) else value
+                              for name, value in options.items()})
 
         parameters = [inspect.Parameter("study", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=StudyArg)]
         parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=TRAINING_OPTIONS[name][0],

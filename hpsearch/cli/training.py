@@ -22,7 +22,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
     @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "workers", "gpus",
-                  "workers_per_gpu", "ray", "precision", "xla", "steps_per_execution", "checkpoints", "force",
+                  "workers_per_gpu", "ray", "backend", "precision", "xla", "steps_per_execution", "checkpoints", "force",
                   "warm_start")
     def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
@@ -56,8 +56,8 @@ app.command(
 
 
 @app.command()
-@with_options("storage", "trials", "epochs", "data", "subset", "seed", "sampler_seed", "precision", "xla",
-              "steps_per_execution", "checkpoints", "force")
+@with_options("storage", "trials", "epochs", "data", "subset", "seed", "sampler_seed", "backend", "precision",
+              "xla", "steps_per_execution", "checkpoints", "force")
 def worker(study: str, **options: Any) -> None:
     """Join a study as one worker process (for other machines and containers).
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from hpsearch.launch import arguments, stopping
 from hpsearch.launch.arguments import BudgetValue, PathText, StudyReference
-from hpsearch.launch.backend_check import chosen_backend
+from hpsearch.launch.backend_check import DEFAULT_BACKEND, stated_backend, use_backend
 from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ def run(
     gpus: str | None = None,
     workers_per_gpu: int = 1,
     ray: str | None = None,
+    backend: str | None = None,
     precision: str | None = None,
     xla: bool | None = None,
     steps_per_execution: int | None = None,
@@ -186,7 +187,7 @@ def run(
 
     console = console or Console()
     # Every check that can refuse the command comes before the storage is opened or written to.
-    chosen_backend()
+    backend = stated_backend(backend)
     for name, count in (("workers", workers), ("workers_per_gpu", workers_per_gpu)):
         if count is not None and count < 1:
             raise LaunchError(f"{name} must be at least 1 (got {count})", USAGE_ERROR)
@@ -203,11 +204,12 @@ def run(
             raise LaunchError(str(error), USAGE_ERROR) from None
     spec, url, optuna_storage = prepare(
         study, storage, console, trials=trials, budget=budget, keep_stored_target=resume, must_exist=resume,
-        epochs=epochs, dataset=data, subset=subset, seed=seed,
+        epochs=epochs, dataset=data, subset=subset, seed=seed, backend=backend,
         precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
         warm_start=tuple(name.strip() for name in warm_start.split(",") if name.strip())
         if isinstance(warm_start, str) else warm_start,
     )
+    backend = use_backend(spec.training.backend)
     if resume:
         import optuna
 
@@ -223,7 +225,7 @@ def run(
                           f"finished ({progress.states_text()}). A larger --budget continues it.",
                           highlight=False)
             return progress
-    _announce(spec, url, console)
+    _announce(spec, url, backend, console)
     # On Ray the directory is the cluster's (shared by its nodes), not necessarily this machine's.
     checkpoint_root = checkpoint_dir(url, checkpoints) if ray is not None else writable_checkpoints(url, checkpoints)
     if ray is None and len(slots) == 1 and slots[0].gpu is None:
@@ -231,7 +233,7 @@ def run(
     # The workers read the study (its spec, target and budget) from the storage; only what is this
     # run's own is passed to them.
     training = spec.training
-    task = WorkerTask(spec.name, str(checkpoint_root), training.precision, training.jit_compile,
+    task = WorkerTask(spec.name, str(checkpoint_root), backend, training.precision, training.jit_compile,
                       training.steps_per_execution, force)
     if ray is not None:
         return _on_ray(spec, optuna_storage, url, ray, task, workers, workers_per_gpu, console)
@@ -267,6 +269,7 @@ def join(
     subset: int | None = None,
     seed: int | None = None,
     sampler_seed: int | None = None,
+    backend: str | None = None,
     precision: str | None = None,
     xla: bool | None = None,
     steps_per_execution: int | None = None,
@@ -277,13 +280,13 @@ def join(
     """Join a study as one more worker in this process (`hpsearch worker`): it trains what the
     study stored, until the study's target or budget; `trials` moves the target."""
     console = console or Console()
-    chosen_backend()
+    backend = stated_backend(backend)
     spec, url, optuna_storage = prepare(
         study, storage, console, trials=trials, budget=None, keep_stored_target=True,
-        epochs=epochs, dataset=data, subset=subset, seed=seed,
+        epochs=epochs, dataset=data, subset=subset, seed=seed, backend=backend,
         precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
     )
-    _announce(spec, url, console)
+    _announce(spec, url, use_backend(spec.training.backend), console)
     seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
     return _work_here(spec, optuna_storage, writable_checkpoints(url, checkpoints), seed_here, force, console)
 
@@ -390,11 +393,9 @@ def _study_spec(reference: str | StudySpec, url: str, console: Console) -> tuple
     return stored, file_spec, storage
 
 
-def _announce(spec: StudySpec, url: str, console: Console) -> None:
-    from hpsearch.launch.backend_check import DEFAULT_BACKEND
+def _announce(spec: StudySpec, url: str, backend: str, console: Console) -> None:
     from hpsearch.store.urls import mask
 
-    backend = chosen_backend()
     console.print(
         f"Study [bold]{spec.name}[/]: {spec.search.goal(f' of {spec.training.epochs} epochs')} "
         f"on {spec.data.dataset}, storage {mask(url)}" + ("" if backend == DEFAULT_BACKEND else f", Keras on {backend}"),

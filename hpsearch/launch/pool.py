@@ -114,6 +114,7 @@ class WorkerTask:
 
     study: str
     checkpoints: str
+    backend: str
     precision: str
     xla: bool
     steps_per_execution: int
@@ -121,13 +122,13 @@ class WorkerTask:
 
     def join_arguments(self) -> dict[str, Any]:
         """Keyword arguments for `launcher.join` (a worker in this process, a Ray actor)."""
-        return {"checkpoints": self.checkpoints, "precision": self.precision, "xla": self.xla,
-                "steps_per_execution": self.steps_per_execution, "force": self.force}
+        return {"checkpoints": self.checkpoints, "backend": self.backend, "precision": self.precision,
+                "xla": self.xla, "steps_per_execution": self.steps_per_execution, "force": self.force}
 
     def flags(self) -> list[str]:
         """The same as `hpsearch worker` arguments (a worker process)."""
-        return [self.study, "--checkpoints", self.checkpoints, "--precision", self.precision,
-                "--xla" if self.xla else "--no-xla", "--steps-per-execution", str(self.steps_per_execution),
+        return [self.study, "--checkpoints", self.checkpoints, "--backend", self.backend,
+                "--precision", self.precision, "--xla" if self.xla else "--no-xla", "--steps-per-execution", str(self.steps_per_execution),
                 *(["--force"] if self.force else [])]
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from hpsearch.launch import arguments, stopping
 from hpsearch.launch.arguments import PathText, StudyReference
-from hpsearch.launch.backend_check import chosen_backend
+from hpsearch.launch.backend_check import stated_backend, use_backend
 from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def export(study: StudyReference, *, out: PathText, trial: str | int = "best", s
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()
-    chosen_backend()
+    use_backend(stated_backend())
     out = Path(out)  # for the type checker: `arguments.checked_arguments` made it a Path already
     filter_native_stderr()
     stored, chosen = chosen_trial(load(study, storage), trial, storage, console)
@@ -111,11 +111,12 @@ def confirm(study: StudyReference, *, top: int = 5, epochs: int | None = None, s
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()
-    chosen_backend()
+    backend = stated_backend()
     if top < 1:
         raise LaunchError(f"top must be at least 1 (got {top}): how many of the best trials to retrain", USAGE_ERROR)
     spec, url, optuna_storage = prepare(study, storage, console, trials=None, budget=None, keep_stored_target=True,
                                         must_exist=True)
+    use_backend(backend or spec.training.backend)
     search = load(spec.name, storage)
     chosen = winners(search, top)
     if not chosen:

@@ -89,7 +89,8 @@ def setup_from_values(
     values: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, **execution: Any
 ) -> TrialSetup:
     """Turn resolved hyperparameter values (per-position ones as lists) into a `TrialSetup`;
-    `execution` holds the study's `epochs`, `precision`, `jit_compile`, `steps_per_execution`."""
+    `execution` holds the study's `epochs`, `precision`, `jit_compile`, `steps_per_execution`
+    (`TrainingSpec.trial_settings`)."""
     n_blocks = values["blocks"]
     filters = filters_per_block(
         values["base_filters"], values["filter_growth"], values["max_filters"], n_blocks

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hpsearch.search.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
 from hpsearch.space.catalogue import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
-from hpsearch.space.execution import EXECUTION_DEFAULTS, PRECISIONS
+from hpsearch.space.execution import BACKENDS, EXECUTION_DEFAULTS, PRECISIONS
 
 
 class SpecError(ValueError):
@@ -131,6 +131,9 @@ class TrainingSpec(_Strict):
     """How every trial trains: epochs, and execution settings that change speed, not the network."""
 
     epochs: int = Field(10, ge=1, le=10_000)
+    backend: Literal[BACKENDS] | None = Field(  # type: ignore[valid-type]  # the tuple's values
+        None, description="the Keras backend; unset: $KERAS_BACKEND, else tensorflow (a --backend flag beats both)"
+    )
     precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]  # the tuple's values
         EXECUTION_DEFAULTS["precision"], description="mixed precision halves memory traffic on GPUs with tensor cores"
     )
@@ -138,6 +141,11 @@ class TrainingSpec(_Strict):
     steps_per_execution: int = Field(
         EXECUTION_DEFAULTS["steps_per_execution"], ge=1, le=10_000, description="batches per compiled call"
     )
+
+    def trial_settings(self) -> dict[str, Any]:
+        """What a trial's `Training` takes from here (`setup_from_values`): all but the backend,
+        which is the process's, set before Keras loads."""
+        return self.model_dump(exclude={"backend"})
 
 
 class SamplerSpec(_Strict):
@@ -317,6 +325,7 @@ class StudySpec(_Strict):
         dataset: str | None = None,
         subset: int | None = None,
         seed: int | None = None,
+        backend: str | None = None,
         precision: str | None = None,
         jit_compile: bool | None = None,
         steps_per_execution: int | None = None,
@@ -326,7 +335,7 @@ class StudySpec(_Strict):
         flags = {
             "search": {"trials": trials, "budget": budget, "seed": seed, "warm_start": warm_start},
             "training": {
-                "epochs": epochs, "precision": precision, "jit_compile": jit_compile,
+                "epochs": epochs, "backend": backend, "precision": precision, "jit_compile": jit_compile,
                 "steps_per_execution": steps_per_execution,
             },
             "data": {"dataset": dataset, "subset": subset},
@@ -367,7 +376,7 @@ def spec_document(spec: StudySpec) -> dict[str, Any]:
 # What a run or a worker may set for itself without changing what its study is: the target and
 # budget move, and execution settings suit the machine; the data, epochs, subset and seed are
 # checked apart (`study.keep_settings`).
-PER_RUN = {"training": ("precision", "jit_compile", "steps_per_execution", "epochs"),
+PER_RUN = {"training": ("backend", "precision", "jit_compile", "steps_per_execution", "epochs"),
            "search": ("trials", "budget", "seed"), "data": ("dataset", "subset")}
 
 

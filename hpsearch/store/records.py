@@ -44,6 +44,7 @@ END_REASON_ATTR = "end_reason"
 RETRY_OF_ATTR = "retry_of"  # on a retry: the number of the trial's first attempt (its checkpoint's key)
 RESUMED_EPOCHS_ATTR = "resumed_epochs"  # on a retry resumed from a checkpoint: the epochs it did not train again
 WORKER_ATTR = "worker"  # host:pid of the process that trained the trial
+BACKEND_ATTR = "backend"  # the Keras backend it trained on
 TEST_ACCURACY_ATTR = "test_accuracy"
 
 

@@ -28,6 +28,7 @@ from hpsearch.train.backend import out_of_memory
 from hpsearch.train.pipeline import InputPipeline
 from hpsearch.store.records import (
     ARCHITECTURE_ATTR,
+    BACKEND_ATTR,
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     END_REASON_ATTR,
@@ -244,6 +245,7 @@ class Objective:
         spec, splits = self.spec, self.splits
         self.current_trial = trial.number
         trial.set_user_attr(WORKER_ATTR, worker_identity())
+        trial.set_user_attr(BACKEND_ATTR, keras.backend.backend())
         if stopping.stop_requested():  # asked for while Optuna created the trial
             trial.set_user_attr(END_REASON_ATTR, INTERRUPTED)
             stopping.check()
@@ -251,7 +253,7 @@ class Objective:
             trial.set_user_attr(END_REASON_ATTR, SURPLUS)
             raise SurplusTrial(SURPLUS)
         values = sample(trial, spec.space)
-        setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.model_dump())
+        setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.trial_settings())
         trial.set_user_attr(ARCHITECTURE_ATTR, setup.architecture.to_dict())
         trial.set_user_attr(TRAINING_ATTR, setup.training.to_dict())
 

@@ -3,7 +3,8 @@ a learning-rate schedule over the trial's full length, label smoothing on intege
 pad-and-crop and cutout augmentation drawn per image on the accelerator.
 
 Each is registered with Keras (package "hpsearch"), so checkpoints and exported `model.keras`
-files load again; outside hpsearch, `import hpsearch.train.recipe` before loading one.
+files load again; outside hpsearch, `import hpsearch.train.recipe` before loading one. That import
+also lets a file saved on one backend train on another (see `PORTABLE_OPTIMIZERS`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ import keras
 from keras import layers, ops
 
 from hpsearch.space.catalogue import LR_SCHEDULES
+
+# Keras on PyTorch saves an optimizer as PyTorch's own class (module
+# `keras.src.backend.torch.optimizers.torch_adam`): another backend loads that class and fails at
+# the first training step, and a machine without PyTorch cannot load the file at all. Known by
+# their plain names, the optimizers hpsearch trains with resolve to this backend's own.
+PORTABLE_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
+for _name in PORTABLE_OPTIMIZERS:
+    keras.saving.get_custom_objects().setdefault(_name, getattr(keras.optimizers, _name))
 
 # The step schedule's drops: to a tenth of the rate at half the epochs, a hundredth at three quarters.
 STEP_POINTS = (0.5, 0.75)
