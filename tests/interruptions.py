@@ -83,15 +83,17 @@ class StopOutcome:
 
 
 def stop_run(directory: Path, url: str, workers: int, sent: signal.Signals, moment: str | None,
-             delay: float = 0.0) -> StopOutcome:
-    """Start `hpsearch run --workers N` on a fresh study, send `sent` at `moment` (or `delay`
-    seconds after start when `moment` is None), wait for the run to end, and look at the study."""
+             delay: float = 0.0, backend: str | None = None) -> StopOutcome:
+    """Start `hpsearch run --workers N` (on `backend`, else the default) on a fresh study, send
+    `sent` at `moment` (or `delay` seconds after start when `moment` is None), wait for the run to
+    end, and look at the study."""
     # More trials than a round finishes; short ones when the stop should land between two.
     study = digits_study(directory, "stop", epochs=3 if moment == "between trials" else 40, trials=200,
                          space="base_filters = { choices = [4, 8] }\nbatch_size = { choices = [32, 64] }\n")
     what = f"{sent.name} at {moment or f'{delay:.1f} s after start'} ({workers} worker(s))"
     log = directory / f"{study.stem}.log"
-    run = start_cli("run", str(study), "--storage", url, "--workers", str(workers), log=log, env=FAST_HEARTBEAT)
+    on = ("--backend", backend) if backend else ()
+    run = start_cli("run", str(study), "--storage", url, "--workers", str(workers), *on, log=log, env=FAST_HEARTBEAT)
     try:
         if moment is None:
             time.sleep(delay)  # the moment itself is what varies; nothing waits on it

@@ -39,11 +39,13 @@ def _claim_epoch_999(checkpoints: Path) -> None:
 BROKEN = {"checkpoint": lambda checkpoints: None, "corrupt-checkpoint": _break_model, "epoch-999": _claim_epoch_999}
 
 
-@pytest.mark.parametrize("broken", sorted(BROKEN))
-def test_sigkilled_trial_resumes_from_its_last_epoch(tmp_path: Path, database: str, broken: str) -> None:
+@pytest.mark.parametrize(("broken", "backend"), [(broken, None) for broken in sorted(BROKEN)] + [("checkpoint", "jax")])
+def test_sigkilled_trial_resumes_from_its_last_epoch(
+    tmp_path: Path, database: str, broken: str, backend: str | None
+) -> None:
     checkpoints = tmp_path / "checkpoints"
     outcome = kill_and_retry(tmp_path, database, checkpoints, EPOCHS, KILL_AFTER,
-                             before_retry=lambda: BROKEN[broken](checkpoints))
+                             before_retry=lambda: BROKEN[broken](checkpoints), backends=(backend, backend))
     corrupt = broken != "checkpoint"
     killed, retry = outcome.killed, outcome.retry
     assert outcome.worker_result.returncode == 0, outcome.worker_result.stdout + outcome.worker_result.stderr

@@ -2,13 +2,14 @@
 goes on, and stops with one sentence after three such trials in a row.
 
 The worker is a real `hpsearch worker` process under an address-space limit (RLIMIT_AS) set for
-the test: what a TensorFlow process with a small network needs, measured first, plus a margin
-that a small network fits in and the oversized one (dense weights of about 2 GiB, plus Adam's
-state) does not.
+the test: what a process with a small network needs on that Keras backend, measured first, plus
+a margin that a small network fits in and the oversized one (dense weights of about 2 GiB, plus
+Adam's state) does not. Each backend says "out of memory" its own way (`train/backend.py`).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -37,20 +38,26 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
 """
 
 
-def _address_space_needed() -> int:
+def _on(backend: str) -> dict[str, str]:
+    return {**os.environ, "KERAS_BACKEND": backend}
+
+
+def _address_space_needed(backend: str = "tensorflow") -> int:
     """Bytes of address space a worker process with a small network reaches on this machine."""
-    measured = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, cwd=REPO)
+    measured = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, cwd=REPO,
+                              env=_on(backend))
     assert measured.returncode == 0, measured.stderr
     return int(measured.stdout.split()[-1]) * 1024
 
 
-def _worker_under_limit(study: Path, storage: str, limit: int) -> subprocess.CompletedProcess[str]:
+def _worker_under_limit(study: Path, storage: str, limit: int,
+                        backend: str = "tensorflow") -> subprocess.CompletedProcess[str]:
     def limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return subprocess.run(
         [sys.executable, "-m", "hpsearch", "worker", str(study), "--storage", storage],
-        cwd=REPO, capture_output=True, text=True, timeout=240, preexec_fn=limit_memory,
+        cwd=REPO, capture_output=True, text=True, timeout=240, preexec_fn=limit_memory, env=_on(backend),
     )
 
 
@@ -63,11 +70,12 @@ def _study(directory: Path, name: str, baselines: list[str], trials: int) -> Pat
     )
 
 
-def test_out_of_memory_fails_the_trial_and_the_worker_goes_on(tmp_path: Path) -> None:
-    limit = _address_space_needed() + MARGIN
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_out_of_memory_fails_the_trial_and_the_worker_goes_on(tmp_path: Path, backend: str) -> None:
+    limit = _address_space_needed(backend) + MARGIN
     storage = f"sqlite:///{tmp_path}/oom.db"
     study = _study(tmp_path, "oom-once", [OVERSIZED, 'name = "fits"\n'], trials=2)
-    result = _worker_under_limit(study, storage, limit)
+    result = _worker_under_limit(study, storage, limit, backend)
     assert result.returncode == 0, result.stdout + result.stderr
     trials = stored_trials(storage, "oom-once")
     assert trials[0].state == TrialState.FAIL and end_reason(trials[0]) == OUT_OF_MEMORY

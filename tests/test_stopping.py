@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from hpsearch.launch.retries import MAX_RETRIES
 from tests.helpers import REPO, count, start_cli, stored_trials, training_now, wait_until
-from tests.interruptions import MOMENTS, digits_study, stop_run
+from tests.interruptions import MOMENTS, StopOutcome, digits_study, stop_run
 
 pytestmark = pytest.mark.timeout(600)
 ROUNDS_SEED = 12  # the random moments are drawn from this seed, so a failure can be replayed
@@ -33,17 +33,26 @@ def _rounds(tmp_path: Path, url: str, workers: int, signals: list[signal.Signals
     chooser = random.Random(ROUNDS_SEED + workers)
     plans = [(moment, 0.0) for moment in MOMENTS] + [(None, chooser.uniform(0, 8)) for _ in range(3)]
     for index, (moment, delay) in enumerate(plans):
-        round_ = stop_run(tmp_path, url, workers, signals[index % len(signals)], moment, delay)
-        assert round_.exit_code == 130 or round_.held_nothing, f"{round_.what}: exit {round_.exit_code}\n{round_.output}"
-        assert "Traceback" not in round_.output and "Exception ignored" not in round_.output, round_.output
-        assert not round_.survivors, f"{round_.what}: processes outlived the run"
-        assert round_.running_left == 0, f"{round_.what}: a trial left RUNNING\n{round_.output}"
-        assert not round_.other_failures, f"{round_.what}: {round_.other_failures}"
-        assert not round_.not_requeued, f"{round_.what}: interrupted trials {round_.not_requeued} not queued again"
+        _check(stop_run(tmp_path, url, workers, signals[index % len(signals)], moment, delay))
+
+
+def _check(round_: StopOutcome) -> None:
+    assert round_.exit_code == 130 or round_.held_nothing, f"{round_.what}: exit {round_.exit_code}\n{round_.output}"
+    assert "Traceback" not in round_.output and "Exception ignored" not in round_.output, round_.output
+    assert not round_.survivors, f"{round_.what}: processes outlived the run"
+    assert round_.running_left == 0, f"{round_.what}: a trial left RUNNING\n{round_.output}"
+    assert not round_.other_failures, f"{round_.what}: {round_.other_failures}"
+    assert not round_.not_requeued, f"{round_.what}: interrupted trials {round_.not_requeued} not queued again"
 
 
 def test_one_worker_stopped_at_any_moment_on_sqlite(tmp_path: Path) -> None:
     _rounds(tmp_path, f"sqlite:///{tmp_path}/stop.db", 1, [signal.SIGINT, signal.SIGTERM])
+
+
+def test_a_worker_on_jax_stopped_mid_epoch_queues_its_trial_again(tmp_path: Path) -> None:
+    round_ = stop_run(tmp_path, f"sqlite:///{tmp_path}/stop.db", 1, signal.SIGINT, "mid-epoch", backend="jax")
+    _check(round_)
+    assert round_.exit_code == 130 and round_.interrupted == 1, round_.output
 
 
 def test_worker_pool_stopped_at_any_moment_on_postgres(tmp_path: Path, database: str) -> None:
