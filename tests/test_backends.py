@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from hpsearch.search.confirm import confirm_name
 from hpsearch.store.records import BACKEND_ATTR, RESUMED_EPOCHS_ATTR
 from tests.helpers import REPO, run_cli, stored_trials
 from tests.interruptions import digits_study, kill_and_retry
@@ -108,13 +109,16 @@ def test_the_demo_runs_on_torch_from_the_command_line_with_its_summary_report_an
     assert loaded.returncode == 0 and loaded.stdout.startswith("jax "), loaded.stderr[-3000:]
 
 
-def test_worker_processes_train_on_the_studys_backend_and_keras_backend_beats_it(tmp_path: Path) -> None:
+def test_workers_and_confirm_train_on_the_studys_backend_and_keras_backend_beats_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/pool.db"
     study = digits_study(tmp_path, "on-jax", epochs=1, trials=2, space="base_filters = { choices = [4, 8] }\n")
     study.write_text(study.read_text().replace("[training]\n", '[training]\nbackend = "jax"\n'))
     ran = run_cli("run", str(study), "--workers", "2", "--storage", url, env={"KERAS_BACKEND": ""})
     assert ran.returncode == 0 and ", Keras on jax" in ran.stdout, ran.stdout + ran.stderr
     assert _backends(url, study.stem) == {"jax"}
+    confirmed = run_cli("confirm", str(study), "--top", "1", "--epochs", "2", "--storage", url, env={"KERAS_BACKEND": ""})
+    assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
+    assert _backends(url, confirm_name(study.stem)) == {"jax"}  # the study's backend, as the search's
     resumed = run_cli("resume", str(study), "--trials", "3", "--storage", url, env={"KERAS_BACKEND": "torch"})
     assert resumed.returncode == 0 and ", Keras on torch" in resumed.stdout, resumed.stdout + resumed.stderr
     assert _backends(url, study.stem) == {"jax", "torch"}
@@ -136,3 +140,27 @@ def test_a_backend_keras_cannot_switch_to_is_one_sentence(tmp_path: Path) -> Non
     result = _python("import sys\n" + code, f"sqlite:///{tmp_path}/s.db", backend="torch")
     assert "Keras is already loaded on torch in this process, and it cannot switch to jax" in result.stdout, result.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+COMPILED = """
+import sys, optuna
+from hpsearch.space.architecture import setup_from_values
+from hpsearch.space.sampling import sample
+from hpsearch.space.spec import load_spec
+from hpsearch.train.model import compile_model
+spec = load_spec("digits-quick")
+told = {"auto": {}, "on": {"jit_compile": True}, "off": {"jit_compile": False}}[sys.argv[1]]
+values = sample(optuna.create_study().ask(), spec.space)
+setup = setup_from_values(values, (8, 8, 1), 10, **{**spec.training.trial_settings(), **told})
+print(compile_model(setup.architecture, setup.training, 10).jit_compile)
+"""
+
+
+@pytest.mark.parametrize(("backend", "told", "compiled"), [
+    ("jax", "auto", "True"), ("jax", "off", "False"), ("torch", "auto", "False"), ("tensorflow", "auto", "False"),
+])
+def test_training_steps_compile_as_keras_chooses_per_backend_unless_told(backend: str, told: str, compiled: str) -> None:
+    """Unset, `jit_compile` is Keras's choice: JAX jit-compiles (without, every step runs op by op),
+    PyTorch runs eagerly, TensorFlow uses XLA on GPUs only (none here)."""
+    result = _python(COMPILED, told, backend=backend)
+    assert result.returncode == 0 and result.stdout.split()[-1] == compiled, result.stderr[-2000:]

@@ -74,7 +74,11 @@ BackendOpt = Annotated[
                  "jax and torch are extras: pip install 'hpsearch\\[jax]'."),
 ]
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(help="Training precision (mixed: GPUs).")]
-XlaOpt = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile training steps with XLA.")]
+XlaOpt = Annotated[
+    Optional[bool],
+    typer.Option("--xla/--no-xla", help="Compile training steps (XLA on TensorFlow, jax.jit on JAX, torch.compile "
+                 "on PyTorch); default: Keras's choice (JAX compiles, TensorFlow on GPUs only, PyTorch eagerly)."),
+]
 StepsOpt = Annotated[
     Optional[int], typer.Option(min=1, help="Batches per compiled call (fewer Python round trips).")
 ]

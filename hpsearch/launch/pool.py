@@ -116,7 +116,7 @@ class WorkerTask:
     checkpoints: str
     backend: str
     precision: str
-    xla: bool
+    xla: bool | None  # None: Keras's choice per backend
     steps_per_execution: int
     force: bool
 
@@ -127,9 +127,9 @@ class WorkerTask:
 
     def flags(self) -> list[str]:
         """The same as `hpsearch worker` arguments (a worker process)."""
-        return [self.study, "--checkpoints", self.checkpoints, "--backend", self.backend,
-                "--precision", self.precision, "--xla" if self.xla else "--no-xla", "--steps-per-execution", str(self.steps_per_execution),
-                *(["--force"] if self.force else [])]
+        xla = [] if self.xla is None else ["--xla" if self.xla else "--no-xla"]
+        return [self.study, "--checkpoints", self.checkpoints, "--backend", self.backend, "--precision", self.precision,
+                *xla, "--steps-per-execution", str(self.steps_per_execution), *(["--force"] if self.force else [])]
 
 
 @dataclass(frozen=True)

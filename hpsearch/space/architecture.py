@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, make_dataclass
 from typing import Any
 
 from hpsearch.space.catalogue import ARCHITECTURE_FIELDS, PARAMETERS, TRAINING_FIELDS
-from hpsearch.space.execution import EXECUTION_DEFAULTS
+from hpsearch.space.execution import EXECUTION_SETTINGS
 
 
 def _catalogue_fields(names: tuple[str, ...]) -> list[tuple[str, type, Any]]:
@@ -61,7 +61,7 @@ Architecture = make_dataclass(
 Training = make_dataclass(
     "Training",
     [*_catalogue_fields(TRAINING_FIELDS), ("epochs", int, field(default=10)),
-     *[(name, type(value), field(default=value)) for name, value in EXECUTION_DEFAULTS.items()]],
+     *[(name, kind, field(default=default)) for name, (kind, default) in EXECUTION_SETTINGS.items()]],
     frozen=True,
     namespace={"to_dict": _as_dict},
 )

@@ -137,7 +137,11 @@ class TrainingSpec(_Strict):
     precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]  # the tuple's values
         EXECUTION_DEFAULTS["precision"], description="mixed precision halves memory traffic on GPUs with tensor cores"
     )
-    jit_compile: bool = Field(EXECUTION_DEFAULTS["jit_compile"], description="compile training steps with XLA")
+    jit_compile: bool | None = Field(
+        EXECUTION_DEFAULTS["jit_compile"],
+        description="compile training steps (XLA on TensorFlow, jax.jit on JAX, torch.compile on PyTorch); "
+        "unset: Keras's choice per backend",
+    )
     steps_per_execution: int = Field(
         EXECUTION_DEFAULTS["steps_per_execution"], ge=1, le=10_000, description="batches per compiled call"
     )

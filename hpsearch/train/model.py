@@ -178,7 +178,7 @@ def compile_model(arch: Architecture, training: Training, steps_per_epoch: int) 
         optimizer=make_optimizer(training, steps_per_epoch),
         loss=loss_function(training),
         metrics=["accuracy"],
-        jit_compile=training.jit_compile,
+        jit_compile="auto" if training.jit_compile is None else training.jit_compile,
         steps_per_execution=training.steps_per_execution,
     )
     return model
