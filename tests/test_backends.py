@@ -164,3 +164,15 @@ def test_training_steps_compile_as_keras_chooses_per_backend_unless_told(backend
     PyTorch runs eagerly, TensorFlow uses XLA on GPUs only (none here)."""
     result = _python(COMPILED, told, backend=backend)
     assert result.returncode == 0 and result.stdout.split()[-1] == compiled, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_mixed_precision_trains_on_jax_and_torch_and_start_up_is_quiet(tmp_path: Path, backend: str) -> None:
+    url = f"sqlite:///{tmp_path}/mixed.db"
+    ran = run_cli("run", "digits-quick", "--backend", backend, "--precision", "mixed_bfloat16", "--trials", "1",
+                  "--epochs", "1", "--storage", url)
+    assert ran.returncode == 0 and "Done: 1 of 1 trials finished (1 complete)" in ran.stdout, ran.stdout + ran.stderr
+    noise = [line for line in ran.stderr.splitlines() if not line.startswith("note: no GPU found")]
+    assert not noise, noise  # no native start-up logs, warnings or tracebacks
+    (trial,) = stored_trials(url, "digits-quick")
+    assert trial.user_attrs["training"]["precision"] == "mixed_bfloat16" and trial.user_attrs[BACKEND_ATTR] == backend
