@@ -204,7 +204,6 @@ def main() -> None:
         )
         return
     os.environ["KERAS_BACKEND"] = args.backend
-    subset = ["--subset", str(args.subset)] if args.subset else []
     device = "GPU 0" if gpus else "CPU (no GPU)"
     monitor, tables = Utilization(bool(gpus)), Tables(args.out)
     studies = Path(tempfile.mkdtemp(prefix="hpsearch-gpu-"))  # databases and checkpoints
@@ -257,26 +256,8 @@ def main() -> None:
     for count in args.workers:
         url = f"sqlite:///{studies}/workers-{count}.db"
         placement = ["--workers-per-gpu", str(count)] if gpus else ["--workers", str(count)]
-        started = time.perf_counter()
-        with monitor.sampling():
-            hpsearch(
-                "run",
-                args.study,
-                "--data",
-                args.data,
-                *subset,
-                "--epochs",
-                str(args.trial_epochs),
-                "--budget",
-                args.window,
-                "--storage",
-                url,
-                *placement,
-                "--backend",
-                args.backend,
-                log=log,
-            )
-        wall = time.perf_counter() - started
+        _, wall = timed_run(args, url, ["--epochs", str(args.trial_epochs), "--budget", args.window, *placement],
+                            monitor, log)
         summary = hpsearch("summary", args.study, "--storage", url, "--format", "json", log=log)
         try:
             found = json.loads(summary.stdout)
@@ -285,41 +266,30 @@ def main() -> None:
             continue
         finished = found["counts"]["complete"] + found["counts"]["pruned"]
         epochs = found["compute"]["epochs"]
-        tables.add(
-            f"| {count} | {wall:.0f} | {finished} | {finished * 3600 / wall:.0f} | "
-            f"{epochs * 3600 / wall:.0f} | {monitor.text()} |"
-        )
+        tables.add(f"| {count} | {wall:.0f} | {finished} | {finished * 3600 / wall:.0f} | "
+                   f"{epochs * 3600 / wall:.0f} | {monitor.text()} |")
 
     if args.end_to_end != "none":
         url = f"sqlite:///{studies}/end-to-end.db"
         placement = ["--workers-per-gpu", "4"] if gpus else ["--workers", "2"]
-        started = time.perf_counter()
-        with monitor.sampling():
-            ran = hpsearch(
-                "run",
-                args.study,
-                "--data",
-                args.data,
-                *subset,
-                "--budget",
-                args.end_to_end,
-                "--storage",
-                url,
-                *placement,
-                "--backend",
-                args.backend,
-                log=log,
-            )
-        wall = time.perf_counter() - started
+        ran, wall = timed_run(args, url, ["--budget", args.end_to_end, *placement], monitor, log)
         summary = hpsearch("summary", args.study, "--storage", url, log=log)
         (args.out or studies).joinpath("summary.txt").write_text(summary.stdout, encoding="utf-8")
-        tables.add(
-            "",
-            f"End to end: `hpsearch run {args.study} --budget {args.end_to_end} {' '.join(placement)} "
-            f"--backend {args.backend}`: exit {ran.returncode} after {wall:.0f} s, {monitor.text()}; "
-            f"`summary` exit {summary.returncode} (summary.txt; both commands' output in runs.log)",
-        )
+        tables.add("", f"End to end: `hpsearch run {args.study} --budget {args.end_to_end} {' '.join(placement)} "
+                   f"--backend {args.backend}`: exit {ran.returncode} after {wall:.0f} s, {monitor.text()}; "
+                   f"`summary` exit {summary.returncode} (summary.txt; both commands' output in runs.log)")
 
+
+def timed_run(args: argparse.Namespace, url: str, flags: list[str], monitor: Utilization,
+              log: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`hpsearch run` of the benchmark's study and data on its backend with `flags`, sampled by
+    `monitor`; its result and wall seconds."""
+    subset = ["--subset", str(args.subset)] if args.subset else []
+    started = time.perf_counter()
+    with monitor.sampling():
+        ran = hpsearch("run", args.study, "--data", args.data, *subset, "--storage", url, *flags,
+                       "--backend", args.backend, log=log)
+    return ran, time.perf_counter() - started
 
 if __name__ == "__main__":
     main()
