@@ -33,7 +33,7 @@ from hpsearch.data.sources import Splits, load_splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective
 from hpsearch.train.pipeline import InputPipeline
-from hpsearch.store.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
+from hpsearch.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
 from hpsearch.space.sampling import baseline_trial, sample
 from hpsearch.space.spec import StudySpec, load_spec
 from hpsearch.store.storage import open_storage, quiet_optuna

@@ -33,7 +33,7 @@ from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective
-from hpsearch.store.records import (
+from hpsearch.records import (
     BASELINE_ATTR,
     CONFIRMS_ATTR,
     HISTORY_ATTR,

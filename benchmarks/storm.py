@@ -34,7 +34,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from hpsearch.store.records import BASELINE_ATTR
+from hpsearch.records import BASELINE_ATTR
 from tests.helpers import start_cli, stored_trials, write_study
 from tests.postgres import PostgresServer, free_port
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.store.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
+from hpsearch.records import HISTORY_ATTR, INTERRUPTED, RESUMED_EPOCHS_ATTR, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     count,

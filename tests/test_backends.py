@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.search.confirm import confirm_name
-from hpsearch.store.records import BACKEND_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.records import BACKEND_ATTR, RESUMED_EPOCHS_ATTR
 from tests.helpers import REPO, run_cli, stored_trials
 from tests.interruptions import digits_study, kill_and_retry
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from hpsearch.cli import _ray_alone_means_local, shell
 from hpsearch.data.doctor import examine
 from hpsearch.data.sources import RawData
-from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
+from hpsearch.compute.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
 from hpsearch.space.spec import SpecError, load_spec, load_spec_file
 from hpsearch.store.heartbeat import (
     GRACE_ENV,

@@ -172,7 +172,7 @@ def test_a_confirmed_search_is_scored_by_its_confirmed_winner() -> None:
     import optuna
 
     from benchmarks.searches import _arm_result
-    from hpsearch.store.records import CONFIRMS_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
+    from hpsearch.records import CONFIRMS_ATTR, HISTORY_ATTR, TEST_ACCURACY_ATTR
 
     def finished(value: float, test: float, epochs: int, **attrs: object) -> optuna.trial.FrozenTrial:
         return optuna.trial.create_trial(value=value, user_attrs={

@@ -13,8 +13,8 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.launch import stopping
-from hpsearch.search.budget import (
+from hpsearch.lifecycle import stopping
+from hpsearch.compute.budget import (
     NO_TRIAL_TARGET,
     Budget,
     BudgetError,
@@ -24,7 +24,7 @@ from hpsearch.search.budget import (
     measure,
     parse_budget,
 )
-from hpsearch.store.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
 from hpsearch.space.spec import SpecError, parse_spec
 from hpsearch.search.study import make_sampler
 from tests.conftest import SMALL_NET

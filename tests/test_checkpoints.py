@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.store.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
 from tests.helpers import FINISHED, count, run_cli, start_cli, stored_trials, wait_until
 from tests.interruptions import digits_study, kill_and_retry
 

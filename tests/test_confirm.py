@@ -11,9 +11,9 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.search.confirm import confirm_name
-from hpsearch.store.records import CONFIRMS_ATTR, HISTORY_ATTR, OVERRIDES_ATTR, TRAINING_ATTR
-from hpsearch.launch.retries import retry_trial
-from hpsearch.launch.stopping import SIGNAL_EXIT_CODE
+from hpsearch.records import CONFIRMS_ATTR, HISTORY_ATTR, OVERRIDES_ATTR, TRAINING_ATTR
+from hpsearch.lifecycle.retries import retry_trial
+from hpsearch.lifecycle.stopping import SIGNAL_EXIT_CODE
 from tests.helpers import run_cli, start_cli, stored_trials, training_now, wait_until
 
 

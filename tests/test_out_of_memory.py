@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.store.records import OUT_OF_MEMORY, end_reason
+from hpsearch.records import OUT_OF_MEMORY, end_reason
 from tests.helpers import REPO, stored_trials, write_study
 
 pytestmark = pytest.mark.timeout(300)

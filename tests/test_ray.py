@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.cli import _ray_alone_means_local
-from hpsearch.store.records import BACKEND_ATTR, RETRY_OF_ATTR, WORKER_ATTR
+from hpsearch.records import BACKEND_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from tests.helpers import (
     FINISHED,
     alive,

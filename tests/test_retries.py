@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.store.records import (
+from hpsearch.records import (
     BASELINE_ATTR,
     END_REASON_ATTR,
     HISTORY_ATTR,
@@ -23,7 +23,7 @@ from hpsearch.store.records import (
     WORKER_ATTR,
     EndReason,
 )
-from hpsearch.launch.retries import MAX_RETRIES, queue_unqueued_retries, release_trials, retry_trial
+from hpsearch.lifecycle.retries import MAX_RETRIES, queue_unqueued_retries, release_trials, retry_trial
 from hpsearch.store.storage import is_storage_failure, open_storage, quiet_optuna
 from tests.helpers import start_cli, stored_trials, training_now, wait_until, write_study
 from tests.postgres import PostgresServer

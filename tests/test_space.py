@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from hpsearch.space.architecture import setup_from_values
-from hpsearch.store.records import BASELINE_ATTR
+from hpsearch.records import BASELINE_ATTR
 from hpsearch.space.sampling import enqueue_starting_points, sample
 from hpsearch.space.spec import StudySpec, load_spec, load_spec_file
 from tests.helpers import write_study

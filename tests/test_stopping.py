@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.launch.retries import MAX_RETRIES
+from hpsearch.lifecycle.retries import MAX_RETRIES
 from tests.helpers import REPO, count, start_cli, stored_trials, training_now, wait_until
 from tests.interruptions import MOMENTS, StopOutcome, digits_study, stop_run
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.store.records import BASELINE_ATTR
+from hpsearch.records import BASELINE_ATTR
 from tests.helpers import FINISHED, count, start_cli, stored_trials, wait_until, write_study
 from tests.postgres import free_port
 

@@ -20,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.store.records import LOST_PREFIX, end_reason
+from hpsearch.records import LOST_PREFIX, end_reason
 from tests.helpers import (
     FAST_HEARTBEAT,
     FINISHED,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.store.records import ARCHITECTURE_ATTR, HISTORY_ATTR, EndReason, end_reason
+from hpsearch.records import ARCHITECTURE_ATTR, HISTORY_ATTR, EndReason, end_reason
 
 CHANCE_MARGIN = 0.05  # validation accuracy within this of 1/classes counts as chance level
 OVERFIT_GAP = 0.10  # training accuracy this far above validation accuracy

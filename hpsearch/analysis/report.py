@@ -13,8 +13,8 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from hpsearch.search.cost import cost_front, trial_cost
-from hpsearch.store.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR, trial_label
+from hpsearch.compute.cost import cost_front, trial_cost
+from hpsearch.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR, trial_label
 from hpsearch.store.snapshot import snapshot_of
 from hpsearch.analysis.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 

@@ -18,7 +18,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search.budget import (
+from hpsearch.compute.budget import (
     NO_TRIAL_TARGET,
     BudgetUse,
     epochs_done,
@@ -28,9 +28,9 @@ from hpsearch.search.budget import (
     seconds_trained,
     stored_budget,
 )
-from hpsearch.search.cost import cost_front, trial_cost
+from hpsearch.compute.cost import cost_front, trial_cost
 from hpsearch.analysis.diagnosis import diagnose_trial
-from hpsearch.store.records import (
+from hpsearch.records import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     BUDGET_ATTR,

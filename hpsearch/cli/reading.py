@@ -57,7 +57,7 @@ def dashboard(
 
     from optuna_dashboard import wsgi
 
-    from hpsearch.launch.stopping import call_on_stop_signal
+    from hpsearch.lifecycle.stopping import call_on_stop_signal
     from hpsearch.store.urls import STORAGE_ENV, mask, missing_sqlite_file, storage_url
 
     url = storage_url(storage)

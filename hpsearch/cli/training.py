@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hpsearch.cli.options import CheckpointsOpt, DataOpt, ForceOpt, StorageOpt, StudyArg, with_options
 from hpsearch.cli.shell import app, console, exit_unless_done, fail, guarded
-from hpsearch.launch import stopping
+from hpsearch.lifecycle import stopping
 from hpsearch.launch.launcher import RUN_ERROR
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def confirm(
     Example: hpsearch confirm cifar-dropout --top 5 --epochs 60
     """
     from hpsearch.launch.winners import confirm as confirm_round
-    from hpsearch.store.records import EPOCHS_ATTR
+    from hpsearch.records import EPOCHS_ATTR
 
     stopping.stop_gracefully()
     search, confirmed = guarded(confirm_round, study, top=top, epochs=epochs, storage=storage,

@@ -1,2 +1,1 @@
-"""Running a study: the worker loop, worker processes, stop signals, retries of lost trials, and the
-live progress display."""
+"""Running a study: the worker loop, worker processes, Ray actors, and the live progress display."""

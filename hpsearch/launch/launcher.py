@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.launch import arguments, stopping
+from hpsearch.launch import arguments
+from hpsearch.lifecycle import stopping
 from hpsearch.launch.arguments import BudgetValue, PathText, StudyReference
 from hpsearch.launch.backend_check import DEFAULT_BACKEND, stated_backend, use_backend
 from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
@@ -35,11 +36,12 @@ if TYPE_CHECKING:
 
 def open_checked(url: str, read_only: bool = False) -> BaseStorage:
     """The Optuna storage at `url`; one sentence (credentials masked) when it cannot be opened."""
+    from hpsearch.lifecycle.retries import retry_trial
     from hpsearch.store.storage import StorageError, open_storage, quiet_optuna
 
     quiet_optuna()
     try:
-        return open_storage(url, read_only=read_only)
+        return open_storage(url, read_only=read_only, on_stale_trial=retry_trial)
     except StorageError as error:
         raise LaunchError(str(error), RUN_ERROR) from None
 
@@ -252,7 +254,7 @@ def _on_ray(
 
     with connected(address):
         check_shared_storage(url, address)
-        actors = RayWorkers(plan(workers, workers_per_gpu), task, url)
+        actors = RayWorkers(plan(workers, workers_per_gpu), task, url, join)
         return _supervise(spec, optuna_storage, actors, console)
 
 
@@ -318,7 +320,7 @@ def prepare(
     asked: resume, worker) the stored ones, else the file's; on `run`, a budget without a trial
     target replaces the file's target. Flags that contradict a stored study are refused, and so
     is a study that `must_exist` (resume, confirm) but does not, without creating an SQLite file."""
-    from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
+    from hpsearch.compute.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
     from hpsearch.search.study import (
         keep_settings,
         kept_settings,
@@ -503,7 +505,7 @@ def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, c
     be killed are released here, so none is left RUNNING.
     """
     from hpsearch.launch.progress import LiveProgress
-    from hpsearch.launch.retries import release_trials
+    from hpsearch.lifecycle.retries import release_trials
     from hpsearch.search.study import open_study
     from hpsearch.store.urls import mask
 
@@ -540,7 +542,7 @@ def _supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, c
 
 def _release_tolerantly(study: optuna.Study, workers: set[str]) -> None:
     """Release the trials of workers that died; on a storage hiccup their heartbeats still will."""
-    from hpsearch.launch.retries import release_trials
+    from hpsearch.lifecycle.retries import release_trials
     from hpsearch.store.storage import is_storage_failure
 
     if not workers:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from hpsearch.launch import stopping
-from hpsearch.store.records import worker_identity
+from hpsearch.lifecycle import stopping
+from hpsearch.records import worker_identity
 from hpsearch.store.urls import STORAGE_ENV
 
 # How long workers get to reach a safe point (the end of a training batch) and record their

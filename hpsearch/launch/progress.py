@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hpsearch.store.records import end_reason, trial_label
+from hpsearch.records import end_reason, trial_label
 from hpsearch.store.snapshot import Progress as StudyProgress
 from hpsearch.space.spec import StudySpec
 from hpsearch.search.study import study_progress

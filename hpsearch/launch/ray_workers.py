@@ -21,16 +21,16 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch.launch import stopping
-from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError
+from hpsearch.lifecycle import stopping
+from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
 from hpsearch.launch.pool import GPU_SHARING, STOP_SECONDS, WorkerTask
-from hpsearch.store.records import worker_identity
+from hpsearch.records import worker_identity
 
 # A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
 MAX_RESTARTS = 3
@@ -74,11 +74,12 @@ class StudyWorker:
         return Placement(node=ray.util.get_node_ip_address(), host=socket.gethostname(), pid=os.getpid(),
                          gpus=os.environ.get("CUDA_VISIBLE_DEVICES", ""), log=_output_file())
 
-    def work(self, task: WorkerTask, storage_url: str, sampler_seed: int, directory: str) -> tuple[int, str]:
-        """Train trials until the study is done; (exit code, one-sentence error) as `hpsearch worker`."""
+    def work(self, join: Callable[..., object], task: WorkerTask, storage_url: str, sampler_seed: int,
+             directory: str) -> tuple[int, str]:
+        """Train trials with `join` (the launcher's, sent by reference) until the study is done;
+        (exit code, one-sentence error) as `hpsearch worker`."""
         from rich.console import Console
 
-        from hpsearch.launch.launcher import join
         from hpsearch.store.urls import mask
 
         if os.path.isdir(directory):  # the driver's, where relative data and SQLite paths point
@@ -273,8 +274,9 @@ def check_shared_storage(url: str, address: str) -> None:
 class RayWorkers:
     """The actors of one run (the launcher's `Workers`): started, watched, restarted, stopped."""
 
-    def __init__(self, shape: ActorShape, task: WorkerTask, storage_url: str) -> None:
+    def __init__(self, shape: ActorShape, task: WorkerTask, storage_url: str, join: Callable[..., object]) -> None:
         self.shape = shape
+        self.join = join  # what each actor runs: the launcher's `join`, which this module cannot import
         self.task = task
         self.storage_url = storage_url
         self.actors: list[Any] = []
@@ -328,7 +330,7 @@ class RayWorkers:
             return
         self.seen.add(place.identity)
         sampler_seed = self.seed + index + len(self.actors) * self.restarts[index]
-        self.calls[index] = actor.work.remote(self.task, self.storage_url, sampler_seed, os.getcwd())
+        self.calls[index] = actor.work.remote(self.join, self.task, self.storage_url, sampler_seed, os.getcwd())
 
     def describe(self) -> list[str]:
         lines = [f"Ray: {self.shape.describe}; logs are on each node, in the file named below"]

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from hpsearch.launch import arguments, stopping
+from hpsearch.launch import arguments
+from hpsearch.lifecycle import stopping
 from hpsearch.launch.arguments import PathText, StudyReference
 from hpsearch.launch.backend_check import stated_backend, use_backend
 from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
@@ -58,7 +59,7 @@ def export(study: StudyReference, *, out: PathText, trial: str | int = "best", s
     from hpsearch.data.sources import DataError, load_splits
     from hpsearch.search.study import DataMismatch, check_study_data
     from hpsearch.space.spec import DataSpec
-    from hpsearch.store.records import DATA_ATTR, SEED_ATTR, why_no_network
+    from hpsearch.records import DATA_ATTR, SEED_ATTR, why_no_network
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()

@@ -15,30 +15,21 @@ its next safe point, as a stop signal would stop it, and queued again for a late
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.launch import stopping
+from hpsearch.lifecycle import stopping
 from hpsearch.data.sources import Splits
 from hpsearch.train.objective import Objective
-from hpsearch.store.records import END_REASON_ATTR, EndReason, worker_identity
-from hpsearch.launch.retries import (
-    queue_unqueued_retries,
-    recover_taken_over,
-    release_trials,
-    requeue_lost,
-)
+from hpsearch.records import END_REASON_ATTR, EndReason
+from hpsearch.lifecycle.retries import requeue_lost
+from hpsearch.lifecycle.trial_loop import Next, run_trials
 from hpsearch.space.spec import StudySpec
-from hpsearch.store.storage import is_storage_failure
+from hpsearch.store.storage import TrialCallback
 from hpsearch.search.study import check_data, open_study, record_data, study_progress
 
-TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-POLL_SECONDS = 2.0  # how often a waiting worker looks at the study again
-STORAGE_PATIENCE_SECONDS = 120.0  # how long a worker waits for a lost database to come back
 
 
 class RepeatedFailures(RuntimeError):
@@ -83,37 +74,19 @@ def run_worker(
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
     callbacks: list[TrialCallback] = [errors, requeue_lost] + ([on_trial] if on_trial else [])
-    storage_lost_since: float | None = None
-    while not errors.stopped and not stopping.stop_requested():
-        try:
-            queue_unqueued_retries(study)  # retries a database outage kept this worker from queueing
-            fail_stale_trials(study)  # trials of dead workers: failed, queued again by the storage
-            progress = study_progress(study, storage, active=True)
-            if progress.done or progress.budget_spent:
-                break
-            # Read again before every trial: `resume --budget` elsewhere may have raised it.
-            left = progress.budget.seconds_left if progress.budget else None
-            stopping.stop_at(None if left is None else time.time() + left)
-            covered = progress.finished + progress.states["RUNNING"] >= progress.target
-            if covered and not progress.states["WAITING"]:
-                stopping.pause(POLL_SECONDS)  # others finish the last trials; stand by in case one dies
-                continue
-            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
-            storage_lost_since = None
-        except Exception as error:
-            # The database restarted or the network dropped: the trial in flight is lost (and
-            # retried once stale); wait for the storage to come back rather than give up at once.
-            if not is_storage_failure(error):
-                if not recover_taken_over(study, objective.current_trial):
-                    raise
-                continue
-            storage_lost_since = storage_lost_since or time.monotonic()
-            if time.monotonic() - storage_lost_since > STORAGE_PATIENCE_SECONDS:
-                raise
-            stopping.pause(POLL_SECONDS)
-        except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
-            release_trials(study, {worker_identity()})
-            raise
+
+    def decide() -> Next:
+        progress = study_progress(study, storage, active=True)
+        if progress.done or progress.budget_spent:
+            return Next.DONE
+        # Read again before every trial: `resume --budget` elsewhere may have raised it.
+        left = progress.budget.seconds_left if progress.budget else None
+        stopping.stop_at(None if left is None else time.time() + left)
+        covered = progress.finished + progress.states["RUNNING"] >= progress.target
+        return Next.WAIT if covered and not progress.states["WAITING"] else Next.TRAIN
+
+    run_trials(study, objective, decide, lambda: objective.current_trial, callbacks,
+               keep_going=lambda: not errors.stopped)
     if errors.stopped:
         raise RepeatedFailures(f"this worker stopped after {errors.limit} trials in a row failed, the last "
                                f"with: {errors.last_reason}")

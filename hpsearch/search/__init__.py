@@ -1,2 +1,2 @@
-"""How a study searches and when it stops: the Optuna study with its sampler and pruner, compute
-budgets, the cost of a network, and the confirm round."""
+"""How a study searches: the Optuna study with its sampler and pruner, warm starts from earlier
+studies, and the confirm round."""

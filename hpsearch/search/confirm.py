@@ -9,18 +9,17 @@ the work through the storage, and a worker that dies has its trial retried like 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.storages import BaseStorage, fail_stale_trials
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.launch import stopping
+from hpsearch.lifecycle.trial_loop import Next, run_trials
 from hpsearch.data.sources import Splits
-from hpsearch.store.records import (
+from hpsearch.records import (
     CONFIRMS_ATTR,
     END_REASON_ATTR,
     OVERRIDES_ATTR,
@@ -29,13 +28,13 @@ from hpsearch.store.records import (
     best_first,
 )
 from hpsearch.space.spec import PrunerSpec, StudySpec
+from hpsearch.store.storage import TrialCallback
 
 if TYPE_CHECKING:
     from hpsearch.train.objective import Objective  # TensorFlow: imported when a round trains
 
 CONFIRM_SUFFIX = ".confirm"
 LONGER = 4  # a confirm round trains this many times the search's epochs unless told otherwise
-POLL_SECONDS = 2.0  # how often a process with nothing to train looks again while others finish
 
 
 def confirm_name(study_name: str) -> str:
@@ -94,36 +93,26 @@ class OnlyQueued:
 
 def run_confirmations(
     spec: StudySpec, storage: BaseStorage, splits: Splits, checkpoints: Path,
-    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    on_trial: TrialCallback | None = None,
 ) -> optuna.Study:
     """Train the confirm round's queued trials in this process until none is left (waiting while
     other processes finish theirs, to retry one whose worker died). A stop signal ends the trial
     in training at a safe point, queued again (see `stopping.py`); a second one hands it back."""
     from hpsearch.train.objective import Objective  # loads TensorFlow
-    from hpsearch.store.records import worker_identity
-    from hpsearch.launch.retries import recover_taken_over, release_trials, requeue_lost
+    from hpsearch.lifecycle.retries import requeue_lost
     from hpsearch.search.study import open_study
 
     study = open_study(spec, storage)
     objective = OnlyQueued(Objective(spec, splits, checkpoints))
-    callbacks = [requeue_lost] + ([on_trial] if on_trial else [])
-    try:
-        while not stopping.stop_requested():
-            fail_stale_trials(study)  # a dead worker's trial: failed, queued again by the storage
-            states = [t.state for t in study.get_trials(deepcopy=False)]
-            if TrialState.WAITING not in states:
-                if TrialState.RUNNING not in states:
-                    break
-                stopping.pause(POLL_SECONDS)
-                continue
-            try:
-                study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
-            except ValueError:
-                if not recover_taken_over(study, objective.objective.current_trial):
-                    raise
-    except KeyboardInterrupt:  # a second signal: no safe point reached, so hand back what we hold
-        release_trials(study, {worker_identity()})
-        raise
+
+    def decide() -> Next:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if TrialState.WAITING in states:
+            return Next.TRAIN
+        return Next.WAIT if TrialState.RUNNING in states else Next.DONE
+
+    run_trials(study, objective, decide, lambda: objective.objective.current_trial,
+               [requeue_lost] + ([on_trial] if on_trial else []))
     return study
 
 

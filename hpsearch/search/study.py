@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from hpsearch.search.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
-from hpsearch.store.records import (
+from hpsearch.compute.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
+from hpsearch.records import (
     BASELINE_ATTR,
     BUDGET_ATTR,
     DATA_ATTR,
@@ -41,7 +41,6 @@ from hpsearch.search.warm_start import NearWarmStarts, enqueue_warm_starts, warm
 if TYPE_CHECKING:
     from hpsearch.data.sources import Splits
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # What a study keeps once created, as `StudySpec.with_overrides` names it -> as a user types it.
 # Trials of other lengths, or on other data, would not be comparable with those already run.
 KEPT_SETTINGS = {"epochs": "--epochs", "dataset": "--data", "subset": "--subset", "seed": "--seed"}

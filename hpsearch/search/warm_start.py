@@ -24,7 +24,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from hpsearch.space.catalogue import COUNT_OF_SCOPE, PARAMETERS
 from hpsearch.space.sampling import baseline_trial, sample
 from hpsearch.space.spec import Baseline, Dimension, SpecError, StudySpec, check_baseline
-from hpsearch.store.records import BASELINE_ATTR, OVERRIDES_ATTR, WARM_START_ATTR, best_first
+from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR, WARM_START_ATTR, best_first
 
 WARM_STARTS_PER_STUDY = 3  # the best complete trials taken from each source study
 WARM_PREFIX = "warm start "  # a warm start's starting-point name: "warm start cifar-dropout#12"

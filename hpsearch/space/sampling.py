@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 
 from hpsearch.space.catalogue import PARAMETERS, SGD_ONLY, positions_of
-from hpsearch.store.records import BASELINE_ATTR, OVERRIDES_ATTR
+from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR
 from hpsearch.space.spec import Baseline, Dimension, StudySpec
 from hpsearch.space.starting_points import starting_points
 

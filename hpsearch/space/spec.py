@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hpsearch.search.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
+from hpsearch.compute.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
 from hpsearch.space.catalogue import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
 from hpsearch.space.execution import BACKENDS, EXECUTION_DEFAULTS, PRECISIONS
 

@@ -1,2 +1,1 @@
-"""The database: storage URLs, opening Optuna storages, fast read-only snapshots, and the names of
-what each study and trial records."""
+"""The database: storage URLs, opening Optuna storages, and fast read-only snapshots."""

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 from sqlalchemy import column, select, table
 
-from hpsearch.search.budget import NO_TRIAL_TARGET, BudgetUse
-from hpsearch.store.records import DESCRIPTION_ATTR, TARGET_ATTR
+from hpsearch.compute.budget import NO_TRIAL_TARGET, BudgetUse
+from hpsearch.records import DESCRIPTION_ATTR, TARGET_ATTR
 from hpsearch.store.urls import driver_url, engine_kwargs, opening
 
 if TYPE_CHECKING:

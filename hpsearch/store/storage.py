@@ -12,7 +12,7 @@ import fcntl
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import optuna
@@ -23,21 +23,25 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from hpsearch.launch.retries import retry_trial
 from hpsearch.store.heartbeat import heartbeat_settings
 from hpsearch.store.urls import driver_url, engine_kwargs, opening, sqlite_file
+
+
+# Called with a study and one of its trials: Optuna's trial callbacks, and the stale-trial callback.
+TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 class StorageError(RuntimeError):
     """A storage that cannot be opened; the message is one sentence with no password in it."""
 
 
-def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
+def open_storage(url: str, *, read_only: bool = False, on_stale_trial: TrialCallback | None = None) -> RDBStorage:
     """Open (creating tables if needed) an RDB storage with heartbeats and automatic retries.
 
     `read_only` commands (list, summary, report) skip Optuna's schema-version check, which costs
     a quarter of a second of Alembic work on every start; the others are refused at once, before
-    any training starts, when an SQLite file cannot be written.
+    any training starts, when an SQLite file cannot be written. `on_stale_trial` is given each
+    trial that `fail_stale_trials` fails for a dead worker (hpsearch queues it again).
     """
     heartbeat_interval, grace_period = heartbeat_settings()  # a bad variable is its own sentence
     with opening(url, StorageError, writing=not read_only), one_at_a_time(driver_url(url)):
@@ -47,7 +51,7 @@ def open_storage(url: str, *, read_only: bool = False) -> RDBStorage:
             skip_compatibility_check=read_only,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
-            heartbeat_stale_trial_callback=retry_trial,
+            heartbeat_stale_trial_callback=on_stale_trial,
         )
     if storage.engine.dialect.name == "sqlite":
         sqlalchemy.event.listen(storage.engine, "before_execute", _lock_for_update_on_sqlite)

@@ -20,7 +20,7 @@ from hpsearch.space.architecture import Architecture, Training
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.pipeline import ImageBatches
-from hpsearch.store.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
+from hpsearch.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "trial.json"

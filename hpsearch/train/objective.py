@@ -17,16 +17,16 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from hpsearch.launch import stopping
+from hpsearch.lifecycle import stopping
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.train.checkpoints import CheckpointOwner, Resumed, TrialCheckpoint, foreign_checkpoints
-from hpsearch.search.cost import seconds_per_epoch, too_costly
+from hpsearch.compute.cost import seconds_per_epoch, too_costly
 from hpsearch.data.sources import Splits
 from hpsearch.analysis.diagnosis import loss_diverged
 from hpsearch.train.model import compile_model, forget_traced_gradients, steps_per_epoch
 from hpsearch.train.backend import out_of_memory
 from hpsearch.train.pipeline import InputPipeline
-from hpsearch.store.records import (
+from hpsearch.records import (
     ARCHITECTURE_ATTR,
     BACKEND_ATTR,
     BASELINE_ATTR,
@@ -52,7 +52,8 @@ from hpsearch.store.records import (
 )
 from hpsearch.space.sampling import sample
 from hpsearch.space.spec import StudySpec
-from hpsearch.search.study import FINISHED
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class TrialDiverged(RuntimeError):

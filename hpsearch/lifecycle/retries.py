@@ -15,7 +15,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.store.records import (
+from hpsearch.records import (
     BASELINE_ATTR,
     CONFIRMS_ATTR,
     END_REASON_ATTR,
@@ -25,6 +25,7 @@ from hpsearch.store.records import (
     WORKER_ATTR,
     EndReason,
 )
+from hpsearch.store.storage import is_storage_failure, one_at_a_time, storage_url
 
 MAX_RETRIES = 3  # crashes of one trial retried; stops asked for (signals, budgets) are not counted
 # What a trial is, rather than what one attempt at it did; the retry carries only these.
@@ -54,8 +55,6 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     MAX_RETRIES crashes the trial is left failed. Unlike that callback, the copy does not inherit
     the attempt's curves, timings and end reason; a checkpoint the attempt left (`checkpoints.py`)
     brings back what it really resumes from."""
-    from hpsearch.store.storage import is_storage_failure, one_at_a_time, storage_url  # (storage.py imports this module)
-
     crashes = crashes_before_retry(trial)
     if crashes > MAX_RETRIES:
         return

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from hpsearch.store.records import EPOCH_SECONDS_ATTR, HISTORY_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.records import EPOCH_SECONDS_ATTR, HISTORY_ATTR, RESUMED_EPOCHS_ATTR
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpsearch.store.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR
+from hpsearch.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
