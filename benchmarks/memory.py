@@ -12,9 +12,11 @@ Arms (one worker process each, run one after the other):
   without-fix hpsearch with `model.forget_traced_gradients` turned off, so TensorFlow's gradient
               registry keeps every earlier trial's traced train step alive (issue 12).
 (glibc's `malloc_trim(0)` after every trial and MALLOC_ARENA_MAX=2 were measured too and changed
-the ratio by under 0.005.)
+the ratio by under 0.005.) `--backends tensorflow jax torch` runs each arm on each Keras backend
+(KERAS_BACKEND in the worker's environment); the fix is TensorFlow's, so `without-fix` runs there only.
 
     python -m benchmarks.memory --study digits-quick --data digits --trials 40 --epochs 2
+    python -m benchmarks.memory --trials 40 --epochs 2 --arms as-is --backends tensorflow jax torch
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from hpsearch.space.execution import BACKENDS
 
 BASE_TRIAL = 8  # by then TensorFlow, the data and the first graphs of every kind are loaded
 TARGET = 1.10
@@ -77,19 +81,19 @@ def child(args: argparse.Namespace) -> None:
     run_worker(spec, open_storage(args.storage), splits, checkpoints, on_trial=record)
 
 
-def measure(args: argparse.Namespace, arm: str) -> list[dict[str, Any]]:
-    """Run one worker process for an arm; its per-trial records."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+def measure(args: argparse.Namespace, arm: str, backend: str) -> list[dict[str, Any]]:
+    """Run one worker process for an arm on a Keras backend; its per-trial records."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": backend}
     with tempfile.TemporaryDirectory() as directory:
         command = [sys.executable, "-m", "benchmarks.memory", "--child", arm,
                    "--study", args.study, "--data", args.data, "--trials", str(args.trials),
                    "--epochs", str(args.epochs), "--storage", f"sqlite:///{Path(directory) / 'memory.db'}"]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"{arm}: worker failed\n{result.stderr[-3000:]}")
+        raise SystemExit(f"{arm} on {backend}: worker failed\n{result.stderr[-3000:]}")
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     if len(records) < args.trials:
-        raise SystemExit(f"{arm}: the worker finished {len(records)} of {args.trials} trials")
+        raise SystemExit(f"{arm} on {backend}: the worker finished {len(records)} of {args.trials} trials")
     return records
 
 
@@ -101,6 +105,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--arms", nargs="+", default=["as-is", "without-fix"], choices=ARMS)
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=BACKENDS)
     parser.add_argument("--every", type=int, default=4,
                         help="show every Nth trial (and trial 1, 8 and the last)")
     parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
@@ -112,7 +117,10 @@ def main() -> None:
     if args.trials < BASE_TRIAL:
         parser.error(f"--trials must be at least {BASE_TRIAL}")
 
-    results = {arm: measure(args, arm) for arm in args.arms}
+    runs = [(arm, backend) for backend in args.backends for arm in args.arms
+            if arm == "as-is" or backend == "tensorflow"]
+    results = {(arm if len(args.backends) == 1 else f"{arm} on {backend}"): measure(args, arm, backend)
+               for arm, backend in runs}
     shown = sorted({1, BASE_TRIAL, args.trials, *range(args.every, args.trials + 1, args.every)})
     base = {arm: records[BASE_TRIAL - 1]["rss_mb"] for arm, records in results.items()}
     ratios = {arm: records[-1]["rss_mb"] / base[arm] for arm, records in results.items()}
@@ -120,7 +128,8 @@ def main() -> None:
               for arm, records in results.items()}
 
     print(f"Worker RSS (MB) after each trial: {args.study} on {args.data}, {args.trials} trials x "
-          f"{args.epochs} epochs, CPU, one worker process per arm")
+          f"{args.epochs} epochs, CPU, one worker process per arm"
+          + ("" if len(args.backends) > 1 else f", Keras on {args.backends[0]}"))
     print()
     print("| trial | " + " | ".join(results) + " |")
     print("| --- |" + " --- |" * len(results))

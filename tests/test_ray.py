@@ -32,7 +32,8 @@ from tests.interruptions import digits_study
 from tests.postgres import free_port
 from tests.ray_head import RayHead
 
-pytestmark = pytest.mark.timeout(300)
+# One Ray cluster at a time on this machine: with pytest-xdist the module runs on one worker.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("ray")]
 PLACED = re.compile(r"worker (\d+): node \S+ \((\S+)\), (GPU \S+|CPU), pid (\d+)")
 
 
