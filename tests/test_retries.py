@@ -207,7 +207,8 @@ def test_a_worker_whose_trial_another_failed_as_stale_carries_on(tmp_path: Path)
 
 def test_a_retry_the_database_was_down_for_is_queued_once_it_is_back(postgres: PostgresServer, database: str) -> None:
     """A trial lost to a database restart fails first; its retry is queued right after, while the
-    server may still be down. That retry is owed, not dropped, and queued when the server is back."""
+    server may still be down. That retry is owed, not dropped, and queued when the server is back,
+    in its own study only."""
     quiet_optuna()
     storage = open_storage(database)
     try:
@@ -222,6 +223,11 @@ def test_a_retry_the_database_was_down_for_is_queued_once_it_is_back(postgres: P
             assert is_storage_failure(raised.value)
         finally:
             postgres.start()
+        # The same process going on to another study (the Python API's run, then confirm) owes
+        # that study nothing: the retry stays the first study's.
+        other = optuna.create_study(storage=storage, study_name="outage.confirm")
+        queue_unqueued_retries(other)
+        assert other.get_trials(deepcopy=False) == []
         queue_unqueued_retries(study)
         queue_unqueued_retries(study)  # owed once: a second call queues nothing more
         (retry,) = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]

@@ -79,20 +79,24 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
             )
     except Exception as error:
         if is_storage_failure(error):  # the database went away again: queue it once it is back
-            _unqueued.append(trial)
+            _unqueued.append((study.study_name, trial))
         raise
 
 
 # Retries this process could not queue because the database was unreachable at that moment (a
 # trial lost to a database restart fails first, and its retry is queued right after, when the
 # restart may still be going on); `queue_unqueued_retries` queues them once it is back.
-_unqueued: list[FrozenTrial] = []
+# Each is kept with its study's name, so that a process that goes on to another study (the Python
+# API's run, then confirm) never queues one study's retry in the other.
+_unqueued: list[tuple[str, FrozenTrial]] = []
 
 
 def queue_unqueued_retries(study: optuna.Study) -> None:
-    """Queue the retries this process owes (see `_unqueued`); a storage failure leaves them owed."""
-    while _unqueued:
-        retry_trial(study, _unqueued.pop(0))  # on failure it is owed again, and the error goes up
+    """Queue the retries this process owes `study` (see `_unqueued`); a storage failure leaves
+    them owed."""
+    for owed in [entry for entry in _unqueued if entry[0] == study.study_name]:
+        _unqueued.remove(owed)
+        retry_trial(study, owed[1])  # on failure it is owed again, and the error goes up
 
 
 def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import fail_stale_trials
 
 from hpsearch.lifecycle import stopping
@@ -17,6 +18,7 @@ from hpsearch.lifecycle.retries import queue_unqueued_retries, recover_taken_ove
 from hpsearch.records import worker_identity
 from hpsearch.store.storage import TrialCallback, is_storage_failure
 
+TAKEN_OVER = (ValueError, UpdateFinishedTrialError)  # what Optuna raises on telling a finished trial
 POLL_SECONDS = 2.0  # how often a process with nothing to train looks at the study again
 STORAGE_PATIENCE_SECONDS = 120.0  # how long a process waits for a lost database to come back
 
@@ -43,8 +45,8 @@ def run_trials(
     Before each decision the dead workers' trials are failed and queued again (the storage's
     stale-trial callback) and this process's owed retries are queued. A result refused because
     another process failed the trial as stale meanwhile (`current_trial` names the trial) has its
-    retry queued here. A database that went away is waited for, up to STORAGE_PATIENCE_SECONDS
-    without a trial getting through. A second signal (KeyboardInterrupt: no safe point reached)
+    retry queued here (only then: any other error goes up). A database that went away is waited
+    for, up to STORAGE_PATIENCE_SECONDS without a trial getting through or a wait that it answered. A second signal (KeyboardInterrupt: no safe point reached)
     hands back the trials this process holds."""
     storage_lost_since: float | None = None
     try:
@@ -56,6 +58,7 @@ def run_trials(
                 if step is Next.DONE:
                     break
                 if step is Next.WAIT:
+                    storage_lost_since = None  # the storage answered, and nothing more was asked of it
                     stopping.pause(POLL_SECONDS)
                     continue
                 study.optimize(objective, n_trials=1, callbacks=list(callbacks), catch=(Exception,),
@@ -63,7 +66,8 @@ def run_trials(
                 storage_lost_since = None
             except Exception as error:
                 if not is_storage_failure(error):
-                    if not recover_taken_over(study, current_trial()):
+                    # Optuna refuses the result of a trial another process failed as stale.
+                    if not (isinstance(error, TAKEN_OVER) and recover_taken_over(study, current_trial())):
                         raise
                     continue
                 # The database restarted or the network dropped: the trial in flight is lost (and
