@@ -31,7 +31,6 @@ from hpsearch.store.storage import TrialCallback
 from hpsearch.search.study import check_data, open_study, record_data, study_progress
 
 
-
 class RepeatedFailures(RuntimeError):
     """A worker stopped because its trials kept failing; the message is one sentence."""
 
