@@ -6,7 +6,7 @@ import os
 
 # TensorFlow prints C++ start-up chatter (CPU flags, missing CUDA) unless told before its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from hpsearch.launch.pool import GPU_SHARING  # noqa: E402  (imports no backend)
+from hpsearch.launch.engines.base import GPU_SHARING  # noqa: E402  (imports no backend)
 
 for _name, _value in GPU_SHARING.items():  # GPU memory as needed, so several workers share one GPU
     os.environ.setdefault(_name, _value)

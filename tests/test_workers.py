@@ -194,7 +194,7 @@ def test_dashboard_serves_the_storage_on_loopback(tmp_path: Path) -> None:
 
 
 def test_gpu_planning_pins_workers() -> None:
-    from hpsearch.launch.pool import WorkerSlot, plan_workers, worker_environment
+    from hpsearch.launch.engines.local import WorkerSlot, plan_workers, worker_environment
 
     assert plan_workers(None, ["0", "1"], 2) == [
         WorkerSlot(0, "0"), WorkerSlot(1, "1"), WorkerSlot(2, "0"), WorkerSlot(3, "1")

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hpsearch.launch.pool import detect_gpus
+from hpsearch.launch.engines.local import detect_gpus
 from hpsearch.space.execution import BACKENDS, PRECISIONS
 
 

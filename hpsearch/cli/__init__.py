@@ -36,7 +36,7 @@ def _ray_alone_means_local(args: list[str]) -> list[str]:
     already named before `--ray` (so `run STUDY --ray nowhere` is told what --ray takes, not of an
     "unexpected extra argument"); otherwise it is the study (`run --ray STUDY`).
     """
-    from hpsearch.launch.ray_workers import LOCAL
+    from hpsearch.launch.engines.ray_connection import LOCAL
 
     if "--ray" not in args:
         return args

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from hpsearch.launch.engines import ENGINES
 from hpsearch.space.execution import BACKENDS, PRECISIONS
 
 
@@ -26,7 +27,7 @@ def _storage_given(value: str | None) -> str | None:
 
 def _ray_address(value: str | None) -> str | None:
     """Refuse a --ray value that is no Ray address in one sentence, before anything starts."""
-    from hpsearch.launch.ray_workers import address_problem
+    from hpsearch.launch.engines.ray_connection import address_problem
 
     problem = None if value is None else address_problem(value)
     if problem:
@@ -65,6 +66,13 @@ RayOpt = Annotated[
                  "--ray alone starts Ray here for this run. Needs pip install 'hpsearch\\[ray]'.",
                  callback=_ray_address),
 ]
+EngineName = Enum("EngineName", {name: name for name in ENGINES}, type=str)  # type: ignore[misc]
+EngineOpt = Annotated[
+    Optional[EngineName],
+    typer.Option(help="Where the workers run: local (one here, or --workers processes on this machine's CPUs "
+                 "and GPUs), ray (actors on a Ray cluster) or slurm (a job array of --workers tasks, set up by "
+                 "SBATCH_* variables); default ray with --ray, else local."),
+]
 Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)  # type: ignore[misc]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 
@@ -102,7 +110,7 @@ SamplerSeedOpt = Annotated[
 TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "storage": (StorageOpt, None), "trials": (TrialsOpt, None), "budget": (BudgetOpt, None),
     "epochs": (EpochsOpt, None), "data": (DataOpt, None), "subset": (SubsetOpt, None), "seed": (SeedOpt, None),
-    "sampler_seed": (SamplerSeedOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
+    "sampler_seed": (SamplerSeedOpt, None), "engine": (EngineOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
     "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "backend": (BackendOpt, None),
     "precision": (PrecisionOpt, None),
     "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),

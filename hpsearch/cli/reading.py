@@ -12,7 +12,9 @@ from rich.table import Table
 
 from hpsearch.cli.options import DataOpt, StorageOpt, StudyArg
 from hpsearch.cli.shell import app, console, errors, fail, guarded, load_study_file, open_storage, read_study, short
-from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, load, print_findings
+from hpsearch.errors import RUN_ERROR, USAGE_ERROR
+from hpsearch.launch.data_check import print_findings
+from hpsearch.launch.launcher import load
 from hpsearch.space.catalogue import PARAMETERS
 from hpsearch.space.starting_points import starting_points
 

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from hpsearch.launch.launcher import RUN_ERROR, USAGE_ERROR, LaunchError, open_checked, study_name, unknown_study
+from hpsearch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
+from hpsearch.search.reconcile import open_checked, study_name, unknown_study
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage

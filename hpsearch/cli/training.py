@@ -12,7 +12,7 @@ from rich.table import Table
 from hpsearch.cli.options import CheckpointsOpt, DataOpt, ForceOpt, StorageOpt, StudyArg, with_options
 from hpsearch.cli.shell import app, console, exit_unless_done, fail, guarded
 from hpsearch.lifecycle import stopping
-from hpsearch.launch.launcher import RUN_ERROR
+from hpsearch.errors import RUN_ERROR
 
 if TYPE_CHECKING:
     import optuna
@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
-    @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "workers", "gpus",
+    @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "engine", "workers", "gpus",
                   "workers_per_gpu", "ray", "backend", "precision", "xla", "steps_per_execution", "checkpoints", "force",
                   "warm_start")
     def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
 
         stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
-        if options["ray"] is None:  # on Ray, the cluster's GPUs count, not this machine's
+        if options["ray"] is None and options["engine"] != "ray":  # on Ray, the cluster's GPUs count
             _note_gpu_only_options(options["precision"], options["workers_per_gpu"])
         exit_unless_done(guarded(run, study, resume=resume, console=console, **options))
 
@@ -81,7 +81,7 @@ def _note_gpu_only_options(precision: str | None, workers_per_gpu: int = 1) -> N
     mixed = (precision or "").startswith("mixed")
     if not (workers_per_gpu > 1 or mixed):
         return
-    from hpsearch.launch.pool import detect_gpus
+    from hpsearch.launch.engines.local import detect_gpus
 
     if detect_gpus():
         return

@@ -1,1 +1,2 @@
-"""Running a study: the worker loop, worker processes, Ray actors, and the live progress display."""
+"""Running a study: the launcher (`run`, `join`), the engines its workers run on, the worker loop,
+supervision, and the live progress display."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from hpsearch.launch.errors import USAGE_ERROR, LaunchError
+from hpsearch.errors import USAGE_ERROR, LaunchError
 
 if TYPE_CHECKING:
     from hpsearch.space.spec import StudySpec
@@ -139,7 +139,7 @@ def flag(name: str, value: Any) -> Any:
 # The rule for each argument of the API, by name (the same name means the same thing everywhere).
 CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "study": study_reference, "storage": storage, "data": text, "checkpoints": text, "gpus": text, "ray": text,
-    "precision": text, "budget": budget, "out": path, "trial": trial_reference,
+    "engine": text, "precision": text, "budget": budget, "out": path, "trial": trial_reference,
     **{name: whole_number for name in ("trials", "epochs", "subset", "seed", "sampler_seed", "workers",
                                        "workers_per_gpu", "steps_per_execution", "top")},
     **{name: flag for name in ("force", "resume", "xla")},

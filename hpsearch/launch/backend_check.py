@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 
-from hpsearch.launch.errors import USAGE_ERROR, LaunchError
+from hpsearch.errors import USAGE_ERROR, LaunchError
 from hpsearch.space.execution import BACKENDS
 
 BACKEND_ENV = "KERAS_BACKEND"

@@ -14,7 +14,11 @@ from hpsearch.launch import arguments
 from hpsearch.lifecycle import stopping
 from hpsearch.launch.arguments import PathText, StudyReference
 from hpsearch.launch.backend_check import stated_backend, use_backend
-from hpsearch.launch.launcher import USAGE_ERROR, LaunchError, load, load_checked_data, prepare, writable_checkpoints
+from hpsearch.errors import USAGE_ERROR, LaunchError
+from hpsearch.launch.data_check import load_checked_data
+from hpsearch.launch.launcher import load
+from hpsearch.search.reconcile import prepare
+from hpsearch.store.urls import writable_checkpoints
 
 if TYPE_CHECKING:
     import optuna

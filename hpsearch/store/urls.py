@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, unquote_plus
 
+from hpsearch.errors import USAGE_ERROR, LaunchError
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
@@ -127,6 +129,22 @@ def checkpoint_dir(url: str, flag: str | None = None) -> Path:
     database = sqlite_file(url)
     where = database.parent / f"{database.stem}-checkpoints" if database else Path("hpsearch-checkpoints")
     return where.absolute()
+
+
+def writable_checkpoints(url: str, flag: str | None) -> Path:
+    """The checkpoint directory (`checkpoint_dir`), created, and refused in one sentence when it
+    cannot be written: before training, rather than after trials failed on their first save."""
+    import tempfile
+
+    root = checkpoint_dir(url, flag)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        raise LaunchError(f"cannot write checkpoints into {root} ({error.strerror or error}); "
+                          "give --checkpoints a directory this process can write", USAGE_ERROR) from None
+    return root
 
 
 def missing_sqlite_file(url: str) -> Path | None:

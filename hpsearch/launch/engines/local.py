@@ -1,4 +1,5 @@
-"""Starting, pinning, watching and stopping worker processes (`hpsearch run --workers N`).
+"""The `local` engine: one worker in the launcher's process, or worker processes on this machine
+(`hpsearch run --workers N`, or one per GPU) started, pinned, watched and stopped here.
 
 Each worker is a separate `hpsearch worker` process: its own TensorFlow, pinned to one GPU with
 CUDA_VISIBLE_DEVICES (several may share one), or on the CPU with its share of the cores. They
@@ -17,22 +18,28 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Callable
 
+from hpsearch.errors import USAGE_ERROR, LaunchError
+from hpsearch.launch.data_check import check_data_here
+from hpsearch.launch.engines.base import (
+    GPU_SHARING,
+    STOP_SECONDS,
+    EngineRequest,
+    RunContext,
+    WorkerTask,
+    worker_failure,
+)
 from hpsearch.lifecycle import stopping
 from hpsearch.records import worker_identity
-from hpsearch.store.urls import STORAGE_ENV
+from hpsearch.store.urls import STORAGE_ENV, writable_checkpoints
 
-# How long workers get to reach a safe point (the end of a training batch) and record their
-# interrupted trial before SIGKILL; a killed worker's trial is then released by the launcher.
-STOP_SECONDS = 30.0
 # More workers than this only thrash: each CPU worker trains with its share of the cores, and
 # each GPU worker holds its own TensorFlow runtime in the GPU's memory.
 MAX_WORKERS_PER_CORE = 4
 MAX_WORKERS_PER_GPU = 8
-# Each backend takes GPU memory as it needs it rather than all at once, so workers share a GPU.
-GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-               "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
 
 
 class WorkerPlanError(ValueError):
@@ -76,60 +83,6 @@ def check_worker_count(workers: int, gpus: list[str]) -> None:
     if workers > limit:
         raise WorkerPlanError(f"--workers {workers} is more than this machine's {where} can run "
                               f"(at most {limit}); start workers on other machines with `hpsearch worker`")
-
-
-class Workers(Protocol):
-    """What the launcher asks of a run's workers: processes on this machine (`WorkerPool`) or
-    Ray actors on a cluster (`ray_workers.RayWorkers`)."""
-
-    def start(self, seed: int) -> None:
-        """Start them; worker i seeds its sampler with `seed + i`."""
-
-    def describe(self) -> list[str]:
-        """Where each worker runs and where its log is, for the user."""
-
-    def running(self) -> bool:
-        """Whether any is still at work (restarting the ones that died, where the engine can)."""
-
-    def stop(self) -> None:
-        """Ask each to stop at a safe point; kill what has not stopped in time."""
-
-    def identities(self) -> set[str]:
-        """Every worker as its trials record it (host:pid), so their trials can be released."""
-
-    def lost(self) -> set[str]:
-        """Workers that died (their trials to release) since the last call."""
-
-    def failures(self) -> list[tuple[int, str]]:
-        """Each failed worker's exit code and one-sentence error."""
-
-    def close(self) -> None:
-        """Make sure no worker is left once the run is over."""
-
-
-@dataclass(frozen=True)
-class WorkerTask:
-    """What every worker of a run is told: the study, and this run's own settings (the rest the
-    workers read from the study stored in the storage)."""
-
-    study: str
-    checkpoints: str
-    backend: str
-    precision: str
-    xla: bool | None  # None: Keras's choice per backend
-    steps_per_execution: int
-    force: bool
-
-    def join_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for `launcher.join` (a worker in this process, a Ray actor)."""
-        return {"checkpoints": self.checkpoints, "backend": self.backend, "precision": self.precision,
-                "xla": self.xla, "steps_per_execution": self.steps_per_execution, "force": self.force}
-
-    def flags(self) -> list[str]:
-        """The same as `hpsearch worker` arguments (a worker process)."""
-        xla = [] if self.xla is None else ["--xla" if self.xla else "--no-xla"]
-        return [self.study, "--checkpoints", self.checkpoints, "--backend", self.backend, "--precision", self.precision,
-                *xla, "--steps-per-execution", str(self.steps_per_execution), *(["--force"] if self.force else [])]
 
 
 @dataclass(frozen=True)
@@ -248,13 +201,8 @@ class WorkerPool:
 
     def failures(self) -> list[tuple[int, str]]:
         """Each failed worker's exit code and the last line it wrote (its one-sentence error)."""
-        failed = []
-        for slot, process in zip(self.slots, self.processes):
-            if (code := process.poll()) and code > 0:
-                lines = self.log_of(slot).read_text(errors="replace").strip().splitlines()
-                failed.append((code, lines[-1].removeprefix("error: ") if lines
-                               else f"worker {slot.index} exited with code {code}"))
-        return failed
+        return [worker_failure(slot.index, code, self.log_of(slot))
+                for slot, process in zip(self.slots, self.processes) if (code := process.poll()) and code > 0]
 
     def lost(self) -> set[str]:
         """Workers killed by a signal (a SIGKILL, the kernel's OOM killer) since the last call."""
@@ -266,3 +214,33 @@ class WorkerPool:
     def close(self) -> None:
         if self.running():  # only when the launcher itself failed: it stops them when interrupted
             self.stop()
+
+
+class LocalEngine:
+    """Workers on this machine: in this process when there is one on the CPU, else processes."""
+
+    def __init__(self, request: EngineRequest) -> None:
+        if request.address is not None:
+            raise LaunchError("--ray names a Ray cluster, for --engine ray, not --engine local",
+                              USAGE_ERROR)
+        try:
+            chosen = choose_gpus(request.gpus, detect_gpus())
+            self.slots = plan_workers(request.workers, chosen, request.workers_per_gpu)
+            check_worker_count(len(self.slots), chosen)
+        except WorkerPlanError as error:
+            raise LaunchError(str(error), USAGE_ERROR) from None
+
+    def in_this_process(self) -> bool:
+        return len(self.slots) == 1 and self.slots[0].gpu is None
+
+    def checkpoints(self, url: str, flag: str | None) -> Path:
+        return writable_checkpoints(url, flag)
+
+    @contextmanager
+    def workers(self, run: RunContext) -> Iterator[WorkerPool]:
+        """Worker processes, each logging into a fresh directory; data that is not the stored
+        study's is refused here first (the workers would each refuse it)."""
+        import tempfile
+
+        check_data_here(run.spec, run.storage, run.task.force, run.console)
+        yield WorkerPool(self.slots, run.task, run.url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{run.spec.name}-")))

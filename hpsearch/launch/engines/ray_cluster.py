@@ -1,5 +1,5 @@
-"""A study's workers as Ray actors (`hpsearch run STUDY --ray [ADDRESS]`), for teams whose GPUs
-are a Ray cluster (KubeRay included).
+"""The `ray` engine: a study's workers as Ray actors (`hpsearch run STUDY --ray [ADDRESS]`), for
+teams whose GPUs are a Ray cluster (KubeRay included).
 
 Ray places the workers and restarts them; the study itself stays coordinated through the Optuna
 storage, as with worker processes. Each actor is a fresh process of its own that sets TensorFlow's
@@ -14,11 +14,9 @@ pruners and shared-storage retries, which are the point of hpsearch.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -28,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.lifecycle import stopping
-from hpsearch.launch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
-from hpsearch.launch.pool import GPU_SHARING, STOP_SECONDS, WorkerTask
+from hpsearch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
+from hpsearch.launch.engines.base import GPU_SHARING, STOP_SECONDS, EngineRequest, RunContext, WorkerTask
+from hpsearch.launch.engines.ray_connection import LOCAL, connected, first_line
 from hpsearch.records import worker_identity
 
 # A worker that keeps dying (out of host memory, a bad node) is restarted this often, then given up.
 MAX_RESTARTS = 3
 PLACEMENT_PATIENCE_SECONDS = 30.0  # then a worker still waiting for Ray to place it is mentioned
-AUTH_MODE_ENV = "RAY_AUTH_MODE"
-LOCAL = "local"  # `--ray` alone: a Ray instance started here for this run and stopped after it
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class StudyWorker:
             return error.exit_code, mask(error.message)
         except Exception as error:  # a bug or a broken node: the traceback in this actor's log, one line back
             traceback.print_exc()
-            return RUN_ERROR, mask(f"{type(error).__name__}: {_first_line(error)} (traceback in the worker's log)")
+            return RUN_ERROR, mask(f"{type(error).__name__}: {first_line(error)} (traceback in the worker's log)")
         return 0, ""
 
     def stop(self) -> None:
@@ -106,95 +103,6 @@ def _output_file() -> str:
         return os.readlink("/proc/self/fd/1")
     except OSError:
         return "the node's Ray log directory (session_latest/logs)"
-
-
-def address_problem(address: str) -> str | None:
-    """Why `address` is none of what `connected` takes (`auto`, `local`, `host:port`,
-    `ray://host:port`), else None: one clause for "Invalid value for '--ray'"."""
-    scheme, _, rest = address.rpartition("://")
-    host, colon, port = rest.rpartition(":")
-    if address in ("auto", LOCAL) or (scheme == "ray" and rest and not colon):  # Ray client's own port
-        return None
-    if scheme in ("", "ray") and host and port.isdigit():
-        return None
-    return (f"{address!r} is not a Ray address: give auto, a cluster's host:port or ray://host:10001, or "
-            "--ray alone to start Ray here for this run")
-
-
-@contextmanager
-def connected(address: str) -> Iterator[None]:
-    """Connect this process to the Ray cluster at `address` (`auto`, `host:port`,
-    `ray://host:10001`), or start one here for the run (`local`), and let go afterwards."""
-    problem = address_problem(address)
-    if problem:
-        raise LaunchError(problem, USAGE_ERROR)
-    _check_reachable(address)
-    if _on_this_machine(address):
-        _send_token_if_any()  # before Ray loads: it reads its settings once
-    try:
-        import ray
-        from ray.exceptions import RayError
-    except ImportError:
-        raise LaunchError("--ray needs Ray: pip install 'hpsearch[ray]'", USAGE_ERROR) from None
-    try:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False if address == LOCAL else None,
-                 logging_level=logging.ERROR, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError, RayError) as error:
-        raise LaunchError(f"cannot connect to the Ray cluster at {address!r} ({_first_line(error)}); start one "
-                          "with `ray start --head`, or give its address (auto, host:port, ray://host:10001); "
-                          f"a cluster with token authentication needs {AUTH_MODE_ENV}=token",
-                          RUN_ERROR) from None
-    if threading.current_thread() is threading.main_thread():
-        stopping.stop_gracefully()  # ray.init makes SIGTERM exit at once; hpsearch stops at a safe point
-    try:
-        yield
-    finally:
-        ray.shutdown()  # a cluster started here stops with it
-
-
-def _on_this_machine(address: str) -> bool:
-    """`auto`, or a host:port on a loopback address or this host's name or addresses."""
-    if address == "auto":
-        return True
-    host = address.rpartition("://")[2].rpartition(":")[0]
-    if host in ("localhost", socket.gethostname()) or host.startswith("127."):
-        return True
-    try:
-        return host in socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        return False
-
-
-def _send_token_if_any() -> None:
-    """`ray start` turns on token authentication when it finds a token (RAY_AUTH_TOKEN,
-    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local `ray.init` writes), but a driver
-    connecting does not (Ray 2.60), and is refused; for a cluster on this machine, do as
-    `ray start` did. A cluster without authentication accepts a driver that sends a token. A
-    cluster elsewhere gets no token unless RAY_AUTH_MODE=token says so (Ray's own rule)."""
-    if AUTH_MODE_ENV in os.environ:
-        return
-    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
-        os.environ[AUTH_MODE_ENV] = "token"
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on a `host:port` nothing answers on: Ray itself retries it for minutes."""
-    host, _, port = address.rpartition("://")[2].rpartition(":")
-    if not host or not port.isdigit():
-        return  # `auto`, `local`: Ray finds the cluster (or says there is none) at once
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as error:
-        raise LaunchError(f"no Ray cluster answers at {address} ({error.strerror or error}); start one with "
-                          "`ray start --head`, or give its address (auto, host:port, ray://host:10001)",
-                          RUN_ERROR) from None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @dataclass(frozen=True)
@@ -326,7 +234,7 @@ class RayWorkers:
         try:
             place = self.placements[index] = ray.get(asked)
         except RayError as error:
-            self.results[index] = (RUN_ERROR, f"worker {index} could not start: {_first_line(error)}")
+            self.results[index] = (RUN_ERROR, f"worker {index} could not start: {first_line(error)}")
             return
         self.seen.add(place.identity)
         sampler_seed = self.seed + index + len(self.actors) * self.restarts[index]
@@ -359,14 +267,14 @@ class RayWorkers:
                     self.died.add(place.identity)
                 if self.restarts[index] >= MAX_RESTARTS:
                     self.results[index] = (RUN_ERROR, f"worker {index} died {MAX_RESTARTS + 1} times; the "
-                                                      f"last: {_first_line(error)}")
+                                                      f"last: {first_line(error)}")
                     continue
                 self.restarts[index] += 1
-                print(f"note: worker {index} died ({_first_line(error)}); Ray restarts it, its trial is "
+                print(f"note: worker {index} died ({first_line(error)}); Ray restarts it, its trial is "
                       "queued again", file=sys.stderr)
                 self._start_work(index)
             except RayError as error:
-                self.results[index] = (RUN_ERROR, f"worker {index} failed: {_first_line(error)}")
+                self.results[index] = (RUN_ERROR, f"worker {index} failed: {first_line(error)}")
         return any(call is not None for call in self.calls)
 
     def lost(self) -> set[str]:
@@ -422,3 +330,31 @@ class RayWorkers:
 
     def failures(self) -> list[tuple[int, str]]:
         return [result for result in self.results if result and result[0]]
+
+
+class RayEngine:
+    """Workers as actors on the Ray cluster at the request's address (`local`: one started here)."""
+
+    def __init__(self, request: EngineRequest) -> None:
+        if request.gpus is not None:
+            raise LaunchError("--gpus picks GPUs on this machine; with --ray, Ray places the workers on the "
+                              "cluster's GPUs", USAGE_ERROR)
+        self.address = request.address or LOCAL
+        self.request = request
+
+    def in_this_process(self) -> bool:
+        return False
+
+    def checkpoints(self, url: str, flag: str | None) -> Path:
+        """The cluster's directory (shared by its nodes), not necessarily this machine's."""
+        from hpsearch.store.urls import checkpoint_dir
+
+        return checkpoint_dir(url, flag)
+
+    @contextmanager
+    def workers(self, run: RunContext) -> Iterator[RayWorkers]:
+        """Connected to the cluster for as long as the actors run."""
+        with connected(self.address):
+            check_shared_storage(run.url, self.address)
+            shape = plan(self.request.workers, self.request.workers_per_gpu)
+            yield RayWorkers(shape, run.task, run.url, run.join)

@@ -1,5 +1,6 @@
-"""The errors a user can fix, and the exit codes the CLI gives them: the lowest floor of `launch`,
-so the launcher, its engines and the API's argument checks all raise the same `LaunchError`."""
+"""The errors a user can fix, and the exit codes the CLI gives them: the lowest floor of the
+package, so the launcher, its engines, the settling of a study and the API's argument checks all
+raise the same `LaunchError`."""
 
 from __future__ import annotations
 

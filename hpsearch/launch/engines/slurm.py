@@ -1,0 +1,192 @@
+"""The `slurm` engine: a study's workers as the tasks of one Slurm job array
+(`hpsearch run STUDY --engine slurm --workers N`), for GPUs that a Slurm cluster schedules.
+
+Each array task runs `hpsearch worker` as a job step (`srun`), so that what Slurm sends a job
+(`scancel`, the SIGTERM before a time limit) reaches the worker, which stops at a safe point and
+queues its trial again. `sbatch` exports this process's environment to the tasks: the storage URL
+travels there, never on a command line. Slurm's own settings come from its SBATCH_* variables
+(SBATCH_PARTITION, SBATCH_TIMELIMIT, SBATCH_GRES=gpu:1, SBATCH_ACCOUNT, ...), as sbatch reads them.
+The tasks need this Python (`sys.executable`), the data and the checkpoint directory at the same
+paths on every node, as a shared file system gives them; their logs go beside the checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hpsearch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
+from hpsearch.launch.data_check import check_data_here
+from hpsearch.launch.engines.base import (
+    GPU_SHARING,
+    STOP_SECONDS,
+    EngineRequest,
+    RunContext,
+    WorkerTask,
+    worker_failure,
+)
+from hpsearch.store.urls import STORAGE_ENV, writable_checkpoints
+
+# A task's script: the worker's identity (host:pid, as its trials record it) for the launcher,
+# the worker itself as a job step, then its exit code. The trap keeps the script alive through a
+# SIGTERM meant for the worker, so that the exit code is still written.
+TASK_SCRIPT = """#!/bin/bash
+trap 'true' TERM
+export HPSEARCH_TASK_FILES={directory}/worker-$SLURM_ARRAY_TASK_ID
+srun --ntasks=1 bash -c 'echo "$(hostname):$$" > "$HPSEARCH_TASK_FILES.identity"; exec "$@"' \\
+    hpsearch-worker {command} --sampler-seed $(( {seed} + SLURM_ARRAY_TASK_ID ))
+echo $? > "$HPSEARCH_TASK_FILES.exit"
+"""
+SLURM_SAYS = ("srun:", "slurmstepd:")  # lines Slurm adds to a task's log after its worker's
+SQUEUE_SECONDS = 2.0  # squeue at most this often: every query is work for the cluster's controller
+
+
+class SlurmError(RuntimeError):
+    """A Slurm command failed; the message is its one-sentence complaint."""
+
+
+def slurm(*arguments: str, env: dict[str, str] | None = None) -> str:
+    """The output of a Slurm command (sbatch, squeue, scancel), or SlurmError with its complaint."""
+    try:
+        done = subprocess.run(arguments, capture_output=True, text=True, env=env, timeout=60, check=False)
+    except FileNotFoundError:
+        raise SlurmError(f"{arguments[0]} not found: --engine slurm runs where Slurm's commands are") from None
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"{arguments[0]} did not answer within 60 s") from None
+    if done.returncode != 0:
+        complaint = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise SlurmError(f"{arguments[0]} failed: {complaint}")
+    return done.stdout
+
+
+class SlurmArray:
+    """The tasks of one job array (the launcher's `Workers`), each a worker."""
+
+    def __init__(self, count: int, task: WorkerTask, storage_url: str, directory: Path) -> None:
+        self.count = count
+        self.task = task
+        self.storage_url = storage_url
+        self.directory = directory
+        self.job = ""
+        self.listed: set[str] = set()  # the tasks squeue last listed (pending or running), as JOB_INDEX
+        self.asked = 0.0  # when squeue was last asked
+        self.reported: set[str] = set()  # identities already handed to `lost`
+
+    def start(self, seed: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = shlex.join([sys.executable, "-m", "hpsearch", "worker", *self.task.flags()])
+        script = self.directory / "task.sh"
+        script.write_text(TASK_SCRIPT.format(directory=shlex.quote(str(self.directory)), command=command, seed=seed))
+        env = {**os.environ, STORAGE_ENV: self.storage_url, **GPU_SHARING}
+        try:
+            self.job = slurm("sbatch", "--parsable", f"--array=0-{self.count - 1}", f"--job-name=hpsearch-{self.task.study}",
+                             "--ntasks=1", f"--output={self.directory}/worker-%a.log", str(script), env=env).strip()
+        except SlurmError as error:
+            raise LaunchError(f"cannot submit the workers to Slurm ({error})", RUN_ERROR) from None
+        self.job = self.job.split(";")[0]  # `id;cluster` on a federation
+
+    def describe(self) -> list[str]:
+        return [f"Slurm: job {self.job}, {self.count} task(s); logs in {self.directory}"]
+
+    def running(self) -> bool:
+        """Whether any task is pending or running, as squeue said at most SQUEUE_SECONDS ago (a
+        squeue that cannot answer leaves the last answer standing)."""
+        if not self.job:
+            return False
+        if time.monotonic() - self.asked >= SQUEUE_SECONDS:
+            try:
+                listing = slurm("squeue", "--noheader", "--array", "--jobs", self.job, "--format=%i")
+                self.listed = {line.strip() for line in listing.splitlines() if line.strip()}
+                self.asked = time.monotonic()
+            except SlurmError:
+                pass
+        return bool(self.listed)
+
+    def _exit_code(self, index: int) -> int | None:
+        """Task `index`'s worker's exit code; None while it runs, or when it was killed with its script."""
+        ended = self.directory / f"worker-{index}.exit"
+        text = ended.read_text().strip() if ended.exists() else ""
+        return int(text) if text.isdigit() else None
+
+    def identities(self) -> set[str]:
+        return {path.read_text().strip() for path in self.directory.glob("worker-*.identity")
+                if path.read_text().strip()}
+
+    def lost(self) -> set[str]:
+        """Workers whose task left the queue without a clean exit (a `scancel`, a node lost, the
+        time limit's SIGKILL), since the last call: their trials are released at once, not once
+        their heartbeats go stale. Releasing the trials of a worker that stopped cleanly finds
+        nothing left to release."""
+        identities = set()
+        for index in range(self.count):
+            identity_file = self.directory / f"worker-{index}.identity"
+            if f"{self.job}_{index}" in self.listed or self._exit_code(index) == 0 or not identity_file.exists():
+                continue
+            identity = identity_file.read_text().strip()
+            if identity and identity not in self.reported:
+                identities.add(identity)
+        self.reported |= identities
+        return identities
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """SIGTERM every task's worker (each records and re-queues its trial), then cancel the
+        job; a second Ctrl-C skips the wait, never the cancel."""
+        if not self.job:
+            return
+        try:
+            slurm("scancel", "--signal=TERM", self.job)
+            deadline = time.monotonic() + timeout
+            while self.running() and time.monotonic() < deadline:
+                time.sleep(0.5)
+        except SlurmError:
+            pass
+        except KeyboardInterrupt:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        """Cancel whatever is left of the job, and wait until Slurm has ended it."""
+        deadline = time.monotonic() + STOP_SECONDS
+        while self.running() and time.monotonic() < deadline:
+            try:
+                slurm("scancel", self.job)
+            except SlurmError:
+                pass
+            time.sleep(SQUEUE_SECONDS)
+
+    def failures(self) -> list[tuple[int, str]]:
+        """Each failed task's exit code and the last line its worker wrote (not Slurm's)."""
+        return [worker_failure(index, code, self.directory / f"worker-{index}.log", noise=SLURM_SAYS)
+                for index in range(self.count) if (code := self._exit_code(index))]
+
+
+class SlurmEngine:
+    """Workers as one Slurm job array of `--workers` tasks (default 1)."""
+
+    def __init__(self, request: EngineRequest) -> None:
+        if request.address is not None:
+            raise LaunchError("--ray names a Ray cluster, for --engine ray, not --engine slurm", USAGE_ERROR)
+        if request.gpus is not None or request.workers_per_gpu != 1:
+            raise LaunchError("--gpus and --workers-per-gpu place workers on this machine; on Slurm, --workers sets "
+                              "the tasks and SBATCH_GRES (e.g. gpu:1) what each gets", USAGE_ERROR)
+        self.count = request.workers or 1
+
+    def in_this_process(self) -> bool:
+        return False
+
+    def checkpoints(self, url: str, flag: str | None) -> Path:
+        return writable_checkpoints(url, flag)
+
+    @contextmanager
+    def workers(self, run: RunContext) -> Iterator[SlurmArray]:
+        """The job array, its scripts and logs in a fresh directory beside the checkpoints."""
+        check_data_here(run.spec, run.storage, run.task.force, run.console)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        directory = Path(run.task.checkpoints) / "slurm" / f"{run.spec.name}-{stamp}-{os.getpid()}"
+        yield SlurmArray(self.count, run.task, run.url, directory)
