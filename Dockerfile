@@ -25,14 +25,14 @@ RUN cd /tmp/hpsearch-src \
 # A non-root user. Its ~/.keras exists and belongs to it, so a named volume mounted there (Keras's
 # dataset cache) starts out owned by the user; KERAS_HOME pins the cache there even if the container
 # is run with another --user. /app is the working directory: `hpsearch` looks up study names in
-# ./studies, and the default SQLite file (when HPSEARCH_STORAGE is not set) is written there.
+# ./studies (the user's own, e.g. a mounted volume) before the shipped ones, which the installed
+# package holds; the default SQLite file (when HPSEARCH_STORAGE is not set) is written there.
 RUN useradd --create-home --uid 10001 --user-group --shell /bin/bash hpsearch \
-    && install -d -o hpsearch -g hpsearch /home/hpsearch/.keras /home/hpsearch/.keras/datasets /app
+    && install -d -o hpsearch -g hpsearch /home/hpsearch/.keras /home/hpsearch/.keras/datasets /app /app/studies
 ENV KERAS_HOME=/home/hpsearch/.keras \
     HPSEARCH_STUDIES=/app/studies
 
 WORKDIR /app
-COPY studies/ /app/studies/
 RUN hpsearch show cifar-dropout > /dev/null
 
 USER hpsearch

@@ -246,11 +246,14 @@ def test_dockerfile_installs_the_project_and_its_studies_as_a_non_root_user() ->
     assert re.search(r"pip install --no-cache-dir \"\.\[ray\]\"", runs)  # the Ray route needs Ray in the image
     copies = [rest.split() for keyword, rest in instructions if keyword == "COPY"]
     sources = {source.rstrip("/") for copy in copies for source in copy[:-1]}
-    assert {"pyproject.toml", "README.md", "hpsearch", "studies"} <= sources
-    # ./studies in the working directory, where `hpsearch` looks study names up.
+    assert {"pyproject.toml", "README.md", "hpsearch"} <= sources  # the shipped studies are package data
+    # The installed package finds a shipped study by name from the working directory, and
+    # ./studies is there, empty, for the user's own (where `hpsearch` looks names up first).
     workdir = [rest for keyword, rest in instructions if keyword == "WORKDIR"][-1]
-    assert any(copy[0].rstrip("/") == "studies" and copy[-1].rstrip("/") in (f"{workdir}/studies", "studies")
-               for copy in copies)
+    after_workdir = [rest for keyword, rest in instructions[[k for k, _ in instructions].index("WORKDIR"):]
+                     if keyword == "RUN"]
+    assert any("hpsearch show cifar-dropout" in rest for rest in after_workdir)
+    assert f"{workdir}/studies" in runs
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and users[-1] not in ("root", "0")
     # The user that keras-cache is mounted for in docker-compose.yml.

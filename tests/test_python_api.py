@@ -64,7 +64,7 @@ def test_importing_hpsearch_loads_no_tensorflow() -> None:
 def test_the_api_takes_what_a_python_user_passes(tmp_path: Path) -> None:
     """Paths as os.PathLike, a budget in seconds or as a timedelta, a trial number as an int."""
     storage = f"sqlite:///{tmp_path}/types.db"
-    study = Path(__file__).parent.parent / "studies" / "digits-quick.toml"
+    study = Path(__file__).parent.parent / "hpsearch" / "studies" / "digits-quick.toml"
     progress = hpsearch.run(study, storage=storage, trials=1, epochs=1, budget=datetime.timedelta(hours=1),
                             checkpoints=tmp_path / "checkpoints")
     assert progress.done and hpsearch.load(study, storage=storage).user_attrs["budget"] == "1h"

@@ -23,7 +23,7 @@ def test_shipped_study_loads_with_a_baseline(name: str) -> None:
 
 def test_study_files_are_found_by_name_and_path() -> None:
     assert set(SHIPPED) <= set(study_files())
-    assert load_spec(str(REPO / "studies" / "digits-quick.toml")).name == "digits-quick"
+    assert load_spec(str(REPO / "hpsearch" / "studies" / "digits-quick.toml")).name == "digits-quick"
 
 
 GOOD_BODY = '[data]\ndataset = "digits"\n[space]\n'

@@ -639,11 +639,14 @@ def load_spec_file(path: Path) -> StudySpec:
     return parse_spec(document, str(path))
 
 
+SHIPPED_STUDIES = Path(__file__).resolve().parents[1] / "studies"  # package data: in every install
+
+
 def studies_dirs() -> list[Path]:
     """Where study names are looked up: $HPSEARCH_STUDIES, ./studies, then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("HPSEARCH_STUDIES", "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / "studies")
-    dirs.append(Path(__file__).resolve().parents[2] / "studies")
+    dirs.append(SHIPPED_STUDIES)
     unique: list[Path] = []
     for directory in dirs:
         if directory.is_dir() and directory.resolve() not in [d.resolve() for d in unique]:
