@@ -43,6 +43,7 @@ def test_a_new_engine_is_its_class_and_its_line_in_the_registry(
     ({"engine": "local", "ray": "auto"}, "--ray names a Ray cluster, for --engine ray, not --engine local"),
     ({"engine": "ray", "gpus": "0"}, "--gpus picks GPUs on this machine"),
     ({"workers_per_gpu": 0}, "workers_per_gpu must be at least 1"),
+    ({"engine": "slurm", "gpus": "0"}, "on Slurm, --workers sets the tasks and SBATCH_GRES"),
 ])
 def test_engine_choices_are_refused_before_anything_is_opened(
     tmp_path: Path, arguments: dict[str, object], message: str
@@ -61,3 +62,12 @@ def test_the_cli_offers_the_registered_engines(tmp_path: Path) -> None:
                      f"sqlite:///{tmp_path}/c.db")
     assert result.returncode == 2 and "for --engine ray, not --engine local" in result.stderr
     assert not (tmp_path / "c.db").exists()
+
+
+def test_the_slurm_engine_needs_slurms_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without Slurm
+    database = tmp_path / "none.db"
+    with pytest.raises(hpsearch.LaunchError) as refused:
+        hpsearch.run("digits-quick", storage=f"sqlite:///{database}", engine="slurm", workers=2)
+    assert "needs Slurm's sbatch, squeue, scancel on PATH" in refused.value.message
+    assert refused.value.exit_code == 2 and not database.exists()

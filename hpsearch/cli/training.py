@@ -28,7 +28,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
         from hpsearch.launch.launcher import run
 
         stopping.stop_gracefully()  # for the whole process, from before the first check to the exit
-        if options["ray"] is None and options["engine"] != "ray":  # on Ray, the cluster's GPUs count
+        if options["ray"] is None and options["engine"] in (None, "local"):  # elsewhere, the cluster's GPUs count
             _note_gpu_only_options(options["precision"], options["workers_per_gpu"])
         exit_unless_done(guarded(run, study, resume=resume, console=console, **options))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -90,6 +91,7 @@ class SlurmArray:
         except SlurmError as error:
             raise LaunchError(f"cannot submit the workers to Slurm ({error})", RUN_ERROR) from None
         self.job = self.job.split(";")[0]  # `id;cluster` on a federation
+        self.listed = {f"{self.job}_{index}" for index in range(self.count)}  # queued, until squeue says otherwise
 
     def describe(self) -> list[str]:
         return [f"Slurm: job {self.job}, {self.count} task(s); logs in {self.directory}"]
@@ -175,6 +177,10 @@ class SlurmEngine:
         if request.gpus is not None or request.workers_per_gpu != 1:
             raise LaunchError("--gpus and --workers-per-gpu place workers on this machine; on Slurm, --workers sets "
                               "the tasks and SBATCH_GRES (e.g. gpu:1) what each gets", USAGE_ERROR)
+        missing = [command for command in ("sbatch", "squeue", "scancel") if shutil.which(command) is None]
+        if missing:
+            raise LaunchError(f"--engine slurm needs Slurm's {', '.join(missing)} on PATH: run it where jobs are "
+                              "submitted (a login node)", USAGE_ERROR)
         self.count = request.workers or 1
 
     def in_this_process(self) -> bool:
