@@ -41,7 +41,7 @@ MpiDefault=none
 ReturnToService=2
 KillWait=30
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
-PartitionName=tests Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+PartitionName=tests Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
 

@@ -5,6 +5,7 @@ another, from its checkpoint; a task stopped by its time limit hands its trial b
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,16 +74,45 @@ def test_a_task_killed_by_scancel_has_its_trial_resumed_from_its_checkpoint(
     assert "a worker failed" in log.read_text()  # task 0's, said in one line
 
 
+def test_ctrl_c_on_the_launcher_stops_running_tasks_and_cancels_pending_ones(
+    tmp_path: Path, slurm: SlurmCluster
+) -> None:
+    path = digits_study(tmp_path, "stop", epochs=2000, trials=4, space="base_filters = { choices = [8, 16] }\n")
+    storage = f"sqlite:///{tmp_path}/stop.db"
+    log = tmp_path / "run.log"
+    # Three tasks on a node of two CPUs: one waits in the queue while two train.
+    run = start_cli("run", str(path), "--engine", "slurm", "--workers", "3", "--storage", storage,
+                    log=log, env=slurm.env)
+    try:
+        wait_until(lambda: training_now(storage, path.stem, 2), 240, "two tasks to train")
+        assert "PENDING" in slurm.command("squeue", "--noheader", "--array", "--format=%T").stdout
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=240) == 130, log.read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert slurm.command("squeue", "--noheader").stdout.strip() == ""  # nothing left running or queued
+    trials = stored_trials(storage, path.stem)
+    assert count(trials, TrialState.RUNNING) == 0
+    stopped = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(stopped) == 2 and all(t.user_attrs[END_REASON_ATTR] == "interrupted" for t in stopped)
+    queued = {t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING}
+    assert {t.number for t in stopped} <= queued  # each waits to run again
+
+
 def test_a_task_at_its_time_limit_stops_cleanly_and_hands_its_trial_back(
     tmp_path: Path, slurm: SlurmCluster
 ) -> None:
     path = digits_study(tmp_path, "limit", epochs=2000, trials=1, space="base_filters = { choices = [8, 16] }\n")
     storage = f"sqlite:///{tmp_path}/limit.db"
+    # Three minutes: the engine's SIGTERM comes two minutes before the limit, to the worker alone.
     result = run_cli("run", str(path), "--engine", "slurm", "--storage", storage,
-                     env={**slurm.env, "SBATCH_TIMELIMIT": "1"})  # one minute, then SIGTERM; SIGKILL 30 s later
+                     env={**slurm.env, "SBATCH_TIMELIMIT": "3"})
     output = result.stdout + result.stderr
     assert result.returncode == 1, output  # the target was not reached; `resume` continues
-    assert "interrupted" in output and "Traceback" not in output
+    # The worker's own last word: it stopped itself at a safe point (not killed by Slurm).
+    assert "a worker failed: interrupted; the running trial is queued again" in output, output
+    assert "Traceback" not in output
     trials = stored_trials(storage, path.stem)
     assert count(trials, TrialState.RUNNING) == 0
     (stopped,) = [t for t in trials if t.state == TrialState.FAIL]

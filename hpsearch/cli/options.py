@@ -35,7 +35,7 @@ def _ray_address(value: str | None) -> str | None:
     return value
 
 
-StudyArg = Annotated[str, typer.Argument(help="Study name (./studies, $HPSEARCH_STUDIES or shipped) or path to a .toml file.")]
+StudyArg = Annotated[str, typer.Argument(help="Study name ($HPSEARCH_STUDIES, ./studies, then the shipped ones) or path to a .toml file.")]
 StorageOpt = Annotated[
     Optional[str],
     typer.Option(help="Optuna storage URL; default $HPSEARCH_STORAGE, else sqlite:///hpsearch.db.",

@@ -166,7 +166,7 @@ def _enqueue_warm_starts(study: optuna.Study, spec: StudySpec, storage: BaseStor
     sources = []
     for name in spec.search.warm_start:
         source_spec = stored_spec(storage, name)
-        if source_spec is not None:  # checked before the run (`launcher.prepare`); gone since: nothing to take
+        if source_spec is not None:  # checked before the run (`reconcile.prepare`); gone since: nothing to take
             sources.append((source_spec, optuna.load_study(study_name=name, storage=storage)))
     present = {str(t.user_attrs[BASELINE_ATTR]) for t in trials}
     enqueue_warm_starts(study, spec, warm_starts(spec, sources), present)

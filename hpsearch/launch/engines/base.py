@@ -29,8 +29,8 @@ GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCA
 
 
 class Workers(Protocol):
-    """What the launcher asks of a run's workers: processes on this machine (`local.WorkerPool`) or
-    Ray actors on a cluster (`ray_cluster.RayWorkers`)."""
+    """What the launcher asks of a run's workers: processes on this machine (`local.WorkerPool`),
+    Ray actors on a cluster (`ray_cluster.RayWorkers`) or a Slurm job array (`slurm.SlurmArray`)."""
 
     def start(self, seed: int) -> None:
         """Start them; worker i seeds its sampler with `seed + i`."""

@@ -16,11 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Callable
 
 from hpsearch.errors import USAGE_ERROR, LaunchError
 from hpsearch.launch.data_check import check_data_here

@@ -2,8 +2,8 @@
 (`hpsearch run STUDY --engine slurm --workers N`), for GPUs that a Slurm cluster schedules.
 
 Each array task runs `hpsearch worker` as a job step (`srun`), so that what Slurm sends a job
-(`scancel`, the SIGTERM before a time limit) reaches the worker, which stops at a safe point and
-queues its trial again. `sbatch` exports this process's environment to the tasks: the storage URL
+(`scancel`, the SIGTERM two minutes before the time limit) reaches the worker, which stops at a
+safe point and queues its trial again. `sbatch` exports this process's environment to the tasks: the storage URL
 travels there, never on a command line. Slurm's own settings come from its SBATCH_* variables
 (SBATCH_PARTITION, SBATCH_TIMELIMIT, SBATCH_GRES=gpu:1, SBATCH_ACCOUNT, ...), as sbatch reads them.
 The tasks need this Python (`sys.executable`), the data and the checkpoint directory at the same
@@ -32,6 +32,7 @@ from hpsearch.launch.engines.base import (
     WorkerTask,
     worker_failure,
 )
+from hpsearch.lifecycle import stopping
 from hpsearch.store.urls import STORAGE_ENV, writable_checkpoints
 
 # A task's script: the worker's identity (host:pid, as its trials record it) for the launcher,
@@ -40,12 +41,17 @@ from hpsearch.store.urls import STORAGE_ENV, writable_checkpoints
 TASK_SCRIPT = """#!/bin/bash
 trap 'true' TERM
 export HPSEARCH_TASK_FILES={directory}/worker-$SLURM_ARRAY_TASK_ID
-srun --ntasks=1 bash -c 'echo "$(hostname):$$" > "$HPSEARCH_TASK_FILES.identity"; exec "$@"' \\
+srun --ntasks=1 --cpus-per-task="${{SLURM_CPUS_PER_TASK:-1}}" \\
+    bash -c 'echo "$(hostname):$$" > "$HPSEARCH_TASK_FILES.identity"; exec "$@"' \\
     hpsearch-worker {command} --sampler-seed $(( {seed} + SLURM_ARRAY_TASK_ID ))
 echo $? > "$HPSEARCH_TASK_FILES.exit"
 """
 SLURM_SAYS = ("srun:", "slurmstepd:")  # lines Slurm adds to a task's log after its worker's
 SQUEUE_SECONDS = 2.0  # squeue at most this often: every query is work for the cluster's controller
+# Unless SBATCH_SIGNAL says otherwise, the workers get SIGTERM this long before the time limit
+# (sent to the job step only): one signal, a stop at a safe point, their trials handed back.
+WARNING_SECONDS = 120
+LIVE_STATES = "PD,CF,R,S,CG"  # pending, configuring, running, suspended, completing
 
 
 class SlurmError(RuntimeError):
@@ -53,9 +59,11 @@ class SlurmError(RuntimeError):
 
 
 def slurm(*arguments: str, env: dict[str, str] | None = None) -> str:
-    """The output of a Slurm command (sbatch, squeue, scancel), or SlurmError with its complaint."""
+    """The output of a Slurm command (sbatch, squeue, scancel), or SlurmError with its complaint.
+    It runs in a session of its own, so a Ctrl-C meant for the launcher does not cut it off."""
     try:
-        done = subprocess.run(arguments, capture_output=True, text=True, env=env, timeout=60, check=False)
+        done = subprocess.run(arguments, capture_output=True, text=True, env=env, timeout=60, check=False,
+                              start_new_session=True)
     except FileNotFoundError:
         raise SlurmError(f"{arguments[0]} not found: --engine slurm runs where Slurm's commands are") from None
     except subprocess.TimeoutExpired:
@@ -85,9 +93,13 @@ class SlurmArray:
         script = self.directory / "task.sh"
         script.write_text(TASK_SCRIPT.format(directory=shlex.quote(str(self.directory)), command=command, seed=seed))
         env = {**os.environ, STORAGE_ENV: self.storage_url, **GPU_SHARING}
+        warning = [] if os.environ.get("SBATCH_SIGNAL") else [f"--signal=TERM@{WARNING_SECONDS}"]
+        if stopping.stop_requested():
+            return
         try:
             self.job = slurm("sbatch", "--parsable", f"--array=0-{self.count - 1}", f"--job-name=hpsearch-{self.task.study}",
-                             "--ntasks=1", f"--output={self.directory}/worker-%a.log", str(script), env=env).strip()
+                             "--ntasks=1", "--export=ALL", *warning, f"--output={self.directory}/worker-%a.log",
+                             str(script), env=env).strip()
         except SlurmError as error:
             raise LaunchError(f"cannot submit the workers to Slurm ({error})", RUN_ERROR) from None
         self.job = self.job.split(";")[0]  # `id;cluster` on a federation
@@ -103,11 +115,13 @@ class SlurmArray:
             return False
         if time.monotonic() - self.asked >= SQUEUE_SECONDS:
             try:
-                listing = slurm("squeue", "--noheader", "--array", "--jobs", self.job, "--format=%i")
+                listing = slurm("squeue", "--noheader", "--array", "--jobs", self.job, f"--states={LIVE_STATES}",
+                                "--format=%i")
                 self.listed = {line.strip() for line in listing.splitlines() if line.strip()}
                 self.asked = time.monotonic()
-            except SlurmError:
-                pass
+            except SlurmError as error:
+                if "Invalid job id" in str(error):  # ended long enough ago for the controller to forget it
+                    self.listed = set()
         return bool(self.listed)
 
     def _exit_code(self, index: int) -> int | None:
@@ -137,30 +151,35 @@ class SlurmArray:
         return identities
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
-        """SIGTERM every task's worker (each records and re-queues its trial), then cancel the
-        job; a second Ctrl-C skips the wait, never the cancel."""
+        """Cancel the tasks not started yet, SIGTERM the running ones' workers (each records and
+        re-queues its trial), then cancel the job; a second Ctrl-C skips the wait, never the cancel."""
         if not self.job:
             return
         try:
-            slurm("scancel", "--signal=TERM", self.job)
-            deadline = time.monotonic() + timeout
-            while self.running() and time.monotonic() < deadline:
-                time.sleep(0.5)
-        except SlurmError:
-            pass
+            for pending_then_running in (["--state=PENDING"], ["--state=RUNNING", "--signal=TERM"]):
+                try:
+                    slurm("scancel", *pending_then_running, self.job)
+                except SlurmError:
+                    pass  # none in that state
+            self._wait_until_gone(timeout)
         except KeyboardInterrupt:
             pass
         self.close()
 
     def close(self) -> None:
-        """Cancel whatever is left of the job, and wait until Slurm has ended it."""
-        deadline = time.monotonic() + STOP_SECONDS
-        while self.running() and time.monotonic() < deadline:
+        """Cancel whatever is left of the job (Slurm's SIGTERM, then SIGKILL after its KillWait),
+        and wait until Slurm has ended it, so that no worker is released while it still trains."""
+        if self.running():
             try:
                 slurm("scancel", self.job)
             except SlurmError:
                 pass
-            time.sleep(SQUEUE_SECONDS)
+            self._wait_until_gone(4 * STOP_SECONDS)
+
+    def _wait_until_gone(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(SQUEUE_SECONDS / 4)
 
     def failures(self) -> list[tuple[int, str]]:
         """Each failed task's exit code and the last line its worker wrote (not Slurm's)."""
