@@ -57,18 +57,20 @@ class LiveProgress:
 
     def on_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: print the trial's outcome and refresh the bar."""
-        if trial.number not in self._reported:
-            self._reported.add(trial.number)
-            self._bar.console.print(self._trial_line(trial), highlight=False)
+        self._report(trial)
         self._refresh(study)
 
     def poll(self, study: optuna.Study) -> None:
         """Report trials that other processes ended since the last look."""
         for trial in study.get_trials(deepcopy=False, states=ENDED):
-            if trial.number not in self._reported:
-                self._reported.add(trial.number)
-                self._bar.console.print(self._trial_line(trial), highlight=False)
+            self._report(trial)
         self._refresh(study)
+
+    def _report(self, trial: FrozenTrial) -> None:
+        """Print a trial's outcome once, whoever noticed it first."""
+        if trial.number not in self._reported:
+            self._reported.add(trial.number)
+            self._bar.console.print(self._trial_line(trial), highlight=False)
 
     def _refresh(self, study: optuna.Study) -> None:
         progress = study_progress(study, self.storage)

@@ -217,6 +217,7 @@ def _compare_data(name: str, recorded: dict[str, Any] | None, found: dict[str, A
 
 
 def _stored_attrs(storage: BaseStorage, name: str) -> dict[str, Any] | None:
+    """A stored study's user attributes, or None when there is no such study."""
     try:
         return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
     except KeyError:
@@ -278,22 +279,16 @@ def keep_settings(spec: StudySpec, kept: dict[str, Any], flags: dict[str, Any]) 
 
 def stored_target(storage: BaseStorage, name: str) -> int | None:
     """The trial target recorded on a stored study, or None when there is no such study."""
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return None
-    target = storage.get_study_user_attrs(study_id).get(TARGET_ATTR)
+    attrs = _stored_attrs(storage, name)
+    target = None if attrs is None else attrs.get(TARGET_ATTR)
     return None if target is None else int(target)
 
 
 def stored_budget_text(storage: BaseStorage, name: str) -> str | None:
     """The budget recorded on a stored study as `--budget` takes it (`none` for a study without
     one), or None when there is no such study."""
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return None
-    return storage.get_study_user_attrs(study_id).get(BUDGET_ATTR) or NO_BUDGET
+    attrs = _stored_attrs(storage, name)
+    return None if attrs is None else attrs.get(BUDGET_ATTR) or NO_BUDGET
 
 
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:
