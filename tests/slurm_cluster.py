@@ -74,8 +74,11 @@ class SlurmCluster:
             raise
 
     def _start(self, command: list[str]) -> None:
-        """Start a daemon (it forks into the background and writes its pid file)."""
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **self.env}, timeout=60)
+        """Start a daemon (it forks into the background and writes its pid file); daemons live in
+        /usr/sbin, which a user's PATH may leave out."""
+        daemon = shutil.which(command[0]) or shutil.which(command[0], path="/usr/sbin:/sbin") or command[0]
+        done = subprocess.run([daemon, *command[1:]], capture_output=True, text=True,
+                              env={**os.environ, **self.env}, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} failed to start: {done.stderr or done.stdout}")
 
