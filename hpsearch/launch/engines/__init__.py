@@ -30,4 +30,6 @@ def engine_for(name: str | None, request: EngineRequest) -> Engine:
     chosen = name or ("ray" if request.address is not None else DEFAULT_ENGINE)
     if chosen not in ENGINES:
         raise LaunchError(f"no engine named {chosen!r}: choose {', '.join(ENGINES)}", USAGE_ERROR)
+    if request.address is not None and chosen != "ray":
+        raise LaunchError(f"--ray names a Ray cluster, for --engine ray, not --engine {chosen}", USAGE_ERROR)
     return ENGINES[chosen](request)

@@ -219,9 +219,6 @@ class LocalEngine:
     """Workers on this machine: in this process when there is one on the CPU, else processes."""
 
     def __init__(self, request: EngineRequest) -> None:
-        if request.address is not None:
-            raise LaunchError("--ray names a Ray cluster, for --engine ray, not --engine local",
-                              USAGE_ERROR)
         try:
             chosen = choose_gpus(request.gpus, detect_gpus())
             self.slots = plan_workers(request.workers, chosen, request.workers_per_gpu)

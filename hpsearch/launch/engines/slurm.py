@@ -191,8 +191,6 @@ class SlurmEngine:
     """Workers as one Slurm job array of `--workers` tasks (default 1)."""
 
     def __init__(self, request: EngineRequest) -> None:
-        if request.address is not None:
-            raise LaunchError("--ray names a Ray cluster, for --engine ray, not --engine slurm", USAGE_ERROR)
         if request.gpus is not None or request.workers_per_gpu != 1:
             raise LaunchError("--gpus and --workers-per-gpu place workers on this machine; on Slurm, --workers sets "
                               "the tasks and SBATCH_GRES (e.g. gpu:1) what each gets", USAGE_ERROR)
