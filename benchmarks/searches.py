@@ -48,7 +48,7 @@ from hpsearch.store.storage import quiet_optuna
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
 
 
-def _scratch_checkpoints() -> Path:
+def scratch_checkpoints() -> Path:
     """A throwaway checkpoint directory: benchmark searches are never retried."""
     return Path(tempfile.mkdtemp(prefix="hpsearch-checkpoints-"))
 
@@ -157,7 +157,7 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
             study.stop()
 
     started = time.perf_counter()
-    study.optimize(Objective(spec, splits, _scratch_checkpoints()), callbacks=[stop_at_budget], catch=(Exception,))
+    study.optimize(Objective(spec, splits, scratch_checkpoints()), callbacks=[stop_at_budget], catch=(Exception,))
     return _arm_result("random", seed, study, time.perf_counter() - started, spec.search.metric)
 
 
@@ -217,7 +217,7 @@ def run_baselines(spec: StudySpec, splits: Splits, seed: int, arm: str = "baseli
     study = optuna.create_study(pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
     enqueue_starting_points(study, spec)
     started = time.perf_counter()
-    study.optimize(Objective(spec, splits, _scratch_checkpoints()), n_trials=len(spec.baselines))
+    study.optimize(Objective(spec, splits, scratch_checkpoints()), n_trials=len(spec.baselines))
     return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric)
 
 

@@ -28,6 +28,7 @@ TINY = {
     "parallel_sampling": ["--workers", "2", "--rounds", "2", "--seeds", "1"],
     "storage_scale": ["--workers", "1", "2", "--seconds", "2", "--ask-sizes", "30", "--asks", "2"],
     "problems": [],
+    "fidelity": ["--problem", "digits", "--networks", "3", "--rungs", "1", "--fractions", "0.5", "--fresh"],
     "memory": ["--trials", "9", "--epochs", "1", "--arms", "as-is"],
     "robustness": ["--rounds", "1", "--kill-at", "1", "--epochs", "6"],
     "storm": ["--workers", "2", "--trials", "2"],

@@ -1,0 +1,158 @@
+"""Which cheap evaluation ranks networks as their full-length training does (issue 25, item 2).
+
+On a development problem (never a held-out one), K networks drawn at random from the study's space
+are trained for a full trial, and each again at cheaper fidelities:
+- `first-R`: the full run's validation result after R epochs, what Hyperband and the median pruner
+  judge a trial by today (its learning-rate schedule spans the full length, so at R it has not
+  annealed);
+- `complete-R`: a run of R epochs whose schedule is defined over those R epochs (warmup and decay
+  complete within them), what a rung that trains a complete schedule would see;
+- `images-F`: the full length on a fraction F of the training images (the same validation images).
+Each fidelity's rank agreement with the full-length result is Spearman's rho over the K networks
+(validation only: test images choose nothing), with its cost in full-size epochs per network.
+Results are saved per (problem, seed, fidelity) under benchmarks/results, so a run resumes.
+
+    python -m benchmarks.fidelity --problem digits --networks 16 --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from benchmarks import RESULTS_DIR
+from benchmarks.problems import BY_NAME, Problem
+from benchmarks.searches import scratch_checkpoints
+from hpsearch.data.sources import Splits, load_splits
+from hpsearch.records import HISTORY_ATTR
+from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.store.storage import quiet_optuna
+from hpsearch.train.objective import Objective
+
+
+def _spec(problem: Problem, networks: int, epochs: int) -> StudySpec:
+    """The problem's study with no starting points (drawn networks only), no pruner, `epochs` long."""
+    spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=epochs, trials=networks)
+    search = spec.search.model_copy(update={"proven_recipe": False, "budget": None,
+                                            "pruner": spec.search.pruner.model_copy(update={"type": "none"})})
+    return spec.model_copy(update={"search": search, "baselines": ()})
+
+
+def _fewer_images(splits: Splits, fraction: float, seed: int) -> Splits:
+    """The same validation and test images, a stratified `fraction` of the training images."""
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(splits.y_train == label))[
+        :max(1, round(fraction * int((splits.y_train == label).sum())))] for label in np.unique(splits.y_train)])
+    keep.sort()
+    return Splits(splits.x_train[keep], splits.y_train[keep], splits.x_val, splits.y_val, splits.x_test,
+                  splits.y_test, splits.num_classes)
+
+
+def _train(spec: StudySpec, splits: Splits, configurations: list[dict[str, Any]] | None, networks: int,
+           seed: int) -> list[dict[str, Any]]:
+    """Train `networks` drawn at random (seeded), or the given configurations; per network its
+    parameters, validation curve, result (the objective's value; None if it failed) and seconds."""
+    quiet_optuna()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed),
+                                pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
+    for params in configurations or []:
+        study.enqueue_trial(params)
+    objective = Objective(spec, splits, scratch_checkpoints())
+    study.optimize(objective, n_trials=len(configurations) if configurations else networks, catch=(Exception,))
+    metric = spec.search.metric
+    return [{"params": trial.params, "value": trial.value,
+             "curve": list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, [])),
+             "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()}
+            for trial in study.get_trials(deepcopy=False)]
+
+
+def _saved(results: Path | None, name: str, run: Any) -> list[dict[str, Any]]:
+    """The networks of one fidelity: read back from `results` if they ran, else trained (and saved)."""
+    path = None if results is None else results / f"{name}.json"
+    if path is not None and path.exists():
+        return json.loads(path.read_text())["networks"]
+    networks = run()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"networks": networks}, indent=1))
+    return networks
+
+
+def _spearman(cheap: list[float | None], full: list[float | None], maximize: bool) -> tuple[float | None, int]:
+    """Spearman's rho over the networks both results exist for (a failed run ranks nowhere)."""
+    from scipy.stats import spearmanr
+
+    pairs = [(c, f) for c, f in zip(cheap, full) if c is not None and f is not None]
+    if len(pairs) < 3:
+        return None, len(pairs)
+    rho = spearmanr([c for c, _ in pairs], [f for _, f in pairs]).statistic
+    return (None if np.isnan(rho) else float(rho)), len(pairs)
+
+
+def measure(problem: Problem, seed: int, networks: int, rungs: list[int], fractions: list[float],
+            results: Path | None = RESULTS_DIR) -> list[dict[str, Any]]:
+    """Rows of (fidelity, cost in full-size epochs per network, rho, networks compared) for one seed."""
+    if problem.role != "development":
+        raise SystemExit(f"{problem.name} is held out: defaults are chosen on development problems only")
+    full_spec = _spec(problem, networks, problem.epochs)
+    splits = load_splits(full_spec.data.dataset, seed=seed, **full_spec.data.split_settings())
+    key = hashlib.sha256(json.dumps([problem.name, networks, problem.epochs], sort_keys=True).encode()).hexdigest()[:10]
+    name = f"fidelity-{problem.name}-seed{seed}-{key}"
+    full = _saved(results, f"{name}-full", lambda: _train(full_spec, splits, None, networks, seed))
+    configurations = [network["params"] for network in full]
+    full_values = [network["value"] for network in full]
+    maximize = full_spec.search.direction == "maximize"
+    rows = []
+    for rung in rungs:
+        truncated = [network["curve"][rung - 1] if len(network["curve"]) >= rung else None for network in full]
+        rows.append(("first", rung, rung, truncated))
+        short = _saved(results, f"{name}-complete{rung}",
+                       lambda: _train(_spec(problem, networks, rung), splits, configurations, networks, seed))
+        rows.append(("complete", rung, rung, [network["value"] for network in short]))
+    for fraction in fractions:
+        fewer = _saved(results, f"{name}-images{fraction:g}",
+                       lambda: _train(full_spec, _fewer_images(splits, fraction, seed), configurations, networks, seed))
+        rows.append(("images", fraction, problem.epochs * fraction, [network["value"] for network in fewer]))
+    measured = []
+    for kind, size, cost, values in rows:
+        rho, compared = _spearman(values, full_values, maximize)
+        measured.append({"fidelity": f"{kind}-{size:g}", "cost": cost, "rho": rho, "compared": compared})
+    return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problem", required=True, choices=sorted(n for n, p in BY_NAME.items() if p.role == "development"))
+    parser.add_argument("--networks", type=int, default=16, help="networks drawn per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--rungs", type=int, nargs="+", default=[1, 2, 3], help="epochs of the cheap fidelities")
+    parser.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5],
+                        help="fractions of the training images at full length")
+    parser.add_argument("--fresh", action="store_true", help="train everything again, and save nothing")
+    args = parser.parse_args()
+    results = None if args.fresh else RESULTS_DIR
+    problem = BY_NAME[args.problem]
+    started = time.perf_counter()
+    per_seed = [measure(problem, seed, args.networks, args.rungs, args.fractions, results)
+                for seed in args.seeds]
+    print(f"Rank agreement with the full {problem.epochs}-epoch result on {problem.name} (development), "
+          f"{args.networks} random networks, seeds {' '.join(map(str, args.seeds))}; {time.perf_counter() - started:.0f} s")
+    print("| fidelity | cost (full-size epochs a network) | Spearman rho per seed | mean |")
+    print("| --- | --- | --- | --- |")
+    for index, row in enumerate(per_seed[0]):
+        rhos = [seed_rows[index]["rho"] for seed_rows in per_seed]
+        shown = " ".join("-" if rho is None else f"{rho:+.2f}" for rho in rhos)
+        known = [rho for rho in rhos if rho is not None]
+        mean = f"{sum(known) / len(known):+.2f}" if known else "-"
+        print(f"| {row['fidelity']} | {row['cost']:g} | {shown} | {mean} |")
+
+
+if __name__ == "__main__":
+    main()
