@@ -32,17 +32,22 @@ from benchmarks.problems import BY_NAME, Problem
 from benchmarks.searches import scratch_checkpoints
 from hpsearch.data.sources import Splits, load_splits
 from hpsearch.records import HISTORY_ATTR
-from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.space.catalogue import LR_SCHEDULES
+from hpsearch.space.spec import StudySpec, _parse_space, load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.train.objective import Objective
 
 
-def _spec(problem: Problem, networks: int, epochs: int) -> StudySpec:
-    """The problem's study with no starting points (drawn networks only), no pruner, `epochs` long."""
+def _spec(problem: Problem, networks: int, epochs: int, schedule: str | None) -> StudySpec:
+    """The problem's study with no starting points (drawn networks only), no pruner, `epochs` long;
+    with `schedule`, every network's learning rate follows it (a study with a constant rate trains
+    its first R epochs exactly as a run of R epochs would)."""
     spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=epochs, trials=networks)
     search = spec.search.model_copy(update={"proven_recipe": False, "budget": None,
                                             "pruner": spec.search.pruner.model_copy(update={"type": "none"})})
-    return spec.model_copy(update={"search": search, "baselines": ()})
+    space = spec.space if schedule is None else {**spec.space, "lr_schedule": _parse_space(
+        {"lr_schedule": schedule})["lr_schedule"]}
+    return spec.model_copy(update={"search": search, "baselines": (), "space": space})
 
 
 def _fewer_images(splits: Splits, fraction: float, seed: int) -> Splits:
@@ -97,13 +102,14 @@ def _spearman(cheap: list[float | None], full: list[float | None], maximize: boo
 
 
 def measure(problem: Problem, seed: int, networks: int, rungs: list[int], fractions: list[float],
-            results: Path | None = RESULTS_DIR) -> list[dict[str, Any]]:
+            schedule: str | None, results: Path | None = RESULTS_DIR) -> list[dict[str, Any]]:
     """Rows of (fidelity, cost in full-size epochs per network, rho, networks compared) for one seed."""
     if problem.role != "development":
         raise SystemExit(f"{problem.name} is held out: defaults are chosen on development problems only")
-    full_spec = _spec(problem, networks, problem.epochs)
+    full_spec = _spec(problem, networks, problem.epochs, schedule)
     splits = load_splits(full_spec.data.dataset, seed=seed, **full_spec.data.split_settings())
-    key = hashlib.sha256(json.dumps([problem.name, networks, problem.epochs], sort_keys=True).encode()).hexdigest()[:10]
+    settings = [problem.name, networks, problem.epochs] + ([] if schedule is None else [schedule])
+    key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:10]
     name = f"fidelity-{problem.name}-seed{seed}-{key}"
     full = _saved(results, f"{name}-full", lambda: _train(full_spec, splits, None, networks, seed))
     configurations = [network["params"] for network in full]
@@ -114,7 +120,7 @@ def measure(problem: Problem, seed: int, networks: int, rungs: list[int], fracti
         truncated = [network["curve"][rung - 1] if len(network["curve"]) >= rung else None for network in full]
         rows.append(("first", rung, rung, truncated))
         short = _saved(results, f"{name}-complete{rung}",
-                       lambda: _train(_spec(problem, networks, rung), splits, configurations, networks, seed))
+                       lambda: _train(_spec(problem, networks, rung, schedule), splits, configurations, networks, seed))
         rows.append(("complete", rung, rung, [network["value"] for network in short]))
     for fraction in fractions:
         fewer = _saved(results, f"{name}-images{fraction:g}",
@@ -135,14 +141,17 @@ def main() -> None:
     parser.add_argument("--rungs", type=int, nargs="+", default=[1, 2, 3], help="epochs of the cheap fidelities")
     parser.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5],
                         help="fractions of the training images at full length")
+    parser.add_argument("--schedule", choices=LR_SCHEDULES, default=None,
+                        help="every network's learning-rate schedule (default: the study's)")
     parser.add_argument("--fresh", action="store_true", help="train everything again, and save nothing")
     args = parser.parse_args()
     results = None if args.fresh else RESULTS_DIR
     problem = BY_NAME[args.problem]
     started = time.perf_counter()
-    per_seed = [measure(problem, seed, args.networks, args.rungs, args.fractions, results)
-                for seed in args.seeds]
-    print(f"Rank agreement with the full {problem.epochs}-epoch result on {problem.name} (development), "
+    per_seed = [measure(problem, seed, args.networks, args.rungs, args.fractions, args.schedule,
+                        results) for seed in args.seeds]
+    schedule = f", {args.schedule} schedule" if args.schedule else ""
+    print(f"Rank agreement with the full {problem.epochs}-epoch result on {problem.name} (development){schedule}, "
           f"{args.networks} random networks, seeds {' '.join(map(str, args.seeds))}; {time.perf_counter() - started:.0f} s")
     print("| fidelity | cost (full-size epochs a network) | Spearman rho per seed | mean |")
     print("| --- | --- | --- | --- |")
