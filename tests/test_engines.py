@@ -44,6 +44,11 @@ def test_a_new_engine_is_its_class_and_its_line_in_the_registry(
     ({"engine": "ray", "gpus": "0"}, "--gpus picks GPUs on this machine"),
     ({"workers_per_gpu": 0}, "workers_per_gpu must be at least 1"),
     ({"engine": "slurm", "gpus": "0"}, "on Slurm, --workers sets the tasks and SBATCH_GRES"),
+    ({"sbatch": "--partition=gpu"}, "--sbatch passes options to sbatch, for --engine slurm, not --engine local"),
+    ({"engine": "slurm", "sbatch": "--time=10 --array=0-3"}, "--sbatch cannot set --array: the slurm engine sets it"),
+    ({"engine": "slurm", "sbatch": "-o%j.log"}, "--sbatch cannot set -o"),
+    ({"engine": "slurm", "sbatch": "--comment='unclosed"}, "cannot be read as sbatch options"),
+    ({"engine": "slurm", "sbatch": "gpu"}, "--sbatch takes sbatch's options (e.g. --partition=gpu), not 'gpu'"),
 ])
 def test_engine_choices_are_refused_before_anything_is_opened(
     tmp_path: Path, arguments: dict[str, object], message: str

@@ -91,6 +91,7 @@ def test_ctrl_c_on_the_launcher_stops_running_tasks_and_cancels_pending_ones(
     finally:
         if run.poll() is None:
             run.kill()
+    assert "2 running, 1 pending" in log.read_text()  # the array's progress, beside the study's
     assert slurm.command("squeue", "--noheader").stdout.strip() == ""  # nothing left running or queued
     trials = stored_trials(storage, path.stem)
     assert count(trials, TrialState.RUNNING) == 0
@@ -106,8 +107,8 @@ def test_a_task_at_its_time_limit_stops_cleanly_and_hands_its_trial_back(
     path = digits_study(tmp_path, "limit", epochs=2000, trials=1, space="base_filters = { choices = [8, 16] }\n")
     storage = f"sqlite:///{tmp_path}/limit.db"
     # Three minutes: the engine's SIGTERM comes two minutes before the limit, to the worker alone.
-    result = run_cli("run", str(path), "--engine", "slurm", "--storage", storage,
-                     env={**slurm.env, "SBATCH_TIMELIMIT": "3"})
+    result = run_cli("run", str(path), "--engine", "slurm", "--sbatch", "--time=3 --partition=tests", "--storage",
+                     storage, env=slurm.env)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output  # the target was not reached; `resume` continues
     # The worker's own last word: it stopped itself at a safe point (not killed by Slurm).
@@ -119,3 +120,14 @@ def test_a_task_at_its_time_limit_stops_cleanly_and_hands_its_trial_back(
     assert stopped.user_attrs[END_REASON_ATTR] == "interrupted"
     (queued,) = [t for t in trials if t.state == TrialState.WAITING]
     assert queued.params == stopped.params and queued.system_attrs["failed_trial"] == stopped.number
+
+
+def test_options_sbatch_refuses_are_said_in_one_sentence_naming_them(tmp_path: Path, slurm: SlurmCluster) -> None:
+    storage = f"sqlite:///{tmp_path}/refused.db"
+    result = run_cli("run", "digits-quick", "--engine", "slurm", "--sbatch", "--partition=nowhere",
+                     "--storage", storage, cwd=tmp_path, env=slurm.env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("cannot submit the workers to Slurm with --sbatch '--partition=nowhere' (sbatch failed: Batch job "
+            "submission failed: Invalid partition name specified)") in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert count(stored_trials(storage, "digits-quick"), TrialState.RUNNING) == 0

@@ -70,8 +70,13 @@ EngineName = Enum("EngineName", {name: name for name in ENGINES}, type=str)  # t
 EngineOpt = Annotated[
     Optional[EngineName],
     typer.Option(help="Where the workers run: local (one here, or --workers processes on this machine's CPUs "
-                 "and GPUs), ray (actors on a Ray cluster) or slurm (a job array of --workers tasks, set up by "
-                 "SBATCH_* variables); default ray with --ray, else local."),
+                 "and GPUs), ray (actors on a Ray cluster) or slurm (a job array of --workers tasks); default "
+                 "ray with --ray, else local."),
+]
+SbatchOpt = Annotated[
+    Optional[str],
+    typer.Option(help="More sbatch options for --engine slurm's job array, e.g. \"--partition=gpu --time=8:00:00 "
+                 "--gpus-per-task=1\" (SBATCH_* variables work too)."),
 ]
 Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)  # type: ignore[misc]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
@@ -111,7 +116,7 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "storage": (StorageOpt, None), "trials": (TrialsOpt, None), "budget": (BudgetOpt, None),
     "epochs": (EpochsOpt, None), "data": (DataOpt, None), "subset": (SubsetOpt, None), "seed": (SeedOpt, None),
     "sampler_seed": (SamplerSeedOpt, None), "engine": (EngineOpt, None), "workers": (WorkersOpt, None), "gpus": (GpusOpt, None),
-    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "backend": (BackendOpt, None),
+    "workers_per_gpu": (PerGpuOpt, 1), "ray": (RayOpt, None), "sbatch": (SbatchOpt, None), "backend": (BackendOpt, None),
     "precision": (PrecisionOpt, None),
     "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
     "force": (ForceOpt, False), "warm_start": (WarmStartOpt, None),

@@ -22,7 +22,7 @@ def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
     @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "engine", "workers", "gpus",
-                  "workers_per_gpu", "ray", "backend", "precision", "xla", "steps_per_execution", "checkpoints", "force",
+                  "workers_per_gpu", "ray", "sbatch", "backend", "precision", "xla", "steps_per_execution", "checkpoints", "force",
                   "warm_start")
     def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
@@ -42,7 +42,9 @@ app.command(
     "Example: hpsearch run cifar-dropout --data ../shared/data/cifar10-subset.npz --trials 4 --epochs 2"
     "\n\nExample: hpsearch run cifar-architecture --budget 2h   (trials until two hours are spent)"
     "\n\nExample: hpsearch run cifar-architecture --workers 4 --storage postgresql://user@db/hpsearch"
-    "\n\nExample: hpsearch run cifar-dropout --ray auto --workers-per-gpu 2 --storage postgresql://user@db/hpsearch",
+    "\n\nExample: hpsearch run cifar-dropout --ray auto --workers-per-gpu 2 --storage postgresql://user@db/hpsearch"
+    "\n\nExample: hpsearch run cifar-dropout --engine slurm --workers 8 --sbatch \"--partition=gpu --time=8:00:00 "
+    "--gpus-per-task=1\" --storage postgresql://user@db/hpsearch",
 )(_launcher(resume=False))
 app.command(
     "resume",

@@ -139,7 +139,7 @@ def flag(name: str, value: Any) -> Any:
 # The rule for each argument of the API, by name (the same name means the same thing everywhere).
 CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "study": study_reference, "storage": storage, "data": text, "checkpoints": text, "gpus": text, "ray": text,
-    "engine": text, "precision": text, "budget": budget, "out": path, "trial": trial_reference,
+    "sbatch": text, "engine": text, "precision": text, "budget": budget, "out": path, "trial": trial_reference,
     **{name: whole_number for name in ("trials", "epochs", "subset", "seed", "sampler_seed", "workers",
                                        "workers_per_gpu", "steps_per_execution", "top")},
     **{name: flag for name in ("force", "resume", "xla")},

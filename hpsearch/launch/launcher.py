@@ -67,6 +67,7 @@ def run(
     gpus: str | None = None,
     workers_per_gpu: int = 1,
     ray: str | None = None,
+    sbatch: str | None = None,
     backend: str | None = None,
     precision: str | None = None,
     xla: bool | None = None,
@@ -89,7 +90,7 @@ def run(
     `engine` runs the workers (`engines.ENGINES`): `local` (the default) trains in this process,
     or with `workers` or GPUs in worker processes; `ray` (the default when `ray` gives a cluster's
     address, `auto`, or `local` for one started here) in Ray actors; `slurm` as a Slurm job array of
-    `workers` tasks. `resume` keeps the stored target and budget unless given. A stop signal ends
+    `workers` tasks, submitted with the sbatch options in `sbatch`. `resume` keeps the stored target and budget unless given. A stop signal ends
     the trials at a safe point, queued again, and raises LaunchError with the signal's exit code.
     """
     from hpsearch.search.study import budget_use, study_progress
@@ -97,7 +98,7 @@ def run(
     console = console or Console()
     # Every check that can refuse the command comes before the storage is opened or written to.
     backend = stated_backend(backend)
-    chosen = engine_for(engine, EngineRequest(workers, gpus, workers_per_gpu, ray))
+    chosen = engine_for(engine, EngineRequest(workers, gpus, workers_per_gpu, ray, sbatch))
     spec, url, optuna_storage = prepare(
         study, storage, console, trials=trials, budget=budget, keep_stored_target=resume, must_exist=resume,
         epochs=epochs, dataset=data, subset=subset, seed=seed, backend=backend,

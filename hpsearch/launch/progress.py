@@ -37,6 +37,7 @@ class LiveProgress:
         total = spec.search.trials if spec.search.has_target else None  # a budget alone: no end in trials
         self._task = self._bar.add_task(spec.name, total=total, status="starting")
         self._reported: set[int] = set()
+        self._workers = ""  # where the engine's workers stand, shown after the study's states
 
     def __enter__(self) -> LiveProgress:
         self._bar.__enter__()
@@ -53,15 +54,18 @@ class LiveProgress:
     def _status(self, progress: StudyProgress) -> str:
         best = "" if progress.best_value is None else f"best {progress.best_value:.4f} · "
         budget = "" if progress.budget is None else f" · {progress.budget.describe()}"
-        return best + progress.states_text() + budget
+        workers = f" · {self._workers}" if self._workers else ""
+        return best + progress.states_text() + budget + workers
 
     def on_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: print the trial's outcome and refresh the bar."""
         self._report(trial)
         self._refresh(study)
 
-    def poll(self, study: optuna.Study) -> None:
-        """Report trials that other processes ended since the last look."""
+    def poll(self, study: optuna.Study, workers: str = "") -> None:
+        """Report trials that other processes ended since the last look, and where those
+        workers stand (`Workers.state`)."""
+        self._workers = workers
         for trial in study.get_trials(deepcopy=False, states=ENDED):
             self._report(trial)
         self._refresh(study)

@@ -62,12 +62,12 @@ def work_here(
     return _finish(study, live)
 
 
-def _poll_tolerantly(live: LiveProgress, study: optuna.Study) -> None:
+def _poll_tolerantly(live: LiveProgress, study: optuna.Study, workers: Workers) -> None:
     """Refresh the display; a storage hiccup (the workers ride it out too) skips one refresh."""
     from hpsearch.store.storage import is_storage_failure
 
     try:
-        live.poll(study)
+        live.poll(study, workers.state())
     except Exception as error:
         if not is_storage_failure(error):
             raise
@@ -93,11 +93,11 @@ def supervise(spec: StudySpec, optuna_storage: BaseStorage, workers: Workers, co
         with LiveProgress(console, spec, optuna_storage) as live:
             while workers.running() and not stopping.stop_requested():
                 _release_tolerantly(study, workers.lost())
-                _poll_tolerantly(live, study)
+                _poll_tolerantly(live, study, workers)
                 stopping.pause(1.0)
             _release_tolerantly(study, workers.lost())
             if not stopping.stop_requested():
-                live.poll(study)
+                live.poll(study, workers.state())
     finally:
         interrupted = stopping.stop_requested() or workers.running()
         if interrupted:

@@ -17,6 +17,11 @@ ENGINES: dict[str, Callable[[EngineRequest], Engine]] = {
     "slurm": SlurmEngine,
 }
 DEFAULT_ENGINE = "local"
+# Flags that mean something to one engine only: request field -> (flag, what it does, engine).
+ENGINE_FLAGS = {
+    "address": ("--ray", "names a Ray cluster", "ray"),
+    "sbatch": ("--sbatch", "passes options to sbatch", "slurm"),
+}
 
 __all__ = ["ENGINES", "Engine", "EngineRequest", "RunContext", "WorkerTask", "Workers", "engine_for"]
 
@@ -30,6 +35,7 @@ def engine_for(name: str | None, request: EngineRequest) -> Engine:
     chosen = name or ("ray" if request.address is not None else DEFAULT_ENGINE)
     if chosen not in ENGINES:
         raise LaunchError(f"no engine named {chosen!r}: choose {', '.join(ENGINES)}", USAGE_ERROR)
-    if request.address is not None and chosen != "ray":
-        raise LaunchError(f"--ray names a Ray cluster, for --engine ray, not --engine {chosen}", USAGE_ERROR)
+    for field, (flag, what, engine) in ENGINE_FLAGS.items():
+        if getattr(request, field) is not None and chosen != engine:
+            raise LaunchError(f"{flag} {what}, for --engine {engine}, not --engine {chosen}", USAGE_ERROR)
     return ENGINES[chosen](request)

@@ -41,6 +41,9 @@ class Workers(Protocol):
     def running(self) -> bool:
         """Whether any is still at work (restarting the ones that died, where the engine can)."""
 
+    def state(self) -> str:
+        """Where the workers stand, shown beside the study's progress (e.g. "2 running, 1 pending")."""
+
     def stop(self) -> None:
         """Ask each to stop at a safe point; kill what has not stopped in time."""
 
@@ -97,7 +100,8 @@ class EngineRequest:
     workers: int | None  # None: the engine's default (one per GPU, else one)
     gpus: str | None  # `--gpus`: this machine's GPUs to use
     workers_per_gpu: int
-    address: str | None  # `--ray`: the cluster's address
+    address: str | None = None  # `--ray`: the cluster's address
+    sbatch: str | None = None  # `--sbatch`: more sbatch options (partition, time limit, GPUs per task...)
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,9 @@ class WorkerPool:
     def running(self) -> bool:
         return any(process.poll() is None for process in self.processes)
 
+    def state(self) -> str:
+        alive = sum(process.poll() is None for process in self.processes)
+        return f"{alive} of {len(self.processes)} workers alive"
 
     def identities(self) -> set[str]:
         """The workers as their trials record them (`records.worker_identity`)."""

@@ -277,6 +277,11 @@ class RayWorkers:
                 self.results[index] = (RUN_ERROR, f"worker {index} failed: {first_line(error)}")
         return any(call is not None for call in self.calls)
 
+    def state(self) -> str:
+        working = sum(call is not None for call in self.calls)
+        restarted = sum(self.restarts)
+        return f"{working} of {len(self.calls)} actors at work" + (f", {restarted} restarted" if restarted else "")
+
     def lost(self) -> set[str]:
         died, self.died = self.died, set()
         return died

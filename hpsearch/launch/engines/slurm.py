@@ -4,8 +4,9 @@
 Each array task runs `hpsearch worker` as a job step (`srun`), so that what Slurm sends a job
 (`scancel`, the SIGTERM two minutes before the time limit) reaches the worker, which stops at a
 safe point and queues its trial again. `sbatch` exports this process's environment to the tasks: the storage URL
-travels there, never on a command line. Slurm's own settings come from its SBATCH_* variables
-(SBATCH_PARTITION, SBATCH_TIMELIMIT, SBATCH_GRES=gpu:1, SBATCH_ACCOUNT, ...), as sbatch reads them.
+travels there, never on a command line. Slurm's own settings (partition, time limit, GPUs per
+task, account...) are sbatch's options, given as `--sbatch "--partition=gpu --time=8:00:00
+--gpus-per-task=1"` or as its SBATCH_* variables; the options the engine sets itself are refused.
 The tasks need this Python (`sys.executable`), the data and the checkpoint directory at the same
 paths on every node, as a shared file system gives them; their logs go beside the checkpoints.
 """
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,9 @@ SQUEUE_SECONDS = 2.0  # squeue at most this often: every query is work for the c
 # (sent to the job step only): one signal, a stop at a safe point, their trials handed back.
 WARNING_SECONDS = 120
 LIVE_STATES = "PD,CF,R,S,CG"  # pending, configuring, running, suspended, completing
+# sbatch options the engine sets itself (one array of one-task workers, their environment and
+# logs): given in --sbatch, they would split or hide the run.
+ENGINE_SETS = ("--array", "-a", "--export", "--output", "-o", "--ntasks", "-n", "--wrap", "--parsable")
 
 
 class SlurmError(RuntimeError):
@@ -70,6 +75,7 @@ def slurm(*arguments: str, env: dict[str, str] | None = None) -> str:
         raise SlurmError(f"{arguments[0]} did not answer within 60 s") from None
     if done.returncode != 0:
         complaint = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        complaint = complaint.removeprefix(f"{arguments[0]}: error: ")
         raise SlurmError(f"{arguments[0]} failed: {complaint}")
     return done.stdout
 
@@ -77,13 +83,14 @@ def slurm(*arguments: str, env: dict[str, str] | None = None) -> str:
 class SlurmArray:
     """The tasks of one job array (the launcher's `Workers`), each a worker."""
 
-    def __init__(self, count: int, task: WorkerTask, storage_url: str, directory: Path) -> None:
+    def __init__(self, count: int, task: WorkerTask, storage_url: str, directory: Path, options: list[str]) -> None:
         self.count = count
         self.task = task
         self.storage_url = storage_url
         self.directory = directory
+        self.options = options  # the user's own sbatch options
         self.job = ""
-        self.listed: set[str] = set()  # the tasks squeue last listed (pending or running), as JOB_INDEX
+        self.listed: dict[str, str] = {}  # the tasks squeue last listed (pending or running): JOB_INDEX -> state
         self.asked = 0.0  # when squeue was last asked
         self.reported: set[str] = set()  # identities already handed to `lost`
 
@@ -93,17 +100,19 @@ class SlurmArray:
         script = self.directory / "task.sh"
         script.write_text(TASK_SCRIPT.format(directory=shlex.quote(str(self.directory)), command=command, seed=seed))
         env = {**os.environ, STORAGE_ENV: self.storage_url, **GPU_SHARING}
-        warning = [] if os.environ.get("SBATCH_SIGNAL") else [f"--signal=TERM@{WARNING_SECONDS}"]
+        signal_given = os.environ.get("SBATCH_SIGNAL") or any(option.startswith("--signal") for option in self.options)
+        warning = [] if signal_given else [f"--signal=TERM@{WARNING_SECONDS}"]
         if stopping.stop_requested():
             return
         try:
             self.job = slurm("sbatch", "--parsable", f"--array=0-{self.count - 1}", f"--job-name=hpsearch-{self.task.study}",
                              "--ntasks=1", "--export=ALL", *warning, f"--output={self.directory}/worker-%a.log",
-                             str(script), env=env).strip()
+                             *self.options, str(script), env=env).strip()
         except SlurmError as error:
-            raise LaunchError(f"cannot submit the workers to Slurm ({error})", RUN_ERROR) from None
+            given = f" with --sbatch {shlex.join(self.options)!r}" if self.options else ""
+            raise LaunchError(f"cannot submit the workers to Slurm{given} ({error})", RUN_ERROR) from None
         self.job = self.job.split(";")[0]  # `id;cluster` on a federation
-        self.listed = {f"{self.job}_{index}" for index in range(self.count)}  # queued, until squeue says otherwise
+        self.listed = {f"{self.job}_{index}": "PENDING" for index in range(self.count)}  # until squeue says otherwise
 
     def describe(self) -> list[str]:
         return [f"Slurm: job {self.job}, {self.count} task(s); logs in {self.directory}"]
@@ -116,13 +125,18 @@ class SlurmArray:
         if time.monotonic() - self.asked >= SQUEUE_SECONDS:
             try:
                 listing = slurm("squeue", "--noheader", "--array", "--jobs", self.job, f"--states={LIVE_STATES}",
-                                "--format=%i")
-                self.listed = {line.strip() for line in listing.splitlines() if line.strip()}
+                                "--format=%i %T")
+                self.listed = dict(line.split() for line in listing.splitlines() if len(line.split()) == 2)
                 self.asked = time.monotonic()
             except SlurmError as error:
                 if "Invalid job id" in str(error):  # ended long enough ago for the controller to forget it
-                    self.listed = set()
+                    self.listed = {}
         return bool(self.listed)
+
+    def state(self) -> str:
+        """The array's tasks by state, as squeue last listed them: "job 12: 2 running, 1 pending"."""
+        states = Counter(state.lower() for state in self.listed.values())
+        return f"job {self.job}: " + (", ".join(f"{n} {state}" for state, n in states.most_common()) or "ended")
 
     def _exit_code(self, index: int) -> int | None:
         """Task `index`'s worker's exit code; None while it runs, or when it was killed with its script."""
@@ -193,7 +207,9 @@ class SlurmEngine:
     def __init__(self, request: EngineRequest) -> None:
         if request.gpus is not None or request.workers_per_gpu != 1:
             raise LaunchError("--gpus and --workers-per-gpu place workers on this machine; on Slurm, --workers sets "
-                              "the tasks and SBATCH_GRES (e.g. gpu:1) what each gets", USAGE_ERROR)
+                              "the tasks and SBATCH_GRES or --sbatch (e.g. --gpus-per-task=1) what each gets",
+                              USAGE_ERROR)
+        self.options = sbatch_options(request.sbatch)
         missing = [command for command in ("sbatch", "squeue", "scancel") if shutil.which(command) is None]
         if missing:
             raise LaunchError(f"--engine slurm needs Slurm's {', '.join(missing)} on PATH: run it where jobs are "
@@ -212,4 +228,22 @@ class SlurmEngine:
         check_data_here(run.spec, run.storage, run.task.force, run.console)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         directory = Path(run.task.checkpoints) / "slurm" / f"{run.spec.name}-{stamp}-{os.getpid()}"
-        yield SlurmArray(self.count, run.task, run.url, directory)
+        yield SlurmArray(self.count, run.task, run.url, directory, self.options)
+
+
+def sbatch_options(given: str | None) -> list[str]:
+    """`--sbatch`'s text as sbatch's arguments, refusing unbalanced quotes and the options the
+    engine sets itself."""
+    try:
+        options = shlex.split(given or "")
+    except ValueError as error:
+        raise LaunchError(f"--sbatch {given!r} cannot be read as sbatch options ({error})", USAGE_ERROR) from None
+    if options and not options[0].startswith("-"):
+        raise LaunchError(f"--sbatch takes sbatch's options (e.g. --partition=gpu), not {options[0]!r}", USAGE_ERROR)
+    for option in options:
+        glued_short = option.startswith("-") and not option.startswith("--")  # -a0-3 is -a with its value
+        name = option[:2] if glued_short else option.split("=", 1)[0]
+        if name in ENGINE_SETS:
+            raise LaunchError(f"--sbatch cannot set {name}: the slurm engine sets it (--workers sets the array)",
+                              USAGE_ERROR)
+    return options
