@@ -22,9 +22,11 @@ from optuna.trial import TrialState
 
 from benchmarks.landscape import replay_curve, score, table_row
 from hpsearch.space.sampling import sample
-from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
-from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler, startup_trials_per_bracket
+from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler
+from hpsearch.space.samplers import TpeSampling
 
 NOISE = 0.003  # sd of an epoch's validation value: the landscape's values differ by hundredths
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -35,9 +37,15 @@ def _validation(value: float, epoch: int, epochs: int, rng: random.Random) -> fl
     return value * (1 - 0.5 * math.exp(-3 * epoch / epochs)) + rng.gauss(0, NOISE)
 
 
+def _per_bracket(spec: StudySpec) -> int:
+    """The startup trials each Hyperband bracket counts, as hpsearch shares them (TPE only)."""
+    assert isinstance(spec.search.sampler, TpeSampling), "the study's sampler must be tpe"
+    return spec.search.sampler.per_bracket(hyperband_brackets(spec))
+
+
 def _search(spec: StudySpec, seed: int) -> dict[str, float]:
     sampler = make_sampler(spec, seed)
-    startup = startup_trials_per_bracket(spec)
+    startup = _per_bracket(spec)
     pruner = make_pruner(spec)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner), "the study's pruner must be hyperband"
     study = optuna.create_study(study_name=f"startup-{seed}", sampler=sampler, pruner=pruner,
@@ -83,7 +91,7 @@ def main() -> None:
     print(f"| TPE startup | random trials of {spec.search.trials} | best trial's landscape value (max 1) "
           "| epochs spent | complete trials |")
     print("| --- | --- | --- | --- | --- |")
-    arms = ((f"{startup_trials_per_bracket(spec)} per bracket, {startup} in all (hpsearch)", spec),
+    arms = ((f"{_per_bracket(spec)} per bracket, {startup} in all (hpsearch)", spec),
             (f"{startup} per bracket (Optuna's default)", every_bracket))
     for label, arm_spec in arms:
         runs = [_search(arm_spec, seed) for seed in range(args.seeds)]

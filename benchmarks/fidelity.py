@@ -33,7 +33,10 @@ from benchmarks.searches import scratch_checkpoints
 from hpsearch.data.sources import Splits, load_splits
 from hpsearch.records import HISTORY_ATTR
 from hpsearch.space.catalogue import LR_SCHEDULES
-from hpsearch.space.spec import StudySpec, _parse_space, load_spec
+from hpsearch.space.dimension import parse_space
+from hpsearch.space.pruners import NoPruning
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.train.objective import Objective
 
@@ -44,8 +47,8 @@ def _spec(problem: Problem, networks: int, epochs: int, schedule: str | None) ->
     its first R epochs exactly as a run of R epochs would)."""
     spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=epochs, trials=networks)
     search = spec.search.model_copy(update={"proven_recipe": False, "budget": None,
-                                            "pruner": spec.search.pruner.model_copy(update={"type": "none"})})
-    space = spec.space if schedule is None else {**spec.space, "lr_schedule": _parse_space(
+                                            "pruner": NoPruning()})
+    space = spec.space if schedule is None else {**spec.space, "lr_schedule": parse_space(
         {"lr_schedule": schedule})["lr_schedule"]}
     return spec.model_copy(update={"search": search, "baselines": (), "space": space})
 

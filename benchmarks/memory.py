@@ -59,7 +59,7 @@ def _turn_off_fix() -> None:
 def child(args: argparse.Namespace) -> None:
     """One worker process: run the study's trials, print one JSON line per finished trial."""
     from hpsearch.data.sources import load_splits
-    from hpsearch.space.spec import load_spec
+    from hpsearch.space.study_files import load_spec
     from hpsearch.store.storage import open_storage, quiet_optuna
 
     quiet_optuna()

@@ -35,7 +35,8 @@ from hpsearch.train.objective import Objective
 from hpsearch.train.pipeline import InputPipeline
 from hpsearch.records import EPOCH_SECONDS_ATTR, OVERRIDES_ATTR
 from hpsearch.space.sampling import baseline_trial, sample
-from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import open_storage, quiet_optuna
 
 

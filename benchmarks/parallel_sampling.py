@@ -22,7 +22,8 @@ import optuna
 
 from benchmarks.landscape import position, score, table_row
 from hpsearch.space.sampling import sample
-from hpsearch.space.spec import StudySpec, load_spec
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.search.study import make_sampler
 

@@ -133,7 +133,7 @@ def epoch_seconds(problem: Problem) -> float:
 
     from hpsearch.data.sources import load_splits
     from hpsearch.space.architecture import setup_from_values
-    from hpsearch.space.spec import load_spec
+    from hpsearch.space.study_files import load_spec
     from hpsearch.train.model import compile_model, steps_per_epoch
 
     spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=problem.epochs)

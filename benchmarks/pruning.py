@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.searches import bench_from_command_line, run_hpsearch_arm
-from hpsearch.space.spec import PrunerSpec
+from hpsearch.space.pruners import NoPruning
 
 WITHIN = 0.01  # one point of accuracy
 TARGET_RATIO = 0.5
@@ -23,7 +23,7 @@ TARGET_RATIO = 0.5
 def main() -> None:
     bench = bench_from_command_line(__doc__ or "")
     spec, budget = bench.spec, bench.budget
-    unpruned_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})})
+    unpruned_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": NoPruning()})})
 
     rows = []
     for seed in bench.seeds:

@@ -29,7 +29,9 @@ import optuna
 
 from benchmarks.landscape import replay_curve
 from benchmarks import RESULTS_DIR
-from hpsearch.space.spec import PrunerSpec, StudySpec, load_spec
+from hpsearch.space.pruners import HyperbandPruning, MedianPruning, NoPruning, Pruner, SuccessiveHalvingPruning
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.search.study import make_pruner
 
@@ -49,25 +51,25 @@ def saved_curves(results_dir: Path, study: str, epochs: int) -> list[list[float]
     return curves
 
 
-def rules(spec: StudySpec) -> list[tuple[str, PrunerSpec]]:
+def rules(spec: StudySpec) -> list[tuple[str, Pruner]]:
     """No pruner, the study's own, and Hyperband, successive halving and median pruning from each
-    epoch a trial can be stopped at."""
+    epoch a trial can be stopped at (with the study's reduction factor, where it has one)."""
     own = spec.search.pruner
-    candidates = [("none", PrunerSpec(type="none")), (f"the study's ({_describe(own)})", own)]
+    factor = getattr(own, "reduction_factor", HyperbandPruning().reduction_factor)
+    candidates: list[tuple[str, Pruner]] = [("none", NoPruning()), (f"the study's ({_describe(own)})", own)]
     for epoch in range(1, spec.training.epochs):
-        for pruner in (PrunerSpec(type="hyperband", min_resource=epoch, reduction_factor=own.reduction_factor),
-                       PrunerSpec(type="successive_halving", min_resource=epoch,
-                                  reduction_factor=own.reduction_factor),
-                       PrunerSpec(type="median", warmup_epochs=epoch)):
+        for pruner in (HyperbandPruning(min_resource=epoch, reduction_factor=factor),
+                       SuccessiveHalvingPruning(min_resource=epoch, reduction_factor=factor),
+                       MedianPruning(warmup_epochs=epoch)):
             if pruner != own:
                 candidates.append((_describe(pruner), pruner))
     return candidates
 
 
-def _describe(pruner: PrunerSpec) -> str:
-    if pruner.type in ("hyperband", "successive_halving"):
+def _describe(pruner: Pruner) -> str:
+    if isinstance(pruner, (HyperbandPruning, SuccessiveHalvingPruning)):
         return f"{pruner.type}, min_resource {pruner.min_resource}, reduction {pruner.reduction_factor}"
-    if pruner.type == "median":
+    if isinstance(pruner, MedianPruning):
         return f"median, warmup {pruner.warmup_epochs}, startup {pruner.startup_trials}"
     return pruner.type
 
@@ -81,7 +83,7 @@ class Replay:
     shortfall: float  # the order's best curve minus the best complete trial's: what the rule lost
 
 
-def replay(spec: StudySpec, pruner: PrunerSpec, order: list[list[float]], name: str) -> Replay:
+def replay(spec: StudySpec, pruner: Pruner, order: list[list[float]], name: str) -> Replay:
     """Walk one order of curves under `pruner`, as a search of those trials would have."""
     rule_spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": pruner})})
     # The same study name for every rule: Hyperband assigns brackets by it and the trial number.

@@ -43,7 +43,8 @@ from benchmarks.searches import (
     run_random_search,
     run_start_alone,
 )
-from hpsearch.space.spec import Baseline, StudySpec
+from hpsearch.space.baselines import Baseline
+from hpsearch.space.spec import TAGGED, StudySpec
 from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
 ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built",
@@ -67,7 +68,9 @@ HAND_BUILT = {
 
 
 def _with_sampler(spec: StudySpec, kind: str) -> StudySpec:
-    sampler = spec.search.sampler.model_copy(update={"type": kind})
+    kept = spec.search.sampler.model_dump(exclude={"type"})
+    member = TAGGED["sampler"][kind]
+    sampler = member(**{key: value for key, value in kept.items() if key in member.model_fields})
     return spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": sampler})})
 
 

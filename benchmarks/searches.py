@@ -42,10 +42,15 @@ from hpsearch.records import (
     best_first,
 )
 from hpsearch.space.sampling import enqueue_starting_points, sample
-from hpsearch.space.spec import Baseline, PrunerSpec, StudySpec
+from hpsearch.space.baselines import Baseline
+from hpsearch.space.pruners import HyperbandPruning, NoPruning
+from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import quiet_optuna
 
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
+
+LEGACY_PRUNER_FIELDS = {"min_resource": 1, "reduction_factor": 3, "startup_trials": 5, "warmup_epochs": 1}
+LEGACY_SAMPLER_FIELDS = {"startup_trials": 10}
 
 
 def scratch_checkpoints() -> Path:
@@ -147,7 +152,7 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
     """Random search as one runs it with Optuna by hand: its random sampler, no pruner, no
     baselines, trials until the budget is spent."""
     spec = spec.with_overrides(seed=seed, trials=UNLIMITED_TRIALS)
-    search = spec.search.model_copy(update={"pruner": PrunerSpec(type="none")})
+    search = spec.search.model_copy(update={"pruner": NoPruning()})
     spec = spec.model_copy(update={"search": search})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed),
                                 pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
@@ -293,7 +298,7 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
     with tempfile.TemporaryDirectory() as directory:
         tuner = BudgetHyperband(
             SpaceHyperModel(), objective="val_accuracy", max_epochs=spec.training.epochs,
-            factor=spec.search.pruner.reduction_factor, hyperband_iterations=UNLIMITED_TRIALS,
+            factor=getattr(spec.search.pruner, "reduction_factor", HyperbandPruning().reduction_factor), hyperband_iterations=UNLIMITED_TRIALS,
             seed=seed, directory=directory, project_name="bench", overwrite=True,
         )
         tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
@@ -415,7 +420,7 @@ class Bench:
 
 def _load_bench(args: argparse.Namespace) -> Bench:
     from hpsearch.data.sources import load_splits
-    from hpsearch.space.spec import load_spec
+    from hpsearch.space.study_files import load_spec
 
     quiet_optuna()
     if args.problem is not None:
@@ -435,6 +440,10 @@ def _load_bench(args: argparse.Namespace) -> Bench:
                                                    "search": {"proven_recipe", "max_trial_share", "warm_start"}})
     hours = getattr(args, "hours", None)
     budget = None if hours is not None else args.budget
+    # Saved runs are keyed by the study as it was dumped when every pruner and sampler table held
+    # every type's settings; filling in the others' defaults keeps those keys (and the runs).
+    study["search"]["pruner"] = {**LEGACY_PRUNER_FIELDS, **study["search"]["pruner"]}
+    study["search"]["sampler"] = {**LEGACY_SAMPLER_FIELDS, **study["search"]["sampler"]}
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}
     return Bench(spec, splits, budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
                  args.saved_only, hours)

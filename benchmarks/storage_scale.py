@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import open_storage, quiet_optuna
 from hpsearch.search.study import make_sampler
 from tests.postgres import PostgresServer, free_port

@@ -1,6 +1,6 @@
 """The errors a user can fix, and the exit codes the CLI gives them: the lowest floor of the
 package, so the launcher, its engines, the settling of a study and the API's argument checks all
-raise the same `LaunchError`."""
+raise the same `LaunchError`; a study file or name that cannot be used raises `SpecError`."""
 
 from __future__ import annotations
 
@@ -15,3 +15,7 @@ class LaunchError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+class SpecError(ValueError):
+    """A study file (or a study name) that cannot be used; the message is one sentence."""

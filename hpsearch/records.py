@@ -1,4 +1,5 @@
-"""Names of what every study and trial records in the storage (user attributes), and end reasons.
+"""Names of what every study and trial records in the storage (user attributes), a trial's
+record read back typed (`TrialRecord`), and end reasons.
 
 Kept apart from `objective.py`, which needs TensorFlow, so that commands reading trials back
 (progress, list, summary) stay light.
@@ -9,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from optuna.trial import FrozenTrial
+    from optuna.trial import FrozenTrial, Trial
 
 # On the study: what every worker and read-only command must agree on.
 TARGET_ATTR = "target_trials"
@@ -46,7 +48,6 @@ RESUMED_EPOCHS_ATTR = "resumed_epochs"  # on a retry resumed from a checkpoint: 
 WORKER_ATTR = "worker"  # host:pid of the process that trained the trial
 BACKEND_ATTR = "backend"  # the Keras backend it trained on
 TEST_ACCURACY_ATTR = "test_accuracy"
-
 
 
 class EndReason(str, Enum):
@@ -86,6 +87,107 @@ SURPLUS = f"{EndReason.SURPLUS.value}: other workers reached the study's target"
 NO_RESULT = f"{LOST_PREFIX}no result recorded (its worker stopped or lost the database)"
 
 
+@dataclass(frozen=True)
+class TrialRecord:
+    """What a trial recorded in its user attributes, typed, with the default each reader assumes
+    when it recorded nothing (a queued trial, or one that ended before training). A live `Trial`
+    reads the same way while it trains."""
+
+    trial: FrozenTrial | Trial
+
+    def _get(self, name: str, default: Any = None) -> Any:
+        return self.trial.user_attrs.get(name, default)
+
+    @property
+    def baseline(self) -> str | None:
+        """The hand-tuned network it trains, on a baseline trial (warm starts and proven recipes too)."""
+        return self._get(BASELINE_ATTR) or None
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self._get(OVERRIDES_ATTR, {}))
+
+    @property
+    def warm_start(self) -> str | None:
+        return self._get(WARM_START_ATTR)
+
+    @property
+    def confirms(self) -> int | None:
+        """On a confirm round's trial: the number of the search trial it retrains longer."""
+        number = self._get(CONFIRMS_ATTR)
+        return None if number is None else int(number)
+
+    @property
+    def architecture(self) -> dict[str, Any] | None:
+        return self._get(ARCHITECTURE_ATTR)
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return dict(self._get(TRAINING_ATTR, {}))
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Per-epoch curves by metric name (loss, val_accuracy...)."""
+        return dict(self._get(HISTORY_ATTR, {}))
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs its curves cover, those a resumed retry inherited from its checkpoint included."""
+        return len(self.history.get("loss", []))
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs this attempt trained itself: each epoch counts once, on the attempt that trained it."""
+        return self.epochs_done - self.resumed_epochs
+
+    @property
+    def seconds_trained(self) -> float:
+        """Seconds this attempt spent training its own epochs (not those its checkpoint brought back)."""
+        return float(sum(self.epoch_seconds[self.resumed_epochs:]))
+
+    @property
+    def best_epoch(self) -> int | None:
+        epoch = self._get(BEST_EPOCH_ATTR)
+        return None if epoch is None else int(epoch)
+
+    @property
+    def params_count(self) -> int | None:
+        return self._get(PARAMS_ATTR)
+
+    @property
+    def epoch_seconds(self) -> list[float]:
+        return list(self._get(EPOCH_SECONDS_ATTR, []))
+
+    @property
+    def resumed_epochs(self) -> int:
+        """On a retry resumed from a checkpoint: the epochs it did not train again."""
+        return int(self._get(RESUMED_EPOCHS_ATTR, 0))
+
+    @property
+    def checkpoint_key(self) -> int:
+        """The number its checkpoint is kept under: its first attempt's, shared by every retry."""
+        return int(self._get(RETRY_OF_ATTR, self.trial.number))
+
+    @property
+    def worker(self) -> str | None:
+        return self._get(WORKER_ATTR)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self._get(TEST_ACCURACY_ATTR)
+
+    @property
+    def recorded_end(self) -> str | None:
+        """The end reason it recorded itself (`end_reason` says what its state means otherwise)."""
+        recorded = self._get(END_REASON_ATTR)
+        return None if recorded is None else str(recorded)
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped on purpose (a signal, a deadline, a spent budget), not crashed."""
+        return self.recorded_end == INTERRUPTED
+
+
 def worker_identity(pid: int | None = None, host: str | None = None) -> str:
     """A worker process (this one by default) as its trials record it, so a launcher that had to
     kill it can find its trials."""
@@ -94,18 +196,18 @@ def worker_identity(pid: int | None = None, host: str | None = None) -> str:
 
 def end_reason(trial: FrozenTrial) -> str:
     """Why a trial ended: the reason it recorded, or else what its state says."""
-    recorded = trial.user_attrs.get(END_REASON_ATTR)
+    recorded = TrialRecord(trial).recorded_end
     if recorded is not None:
-        return str(recorded)
+        return recorded
     return NO_RESULT if trial.state.name == "FAIL" else trial.state.name.lower()
 
 
 def trial_label(trial: FrozenTrial) -> str:
     """How a trial is named to the user: its number, and where a starting point comes from."""
-    if WARM_START_ATTR in trial.user_attrs:
-        return f"trial {trial.number} (warm start from {trial.user_attrs[WARM_START_ATTR]})"
-    baseline = trial.user_attrs.get(BASELINE_ATTR)
-    return f"trial {trial.number}" + (f" (baseline {baseline})" if baseline else "")
+    record = TrialRecord(trial)
+    if record.warm_start is not None:
+        return f"trial {trial.number} (warm start from {record.warm_start})"
+    return f"trial {trial.number}" + (f" (baseline {record.baseline})" if record.baseline else "")
 
 
 def best_first(trials: Iterable[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
@@ -116,7 +218,7 @@ def best_first(trials: Iterable[FrozenTrial], maximize: bool) -> list[FrozenTria
 
 def why_no_network(trial: FrozenTrial) -> str | None:
     """Why a trial has no network to rebuild (export), or None when it recorded one."""
-    if ARCHITECTURE_ATTR in trial.user_attrs:
+    if TrialRecord(trial).architecture is not None:
         return None
     if trial.state.name == "WAITING":
         return f"trial {trial.number} is queued and has not trained yet"

@@ -146,7 +146,7 @@ COMPILED = """
 import sys, optuna
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.space.sampling import sample
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from hpsearch.train.model import compile_model
 spec = load_spec("digits-quick")
 told = {"auto": {}, "on": {"jit_compile": True}, "off": {"jit_compile": False}}[sys.argv[1]]

@@ -18,7 +18,8 @@ from hpsearch.cli import _ray_alone_means_local, shell
 from hpsearch.data.doctor import examine
 from hpsearch.data.sources import RawData
 from hpsearch.compute.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
-from hpsearch.space.spec import SpecError, load_spec, load_spec_file
+from hpsearch.errors import SpecError
+from hpsearch.space.study_files import load_spec, load_spec_file
 from hpsearch.store.heartbeat import (
     GRACE_ENV,
     GRACE_SECONDS,

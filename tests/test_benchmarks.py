@@ -84,16 +84,17 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
     from benchmarks.pruning_replay import Replay, foresight, replay
-    from hpsearch.space.spec import PrunerSpec, load_spec
+    from hpsearch.space.pruners import NoPruning, SuccessiveHalvingPruning
+    from hpsearch.space.study_files import load_spec
 
     spec = load_spec("cifar-dropout").with_overrides(epochs=4)
     early_leader, late_bloomer = [0.40, 0.42, 0.43, 0.44], [0.20, 0.35, 0.45, 0.52]
     order = [early_leader, late_bloomer]
     # Successive halving from epoch 1 promotes the second trial only if it leads after epoch 1.
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=1), order, "order-0") == Replay(5, None, 0.52 - 0.44)
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=2), order, "order-0") == Replay(6, None, 0.52 - 0.44)
-    assert replay(spec, PrunerSpec(type="successive_halving", min_resource=3), order, "order-0") == Replay(8, 8, 0.0)
-    assert replay(spec, PrunerSpec(type="none"), order, "order-0") == Replay(8, 8, 0.0)
+    assert replay(spec, SuccessiveHalvingPruning(min_resource=1), order, "order-0") == Replay(5, None, 0.52 - 0.44)
+    assert replay(spec, SuccessiveHalvingPruning(min_resource=2), order, "order-0") == Replay(6, None, 0.52 - 0.44)
+    assert replay(spec, SuccessiveHalvingPruning(min_resource=3), order, "order-0") == Replay(8, 8, 0.0)
+    assert replay(spec, NoPruning(), order, "order-0") == Replay(8, 8, 0.0)
     # Foresight stops the early leader at epoch 1 and trains the late bloomer to the end.
     assert foresight(order, 1) == Replay(5, 5, 0.0)
 
@@ -142,7 +143,7 @@ def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
     """A new default share must not orphan saved runs it never touched: under an epoch budget the
     cap does nothing, and other searches never have one."""
     from benchmarks.searches import Bench
-    from hpsearch.space.spec import load_spec
+    from hpsearch.space.study_files import load_spec
 
     spec = load_spec("digits-quick")
     by_epochs = Bench(spec, None, 24, [0], None, {})  # type: ignore[arg-type]

@@ -20,12 +20,12 @@ from hpsearch.compute.budget import (
     BudgetError,
     busy_seconds,
     duration_text,
-    epochs_trained,
     measure,
     parse_budget,
 )
-from hpsearch.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR
-from hpsearch.space.spec import SpecError, parse_spec
+from hpsearch.records import HISTORY_ATTR, RESUMED_EPOCHS_ATTR, TrialRecord
+from hpsearch.errors import SpecError
+from hpsearch.space.spec import parse_spec
 from hpsearch.search.study import make_sampler
 from tests.conftest import SMALL_NET
 from tests.helpers import FINISHED, count, run_cli, stored_trials, write_study
@@ -82,7 +82,7 @@ def test_wall_time_counts_parallel_trials_once_and_a_stopped_study_not_at_all() 
 
 def test_epochs_count_once_on_the_attempt_that_trained_them() -> None:
     attempts = [_trial(0, 10, epochs=3), _trial(20, 30, epochs=10, resumed=3)]  # a retry resumed at epoch 3
-    assert [epochs_trained(t) for t in attempts] == [3, 7]
+    assert [TrialRecord(t).epochs_trained for t in attempts] == [3, 7]
     use = measure(Budget("epochs", 12), attempts)
     assert use.used == 10 and not use.spent and use.seconds_left is None
     assert use.describe() == "budget 12 epochs: 10 used (83%)"
@@ -148,7 +148,7 @@ def test_bad_budgets_on_the_command_line_exit_2_before_anything_is_created(tmp_p
 
 
 def _epochs(trials: list[FrozenTrial]) -> int:
-    return sum(epochs_trained(t) for t in trials)
+    return sum(TrialRecord(t).epochs_trained for t in trials)
 
 
 def _summary(url: str, name: str) -> dict:

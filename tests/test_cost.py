@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from hpsearch.compute.cost import Cost, cost_front, seconds_per_epoch, too_costly, trial_cost
 from hpsearch.records import END_REASON_ATTR, EPOCH_SECONDS_ATTR, PARAMS_ATTR, TOO_COSTLY_ATTR
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from tests.helpers import run_cli, stored_trials, write_study
 
 

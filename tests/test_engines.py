@@ -13,7 +13,7 @@ import hpsearch
 from hpsearch.launch.engines import ENGINES, EngineRequest
 from hpsearch.launch.engines.local import LocalEngine
 from hpsearch.records import WORKER_ATTR
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from tests.helpers import run_cli
 
 

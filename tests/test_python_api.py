@@ -14,7 +14,7 @@ import pytest
 
 import hpsearch
 from hpsearch.launch import arguments
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from tests.helpers import run_cli, write_study
 
 

@@ -11,7 +11,8 @@ import pytest
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.records import BASELINE_ATTR
 from hpsearch.space.sampling import enqueue_starting_points, sample
-from hpsearch.space.spec import StudySpec, load_spec, load_spec_file
+from hpsearch.space.spec import StudySpec
+from hpsearch.space.study_files import load_spec, load_spec_file
 from tests.helpers import write_study
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from hpsearch.space.catalogue import PARAMETERS
-from hpsearch.space.spec import MAX_SEED, SpecError, load_spec, load_spec_file, study_files
+from hpsearch.errors import SpecError
+from hpsearch.space.spec import MAX_SEED
+from hpsearch.space.study_files import load_spec, load_spec_file, study_files
 from tests.helpers import REPO, run_cli, write_study
 
 SHIPPED = ("cifar-dropout", "cifar-architecture", "cifar-allconv", "mnist-vgg11", "digits-quick")
@@ -95,6 +97,14 @@ BAD_FILES = {
     "pruner factor given as a float": (
         '[data]\ndataset = "digits"\n[search.pruner]\nreduction_factor = 3.0\n',
         "search.pruner.reduction_factor: Input should be a valid integer (got 3.0)",
+    ),
+    "a setting another pruner takes": (
+        '[data]\ndataset = "digits"\n[search.pruner]\ntype = "hyperband"\nwarmup_epochs = 2\n',
+        "search.pruner.warmup_epochs: unknown key for the hyperband pruner",
+    ),
+    "a sampler no one has": (
+        '[data]\ndataset = "digits"\n[search.sampler]\ntype = "bayes"\n',
+        "search.sampler.type: must be one of 'tpe', 'gp', 'random' (got 'bayes')",
     ),
     "baseline note given as a number": (
         GOOD_BODY + '[[baselines]]\nname = "b"\nnote = 5\n',
@@ -280,3 +290,26 @@ def test_commands_that_train_nothing_do_not_import_tensorflow(tmp_path: Path) ->
 
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_study_stored_when_every_pruner_kept_every_setting_still_opens(tmp_path: Path) -> None:
+    """Studies created before each pruner and sampler took only its own settings stored them all;
+    they open with the settings their type uses."""
+    import optuna
+
+    from hpsearch.records import SPEC_ATTR
+    from hpsearch.search.study import stored_spec
+    from hpsearch.space.pruners import HyperbandPruning
+    from hpsearch.space.samplers import RandomSampling
+    from hpsearch.space.spec import spec_document
+
+    document = spec_document(load_spec("cifar-dropout"))
+    document["search"]["pruner"] = {"type": "hyperband", "min_resource": 3, "reduction_factor": 3,
+                                    "startup_trials": 5, "warmup_epochs": 1}
+    document["search"]["sampler"] = {"type": "random", "startup_trials": 10}
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/old.db")
+    optuna.create_study(study_name="cifar-dropout", storage=storage).set_user_attr(SPEC_ATTR, document)
+    stored = stored_spec(storage, "cifar-dropout")
+    assert stored is not None
+    assert stored.search.pruner == HyperbandPruning(min_resource=3, reduction_factor=3)
+    assert stored.search.sampler == RandomSampling()

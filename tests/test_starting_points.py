@@ -11,7 +11,8 @@ import optuna
 
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.space.sampling import enqueue_starting_points, sample
-from hpsearch.space.spec import Baseline, load_spec, load_spec_file
+from hpsearch.space.baselines import Baseline
+from hpsearch.space.study_files import load_spec, load_spec_file
 from hpsearch.space.starting_points import RECIPE_SUFFIX, starting_points
 from hpsearch.records import BASELINE_ATTR
 from tests.helpers import run_cli, write_study

@@ -11,7 +11,8 @@ import numpy as np
 import optuna
 import pytest
 
-from hpsearch.space.spec import load_spec, parse_spec, spec_document, study_files
+from hpsearch.space.spec import parse_spec, spec_document
+from hpsearch.space.study_files import load_spec, study_files
 from tests.helpers import MNIST, run_cli, start_cli, stored_trials, write_study
 
 pytestmark = pytest.mark.timeout(300)

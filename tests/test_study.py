@@ -7,7 +7,8 @@ import math
 import optuna
 import pytest
 
-from hpsearch.space.spec import PrunerSpec, load_spec
+from hpsearch.space.pruners import HyperbandPruning
+from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler
 
@@ -16,7 +17,7 @@ from hpsearch.search.study import hyperband_brackets, make_pruner, make_sampler
                          [(15, 1, 3), (4, 1, 3), (9, 1, 3), (27, 1, 3), (10, 2, 2), (5, 1, 3), (3, 3, 3)])
 def test_hyperband_brackets_are_the_ones_optunas_pruner_makes(epochs: int, min_resource: int, factor: int) -> None:
     spec = load_spec("cifar-dropout").with_overrides(epochs=epochs)
-    pruner_spec = PrunerSpec(type="hyperband", min_resource=min_resource, reduction_factor=factor)
+    pruner_spec = HyperbandPruning(min_resource=min_resource, reduction_factor=factor)
     spec = spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": pruner_spec})})
     pruner = make_pruner(spec)
     study = optuna.create_study(pruner=pruner, direction="maximize")

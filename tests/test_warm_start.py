@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 import hpsearch
 from hpsearch.search.study import stored_spec
 from hpsearch.search.warm_start import NEAR_ATTR, NEAR_SHARE, NearWarmStarts, enqueue_warm_starts, warm_starts
-from hpsearch.space.spec import load_spec
+from hpsearch.space.study_files import load_spec
 from hpsearch.records import BASELINE_ATTR, WARM_START_ATTR
 from hpsearch.store.storage import open_storage, quiet_optuna
 from tests.helpers import run_cli, stored_trials, write_study

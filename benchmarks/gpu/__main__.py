@@ -43,7 +43,7 @@ def epoch_times(
     from hpsearch.data.sources import load_splits
     from hpsearch.space.architecture import setup_from_values
     from hpsearch.space.sampling import enqueue_starting_points, sample
-    from hpsearch.space.spec import load_spec
+    from hpsearch.space.study_files import load_spec
     from hpsearch.store.storage import quiet_optuna
     from hpsearch.train.model import compile_model, steps_per_epoch
     from hpsearch.train.pipeline import InputPipeline

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import ARCHITECTURE_ATTR, HISTORY_ATTR, EndReason, end_reason
+from hpsearch.records import EndReason, TrialRecord, end_reason
 
 CHANCE_MARGIN = 0.05  # validation accuracy within this of 1/classes counts as chance level
 OVERFIT_GAP = 0.10  # training accuracy this far above validation accuracy
@@ -81,8 +81,9 @@ def diagnose_curves(history: dict[str, list[float]], num_classes: int) -> Diagno
 def diagnose_trial(trial: FrozenTrial) -> Diagnosis:
     """The diagnosis of a stored trial, from its state, end reason and curves."""
     reason = end_reason(trial)
-    history = trial.user_attrs.get(HISTORY_ATTR, {})
-    num_classes = int(trial.user_attrs.get(ARCHITECTURE_ATTR, {}).get("num_classes", 10))
+    record = TrialRecord(trial)
+    history = record.history
+    num_classes = int((record.architecture or {}).get("num_classes", 10))
     if trial.state == TrialState.PRUNED:
         return Diagnosis("pruned", reason)
     if EndReason.of(reason) is EndReason.DIVERGED:

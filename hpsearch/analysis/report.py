@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from hpsearch.compute.cost import cost_front, trial_cost
-from hpsearch.records import BASELINE_ATTR, EPOCHS_ATTR, HISTORY_ATTR, trial_label
+from hpsearch.records import EPOCHS_ATTR, TrialRecord, trial_label
 from hpsearch.store.snapshot import snapshot_of
 from hpsearch.analysis.summary import TOP_HEADER, headline, importance_evaluator, summarize, top_rows
 
@@ -25,11 +25,11 @@ def _learning_curves(study: optuna.Study, metric: str) -> go.Figure:
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     best = sorted(complete, key=lambda t: t.value, reverse=maximize)[:BEST_CURVES]  # type: ignore[arg-type,return-value]
-    baselines = [t for t in complete if t.user_attrs.get(BASELINE_ATTR) and t not in best]
+    baselines = [t for t in complete if TrialRecord(t).baseline and t not in best]
     training_metric = metric.removeprefix("val_")
     figure = go.Figure()
     for trial in best + baselines:
-        history = trial.user_attrs.get(HISTORY_ATTR, {})
+        history = TrialRecord(trial).history
         name = trial_label(trial)
         dash = "dot" if trial in baselines else "solid"
         for key, width in ((metric, 3), (training_metric, 1)):

@@ -21,27 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.compute.budget import (
     NO_TRIAL_TARGET,
     BudgetUse,
-    epochs_done,
-    epochs_trained,
     measure,
     parse_budget,
-    seconds_trained,
     stored_budget,
 )
 from hpsearch.compute.cost import cost_front, trial_cost
 from hpsearch.analysis.diagnosis import diagnose_trial
-from hpsearch.records import (
-    BASELINE_ATTR,
-    BEST_EPOCH_ATTR,
-    BUDGET_ATTR,
-    EPOCHS_ATTR,
-    METRIC_ATTR,
-    TARGET_ATTR,
-    TEST_ACCURACY_ATTR,
-    TRAINING_ATTR,
-    best_first,
-    end_reason,
-)
+from hpsearch.records import BUDGET_ATTR, EPOCHS_ATTR, METRIC_ATTR, TARGET_ATTR, TrialRecord, best_first, end_reason
 from hpsearch.store.snapshot import StudySnapshot
 
 SCHEMA_VERSION = 1
@@ -50,14 +36,15 @@ STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
     diagnosis = diagnose_trial(trial)
+    record = TrialRecord(trial)
     return {
         "number": trial.number,
         "state": trial.state.name.lower(),
         "value": trial.value,
-        "test_accuracy": trial.user_attrs.get(TEST_ACCURACY_ATTR),
-        "epochs": epochs_done(trial),
-        "best_epoch": trial.user_attrs.get(BEST_EPOCH_ATTR),
-        "baseline": trial.user_attrs.get(BASELINE_ATTR),
+        "test_accuracy": record.test_accuracy,
+        "epochs": record.epochs_done,
+        "best_epoch": record.best_epoch,
+        "baseline": record.baseline,
         "end_reason": end_reason(trial),
         "diagnosis": diagnosis.label,
         "diagnosis_detail": diagnosis.detail,
@@ -125,13 +112,11 @@ def _import_importance() -> ModuleType:
 def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
     # A retry resumed from a checkpoint carries the epochs its earlier attempt trained and
     # recorded; each epoch counts once, on the attempt that trained it.
-    epochs = sum(epochs_trained(t) for t in trials)
-    seconds = sum(seconds_trained(t) for t in trials)
-    saved = sum(
-        max(0, int(t.user_attrs.get(TRAINING_ATTR, {}).get("epochs", 0)) - epochs_done(t))
-        for t in trials
-        if t.state == TrialState.PRUNED
-    )
+    records = [TrialRecord(t) for t in trials]
+    epochs = sum(record.epochs_trained for record in records)
+    seconds = sum(record.seconds_trained for record in records)
+    saved = sum(max(0, int(record.training.get("epochs", 0)) - record.epochs_done)
+                for record in records if record.trial.state == TrialState.PRUNED)
     return {"epochs": epochs, "hours": round(seconds / 3600, 4), "epochs_saved_by_pruning": saved}
 
 
@@ -149,7 +134,7 @@ def summarize(snapshot: StudySnapshot) -> dict[str, Any]:
     ranked = best_first(trials, maximize)
     complete = sorted(ranked, key=lambda t: t.number)
     rows = {t.number: _trial_row(t) for t in trials}
-    baselines = [rows[t.number] for t in complete if t.user_attrs.get(BASELINE_ATTR)]
+    baselines = [rows[t.number] for t in complete if TrialRecord(t).baseline]
     best = rows[ranked[0].number] if ranked else None
     improvement = None
     if best and baselines:

@@ -187,7 +187,8 @@ def list_studies(storage: StorageOpt = None) -> None:
 
     Example: hpsearch list --storage postgresql://hpsearch@db.example/hpsearch
     """
-    from hpsearch.space.spec import SpecError, load_spec, study_files
+    from hpsearch.errors import SpecError
+    from hpsearch.space.study_files import load_spec, study_files
 
     files = Table(title="Study files", title_justify="left")
     for column in ("name", "dataset", "search", "epochs", "file"):

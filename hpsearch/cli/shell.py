@@ -88,7 +88,8 @@ def open_storage(url: str, read_only: bool = False) -> BaseStorage:
 
 
 def load_study_file(reference: str) -> StudySpec:
-    from hpsearch.space.spec import SpecError, load_spec  # pydantic: only commands that read study files
+    from hpsearch.errors import SpecError
+    from hpsearch.space.study_files import load_spec  # pydantic: only commands that read study files
 
     try:
         return load_spec(reference)

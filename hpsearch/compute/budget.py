@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from hpsearch.records import EPOCH_SECONDS_ATTR, HISTORY_ATTR, RESUMED_EPOCHS_ATTR
+from hpsearch.records import TrialRecord
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -117,25 +117,6 @@ def goal_text(trials: int, budget: Budget | None, per_trial: str = "") -> str:
 # --- what trials spent ---------------------------------------------------------------------------
 
 
-def epochs_done(trial: FrozenTrial) -> int:
-    """Epochs the trial's curves cover, those a resumed retry inherited from its checkpoint included."""
-    return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
-
-
-def _resumed(trial: FrozenTrial) -> int:
-    return int(trial.user_attrs.get(RESUMED_EPOCHS_ATTR, 0))
-
-
-def epochs_trained(trial: FrozenTrial) -> int:
-    """Epochs this attempt trained itself: each epoch counts once, on the attempt that trained it."""
-    return epochs_done(trial) - _resumed(trial)
-
-
-def seconds_trained(trial: FrozenTrial) -> float:
-    """Seconds this attempt spent training its own epochs (not those its checkpoint brought back)."""
-    return float(sum(trial.user_attrs.get(EPOCH_SECONDS_ATTR, [])[_resumed(trial):]))
-
-
 def busy_seconds(trials: Sequence[FrozenTrial], now: datetime, active: bool = False) -> float:
     """Wall-clock seconds during which the study had a trial in progress, counted once however
     many ran at once, short gaps between them included (see BRIDGED_GAP_SECONDS). A running
@@ -197,7 +178,7 @@ def measure(budget: Budget, trials: Sequence[FrozenTrial], now: datetime | None 
             active: bool = False) -> BudgetUse:
     """How much of `budget` the study's `trials` have used by `now` (see `busy_seconds` for `active`)."""
     if budget.unit == "epochs":
-        return BudgetUse(budget, float(sum(epochs_trained(t) for t in trials)))
+        return BudgetUse(budget, float(sum(TrialRecord(t).epochs_trained for t in trials)))
     return BudgetUse(budget, busy_seconds(trials, now or datetime.now(), active))
 
 

@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpsearch.records import EPOCH_SECONDS_ATTR, PARAMS_ATTR
+from hpsearch.records import TrialRecord
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -34,10 +34,11 @@ class Cost:
 
 def trial_cost(trial: FrozenTrial, epochs: int) -> Cost | None:
     """A complete trial's cost at `epochs` (the study's trial length); None without timings."""
-    per_epoch = seconds_per_epoch(list(trial.user_attrs.get(EPOCH_SECONDS_ATTR, [])))
+    record = TrialRecord(trial)
+    per_epoch = seconds_per_epoch(record.epoch_seconds)
     if per_epoch is None or trial.value is None:
         return None
-    params = trial.user_attrs.get(PARAMS_ATTR)
+    params = record.params_count
     return Cost(trial.number, float(trial.value), per_epoch * epochs, int(params) if params else None)
 
 

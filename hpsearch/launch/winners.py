@@ -112,7 +112,7 @@ def confirm(study: StudyReference, *, top: int = 5, epochs: int | None = None, s
     from hpsearch.launch.progress import LiveProgress
     from hpsearch.search.confirm import LONGER, confirm_spec, queue_winners, winners
     from hpsearch.search.study import keep_settings, kept_settings, open_study
-    from hpsearch.space.spec import SpecError
+    from hpsearch.errors import SpecError
     from hpsearch.train.native_logs import filter_native_stderr
 
     console = console or Console()

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.lifecycle import stopping
 from hpsearch.data.sources import Splits
 from hpsearch.train.objective import Objective
-from hpsearch.records import END_REASON_ATTR, EndReason
+from hpsearch.records import EndReason, TrialRecord
 from hpsearch.lifecycle.retries import requeue_lost
 from hpsearch.lifecycle.trial_loop import Next, run_trials
 from hpsearch.space.spec import StudySpec
@@ -49,7 +49,7 @@ class StopOnRepeatedErrors:
         return self.in_a_row >= self.limit
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        reason = str(trial.user_attrs.get(END_REASON_ATTR, EndReason.ERROR.value))  # none: failed before training
+        reason = TrialRecord(trial).recorded_end or EndReason.ERROR.value  # none: failed before training
         is_error = trial.state == TrialState.FAIL and EndReason.of(reason) in (EndReason.ERROR, EndReason.OUT_OF_MEMORY)
         self.in_a_row = self.in_a_row + 1 if is_error else 0
         self.last_reason = reason

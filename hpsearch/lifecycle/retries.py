@@ -22,8 +22,8 @@ from hpsearch.records import (
     INTERRUPTED,
     OVERRIDES_ATTR,
     RETRY_OF_ATTR,
-    WORKER_ATTR,
     EndReason,
+    TrialRecord,
 )
 from hpsearch.store.storage import is_storage_failure, one_at_a_time, storage_url
 
@@ -37,7 +37,7 @@ def crashes_before_retry(trial: FrozenTrial) -> int:
     """How many of `trial`'s attempts, itself included, crashed: a stop asked for by a signal, a
     deadline or a spent budget ends an attempt "interrupted" and is not a crash, so a trial stopped
     and resumed any number of times is never dropped."""
-    stopped = trial.user_attrs.get(END_REASON_ATTR) == INTERRUPTED
+    stopped = TrialRecord(trial).interrupted
     return int(trial.system_attrs.get(CRASHES_ATTR, 0)) + (0 if stopped else 1)
 
 
@@ -102,7 +102,7 @@ def queue_unqueued_retries(study: optuna.Study) -> None:
 def requeue_lost(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna callback: queue a trial again when it failed for reasons outside the network
     (interrupted, storage connection lost)."""
-    reason = EndReason.of(str(trial.user_attrs.get(END_REASON_ATTR, "")))
+    reason = EndReason.of(TrialRecord(trial).recorded_end or "")
     if trial.state == TrialState.FAIL and reason.retried:
         retry_trial(study, trial)
 
@@ -116,7 +116,8 @@ def release_trials(study: optuna.Study, workers: set[str]) -> list[int]:
     retried = retried_attempts(study)
     released = []
     for trial in trials:
-        if trial.user_attrs.get(WORKER_ATTR) not in workers:
+        record = TrialRecord(trial)
+        if record.worker not in workers:
             continue
         if trial.state == TrialState.RUNNING:
             try:
@@ -125,7 +126,7 @@ def release_trials(study: optuna.Study, workers: set[str]) -> list[int]:
                 study.tell(trial.number, state=TrialState.FAIL)
             except (UpdateFinishedTrialError, ValueError, RuntimeError):
                 continue  # it finished (or was released) meanwhile
-        elif trial.number in retried or trial.user_attrs.get(END_REASON_ATTR) != INTERRUPTED:
+        elif trial.number in retried or not record.interrupted:
             continue
         requeue_lost(study, study.get_trials(deepcopy=False)[trial.number])
         released.append(trial.number)

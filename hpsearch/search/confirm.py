@@ -24,10 +24,11 @@ from hpsearch.records import (
     END_REASON_ATTR,
     OVERRIDES_ATTR,
     SURPLUS,
-    TEST_ACCURACY_ATTR,
+    TrialRecord,
     best_first,
 )
-from hpsearch.space.spec import PrunerSpec, StudySpec
+from hpsearch.space.pruners import NoPruning
+from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import TrialCallback
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def confirm_name(study_name: str) -> str:
 def confirm_spec(spec: StudySpec, top: int, epochs: int) -> StudySpec:
     """The confirm round as a study: `spec`'s data and space, `epochs` per trial, no pruner (a
     winner is trained to the end), no baselines (the winners are queued instead)."""
-    search = spec.search.model_copy(update={"trials": top, "budget": None, "pruner": PrunerSpec(type="none")})
+    search = spec.search.model_copy(update={"trials": top, "budget": None, "pruner": NoPruning()})
     training = spec.training.model_copy(update={"epochs": epochs})
     return spec.model_copy(
         update={"name": confirm_name(spec.name), "search": search, "training": training, "baselines": ()}
@@ -62,15 +63,20 @@ def winners(study: optuna.Study, top: int) -> list[FrozenTrial]:
 
 def queue_winners(confirm: optuna.Study, chosen: list[FrozenTrial]) -> list[int]:
     """Queue each chosen trial not yet in the confirm round; returns the numbers queued."""
-    present = {t.user_attrs.get(CONFIRMS_ATTR) for t in confirm.get_trials(deepcopy=False)}
+    present = _confirmed_numbers(confirm.get_trials(deepcopy=False))
     queued = []
     for trial in chosen:
         if trial.number in present:
             continue
-        overrides = trial.user_attrs.get(OVERRIDES_ATTR, {})
+        overrides = TrialRecord(trial).overrides
         confirm.enqueue_trial(trial.params, user_attrs={CONFIRMS_ATTR: trial.number, OVERRIDES_ATTR: overrides})
         queued.append(trial.number)
     return queued
+
+
+def _confirmed_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """The search trials that these confirm-round trials retrain."""
+    return {number for t in trials if (number := TrialRecord(t).confirms) is not None}
 
 
 class NothingToConfirm(RuntimeError):
@@ -85,7 +91,7 @@ class OnlyQueued:
         self.objective = objective
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if CONFIRMS_ATTR not in trial.user_attrs:
+        if TrialRecord(trial).confirms is None:
             trial.set_user_attr(END_REASON_ATTR, SURPLUS)
             raise NothingToConfirm(SURPLUS)
         return self.objective(trial)
@@ -131,11 +137,11 @@ class Confirmed:
 def confirmations(search: optuna.Study, confirm: optuna.Study) -> list[Confirmed]:
     """The confirm round's outcome for each search trial it retrained, in the search's order."""
     done = {
-        t.user_attrs[CONFIRMS_ATTR]: t
+        number: t
         for t in confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if CONFIRMS_ATTR in t.user_attrs
+        if (number := TrialRecord(t).confirms) is not None
     }
-    queued = {t.user_attrs.get(CONFIRMS_ATTR) for t in confirm.get_trials(deepcopy=False)}
+    queued = _confirmed_numbers(confirm.get_trials(deepcopy=False))
     rows = []
     for rank, trial in enumerate(winners(search, len(search.trials)), start=1):
         if trial.number not in queued:
@@ -144,7 +150,7 @@ def confirmations(search: optuna.Study, confirm: optuna.Study) -> list[Confirmed
         rows.append(Confirmed(
             trial=trial.number, rank=rank, short_value=float(trial.value or 0.0),
             long_value=float(long.value) if long and long.value is not None else None,
-            test_accuracy=long.user_attrs.get(TEST_ACCURACY_ATTR) if long else None,
+            test_accuracy=TrialRecord(long).test_accuracy if long else None,
             confirm_trial=long.number if long else None,
         ))
     return rows
@@ -174,8 +180,8 @@ class Winner:
 def confirmed_winner(confirm: optuna.Study) -> Winner | None:
     """The best trial of a confirm round (`confirm_name`), when it has a complete one: what
     `export` should retrain, as it was judged over the longer training."""
-    ranked = best_first((t for t in confirm.get_trials(deepcopy=False) if CONFIRMS_ATTR in t.user_attrs),
+    ranked = best_first((t for t in confirm.get_trials(deepcopy=False) if TrialRecord(t).confirms is not None),
                         _maximizes(confirm))
     if not ranked:
         return None
-    return Winner(ranked[0], int(ranked[0].user_attrs[CONFIRMS_ATTR]))
+    return Winner(ranked[0], TrialRecord(ranked[0]).confirms or 0)

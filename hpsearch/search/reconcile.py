@@ -39,7 +39,8 @@ def unknown_study(name: str, url: str) -> LaunchError:
 
 def study_name(reference: str | StudySpec) -> str:
     """The study a name, a study file or a spec refers to (a file's own name, or the reference itself)."""
-    from hpsearch.space.spec import SpecError, load_spec
+    from hpsearch.errors import SpecError
+    from hpsearch.space.study_files import load_spec
 
     if not isinstance(reference, str):
         return reference.name
@@ -69,7 +70,7 @@ def prepare(
         stored_target,
         study_exists,
     )
-    from hpsearch.space.spec import SpecError
+    from hpsearch.errors import SpecError
     from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
 
     if budget is not None:  # checked before the storage is opened (and an SQLite file created)
@@ -108,7 +109,9 @@ def _study_spec(reference: str | StudySpec, url: str, console: Console) -> tuple
     trains the spec it stored when created, so a worker needs no file; a file that differs from
     it is reported."""
     from hpsearch.search.study import stored_spec
-    from hpsearch.space.spec import SpecError, StudySpec, differences, load_spec
+    from hpsearch.errors import SpecError
+    from hpsearch.space.spec import StudySpec, differences
+    from hpsearch.space.study_files import load_spec
     from hpsearch.store.urls import missing_sqlite_file
 
     file_spec: StudySpec | None = None

@@ -1,13 +1,12 @@
 """Creating or reopening the Optuna study behind a spec, and reading its progress.
 
-The sampler and pruner are configured here from the spec; the trial target and the compute
-budget are stored on the study so that every worker, and `hpsearch list`, agree on when the
-study is done.
+The sampler and pruner are built here from the spec (`space/samplers.py`, `space/pruners.py`);
+the trial target and the compute budget are stored on the study so that every worker, and
+`hpsearch list`, agree on when the study is done.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -20,7 +19,6 @@ from optuna.trial import FrozenTrial
 
 from hpsearch.compute.budget import NO_BUDGET, Budget, BudgetUse, measure, stored_budget
 from hpsearch.records import (
-    BASELINE_ATTR,
     BUDGET_ATTR,
     DATA_ATTR,
     DATA_FINGERPRINT_ATTR,
@@ -31,10 +29,12 @@ from hpsearch.records import (
     SPEC_ATTR,
     STUDY_UID_ATTR,
     TARGET_ATTR,
+    TrialRecord,
 )
 from hpsearch.store.snapshot import Progress, count_states
 from hpsearch.space.sampling import enqueue_starting_points, has_sampled
-from hpsearch.space.spec import SpecError, StudySpec, parse_spec, spec_document
+from hpsearch.errors import SpecError
+from hpsearch.space.spec import StudySpec, parse_spec, spec_document, upgraded
 from hpsearch.store.storage import one_at_a_time
 from hpsearch.search.warm_start import NearWarmStarts, enqueue_warm_starts, warm_starts
 
@@ -57,69 +57,16 @@ def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = Tru
 
 
 def _base_sampler(spec: StudySpec, seed: int | None, constant_liar: bool) -> optuna.samplers.BaseSampler:
-    sampler = spec.search.sampler
-    if sampler.type == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if sampler.type == "gp":
-        # GPSampler reads every completed trial, not only the asking trial's Hyperband bracket
-        # (it asks the study for its trials in a way the bracket filter does not intercept), so
-        # its startup count is the study's, unshared. It has no constant liar and needs none:
-        # with trials running it maximizes q-batch log expected improvement (qLogEI), treating
-        # the running trials' points as pending, so parallel workers spread out. Per-block
-        # values, present only for some block counts, are outside its fixed search space and are
-        # drawn at random (independent sampling), silently. It needs torch (CPU is enough).
-        return optuna.samplers.GPSampler(
-            seed=seed,
-            n_startup_trials=sampler.startup_trials,
-            deterministic_objective=False,  # training is noisy: the GP fits a noise term
-            warn_independent_sampling=False,
-        )
-    return optuna.samplers.TPESampler(
-        seed=seed,
-        n_startup_trials=startup_trials_per_bracket(spec),
-        multivariate=True,  # model interactions such as learning rate x batch size
-        group=True,  # the space is conditional (per-block values depend on the block count)
-        constant_liar=constant_liar,  # running trials count as bad results: workers spread out
-    )
-
-
-def startup_trials_per_bracket(spec: StudySpec) -> int:
-    """TPE's random trials before it models the space, as each Hyperband bracket counts them.
-
-    Optuna's Hyperband shows the sampler only the asking trial's bracket, so TPE's startup counts
-    once per bracket: 10 in each of 3 brackets left 27 of a 40-trial study's trials random.
-    The study's startup trials are shared among the brackets instead.
-    """
-    return math.ceil(spec.search.sampler.startup_trials / hyperband_brackets(spec))
+    return spec.search.sampler.build(seed, hyperband_brackets(spec), constant_liar)
 
 
 def hyperband_brackets(spec: StudySpec) -> int:
-    """The brackets (successive-halving runs) Optuna's HyperbandPruner makes for this spec, by
-    its own formula: floor(log_reduction_factor(max_resource / min_resource)) + 1; 1 without it."""
-    pruner = spec.search.pruner
-    if pruner.type != "hyperband":
-        return 1
-    ratio = spec.training.epochs / pruner.min_resource
-    return max(1, math.floor(math.log(ratio, pruner.reduction_factor)) + 1)
+    """The brackets (successive-halving runs) the study's pruner makes: 1 but for Hyperband."""
+    return spec.search.pruner.brackets(spec.training.epochs)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    pruner = spec.search.pruner
-    if pruner.type == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=pruner.min_resource,
-            max_resource=spec.training.epochs,
-            reduction_factor=pruner.reduction_factor,
-        )
-    if pruner.type == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=pruner.min_resource, reduction_factor=pruner.reduction_factor
-        )
-    if pruner.type == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_epochs
-        )
-    return optuna.pruners.NopPruner()
+    return spec.search.pruner.build(spec.training.epochs)
 
 
 def open_study(spec: StudySpec, storage: BaseStorage, sampler_seed: int | None = None) -> optuna.Study:
@@ -168,7 +115,7 @@ def _enqueue_warm_starts(study: optuna.Study, spec: StudySpec, storage: BaseStor
         source_spec = stored_spec(storage, name)
         if source_spec is not None:  # checked before the run (`reconcile.prepare`); gone since: nothing to take
             sources.append((source_spec, optuna.load_study(study_name=name, storage=storage)))
-    present = {str(t.user_attrs[BASELINE_ATTR]) for t in trials}
+    present = {TrialRecord(t).baseline for t in trials}
     enqueue_warm_starts(study, spec, warm_starts(spec, sources), present)
 
 
@@ -232,7 +179,7 @@ def stored_spec(storage: BaseStorage, name: str) -> StudySpec | None:
     """The spec study `name` was created with, or None for no such study (or one created before
     studies stored their spec)."""
     document = (_stored_attrs(storage, name) or {}).get(SPEC_ATTR)
-    return None if document is None else parse_spec(document, f"study {name} as stored")
+    return None if document is None else parse_spec(upgraded(document), f"study {name} as stored")
 
 
 def kept_settings(storage: BaseStorage, name: str) -> dict[str, Any]:

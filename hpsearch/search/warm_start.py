@@ -23,8 +23,11 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from hpsearch.space.catalogue import COUNT_OF_SCOPE, PARAMETERS
 from hpsearch.space.sampling import baseline_trial, sample
-from hpsearch.space.spec import Baseline, Dimension, SpecError, StudySpec, check_baseline
-from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR, WARM_START_ATTR, best_first
+from hpsearch.errors import SpecError
+from hpsearch.space.baselines import Baseline, check_baseline
+from hpsearch.space.dimension import Dimension
+from hpsearch.space.spec import StudySpec
+from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR, WARM_START_ATTR, TrialRecord, best_first
 
 WARM_STARTS_PER_STUDY = 3  # the best complete trials taken from each source study
 WARM_PREFIX = "warm start "  # a warm start's starting-point name: "warm start cifar-dropout#12"
@@ -58,7 +61,7 @@ def warm_starts(spec: StudySpec, sources: list[tuple[StudySpec, optuna.Study]]) 
 def _values_of(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> dict[str, Any]:
     """Every hyperparameter of a source trial, as its own study's space resolves its parameters."""
     fixed = optuna.trial.FixedTrial(trial.params, number=trial.number)
-    fixed.set_user_attr(OVERRIDES_ATTR, trial.user_attrs.get(OVERRIDES_ATTR, {}))
+    fixed.set_user_attr(OVERRIDES_ATTR, TrialRecord(trial).overrides)
     return sample(fixed, spec.space)  # type: ignore[arg-type]  # a FixedTrial suggests as a Trial does
 
 
@@ -138,7 +141,7 @@ class NearWarmStarts(optuna.samplers.BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.base.before_trial(study, trial)
-        if trial.user_attrs.get(BASELINE_ATTR) or "fixed_params" in trial.system_attrs:
+        if TrialRecord(trial).baseline or "fixed_params" in trial.system_attrs:
             return  # a starting point or another enqueued trial trains as queued
         if self.rng.random() >= NEAR_SHARE:
             return

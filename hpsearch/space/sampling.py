@@ -11,8 +11,10 @@ from typing import Any
 import optuna
 
 from hpsearch.space.catalogue import PARAMETERS, SGD_ONLY, positions_of
-from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR
-from hpsearch.space.spec import Baseline, Dimension, StudySpec
+from hpsearch.records import BASELINE_ATTR, OVERRIDES_ATTR, TrialRecord
+from hpsearch.space.baselines import Baseline
+from hpsearch.space.dimension import Dimension
+from hpsearch.space.spec import StudySpec
 from hpsearch.space.starting_points import starting_points
 
 
@@ -51,7 +53,7 @@ def sample(trial: optuna.Trial, space: dict[str, Dimension]) -> dict[str, Any]:
     Fixed values a baseline sets (stored on its enqueued trial) replace the space's fixed values,
     so a baseline is exactly its hand-tuned network even where the study does not search.
     """
-    overrides = trial.user_attrs.get(OVERRIDES_ATTR, {})
+    overrides = TrialRecord(trial).overrides
     values: dict[str, Any] = {}
     for name, param in PARAMETERS.items():  # catalogue order: counts come before their users
         dim, label = _under_optimizer(space[name], values)
@@ -106,7 +108,7 @@ def enqueue_starting_points(study: optuna.Study, spec: StudySpec) -> list[str]:
     trials = study.get_trials(deepcopy=False)
     if has_sampled(trials):
         return []
-    present = {t.user_attrs[BASELINE_ATTR] for t in trials}
+    present = {TrialRecord(t).baseline for t in trials}
     added = []
     for baseline in starting_points(spec):
         if baseline.name in present:

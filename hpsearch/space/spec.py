@@ -1,28 +1,26 @@
-"""The study file format: TOML in, a validated `StudySpec` out, or one clear error.
+"""The study file format: a parsed TOML document in, a validated `StudySpec` out, or one clear error;
+and the spec back as the document a study stores.
 
 A study file says what data to train on, how long, how to search, which hyperparameters to
-search (`[space]`) and which hand-tuned networks to try first (`[[baselines]]`). Every error a
-user can make is reported as `SpecError("<file>: <key>: <reason>")`.
+search (`[space]`, `dimension.py`) and which hand-tuned networks to try first (`[[baselines]]`,
+`baselines.py`); `study_files.py` finds and reads the file. Every error a user can make is
+reported as `SpecError("<file>: <key>: <reason>")`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hpsearch.compute.budget import NO_BUDGET, NO_TRIAL_TARGET, Budget, goal_text, parse_budget
-from hpsearch.space.catalogue import AFTER_OPTIMIZER, PARAMETERS, Parameter, positions_of
+from hpsearch.errors import SpecError
+from hpsearch.space.baselines import Baseline, parse_baselines, resolve_baseline
+from hpsearch.space.dimension import Dimension, dimension_document, parse_space, plain_values
 from hpsearch.space.execution import BACKENDS, EXECUTION_DEFAULTS, PRECISIONS
-
-
-class SpecError(ValueError):
-    """A study file (or a study name) that cannot be used; the message is one sentence."""
+from hpsearch.space.pruners import DEFAULT_PRUNER, HyperbandPruning, Pruner
+from hpsearch.space.samplers import DEFAULT_SAMPLER, Sampler, TpeSampling
+from hpsearch.space.strict import StrictModel
 
 
 # numpy and scikit-learn take seeds 0 .. 2**32 - 1, and hpsearch adds to the study's seed: Keras
@@ -31,90 +29,7 @@ class SpecError(ValueError):
 # below 2**31 too).
 MAX_SEED = 2**31 - 1
 
-# How far from a grid point a value may be, in steps: Optuna's own tolerance, so that 0.3 is on
-# the 0.1 grid although 0.3 / 0.1 is 2.9999999999999996 in floating point.
-GRID_TOLERANCE = 1e-8
-
-
-def on_grid(value: float, low: float, step: float) -> bool:
-    """Whether `value` is `low` plus a whole number of `step`s, as Optuna's stepped ranges draw."""
-    steps = (value - low) / step
-    return abs(steps - round(steps)) < GRID_TOLERANCE
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One hyperparameter of a study: a fixed value or a range/choices to search.
-
-    `fixed` holds a scalar, or a tuple with one value per block/dense layer. `each` means
-    one value is drawn for each block (or dense layer) instead of one shared by all.
-    `by_optimizer` holds one dimension per optimizer the trial may use: good learning rates for
-    Adam and for SGD lie ten times apart, and one range for both trains half the draws at chance.
-    """
-
-    name: str
-    fixed: Any = None
-    choices: tuple[Any, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-    each: bool = False
-    by_optimizer: tuple[tuple[str, Dimension], ...] = ()
-
-    @property
-    def searched(self) -> bool:
-        return self.choices is not None or self.low is not None or bool(self.by_optimizer)
-
-    def under(self, optimizer: str) -> Dimension:
-        """The dimension that applies when the trial trains with `optimizer`."""
-        return dict(self.by_optimizer).get(optimizer, self)
-
-    @property
-    def is_int_range(self) -> bool:
-        return PARAMETERS[self.name].kind is int
-
-    def problem(self, value: Any) -> str | None:
-        """Say why the search can never draw `value`, or None when it can."""
-        if self.choices is not None:
-            return None if value in self.choices else f"outside the searched {self.describe()}"
-        assert self.low is not None and self.high is not None
-        if not self.low <= value <= self.high:
-            return f"outside the searched range {self.describe()}"
-        if self.step is not None and not on_grid(value, self.low, self.step):
-            return f"not on the search's grid {self.describe()}"
-        return None
-
-    def largest(self) -> Any:
-        """The largest value this dimension can take (for counts such as `blocks`)."""
-        if self.choices is not None:
-            return max(self.choices)
-        if self.high is not None:
-            return self.high
-        return max(self.fixed) if isinstance(self.fixed, tuple) else self.fixed
-
-    def describe(self) -> str:
-        if self.by_optimizer:
-            return "; ".join(f"{optimizer}: {dim.describe()}" for optimizer, dim in self.by_optimizer)
-        if self.choices is not None:
-            text = "choice of " + ", ".join(map(str, self.choices))
-        elif self.low is not None:
-            text = f"{self.low:g} .. {self.high:g}"
-            text += f" step {self.step:g}" if self.step else ""
-            text += " (log)" if self.log else ""
-        else:
-            return " / ".join(map(str, self.fixed)) if isinstance(self.fixed, tuple) else str(self.fixed)
-        return text + (" (each)" if self.each else "")
-
-
-class _Strict(BaseModel):
-    """A settings table that refuses unknown keys and wrong types (`trials = "12"`, `= true`,
-    `= 12.0`) instead of converting them; a whole number may still stand for a float."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class DataSpec(_Strict):
+class DataSpec(StrictModel):
     """Where the images come from and how the validation split is carved."""
 
     dataset: str = Field(description="cifar10, mnist, fashion_mnist, digits, or a path to an .npz")
@@ -127,7 +42,7 @@ class DataSpec(_Strict):
         return self.model_dump(exclude={"dataset"})
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(StrictModel):
     """How every trial trains: epochs, and execution settings that change speed, not the network."""
 
     epochs: int = Field(10, ge=1, le=10_000)
@@ -152,27 +67,7 @@ class TrainingSpec(_Strict):
         return self.model_dump(exclude={"backend"})
 
 
-class SamplerSpec(_Strict):
-    type: Literal["tpe", "gp", "random"] = "tpe"
-    startup_trials: int = Field(10, ge=0, description="random trials before TPE or the GP takes over")
-
-    @field_validator("type")
-    @classmethod
-    def _gp_needs_torch(cls, kind: str) -> str:
-        if kind == "gp" and importlib.util.find_spec("torch") is None:
-            raise ValueError("the gp sampler needs PyTorch, an optional extra: pip install 'hpsearch[gp]'")
-        return kind
-
-
-class PrunerSpec(_Strict):
-    type: Literal["hyperband", "median", "successive_halving", "none"] = "hyperband"
-    min_resource: int = Field(1, ge=1, description="epochs a trial trains before it can be pruned")
-    reduction_factor: int = Field(3, ge=2)
-    startup_trials: int = Field(5, ge=0, description="median pruner: trials before pruning starts")
-    warmup_epochs: int = Field(1, ge=0, description="median pruner: epochs a trial trains before it can be pruned")
-
-
-class SearchSpec(_Strict):
+class SearchSpec(StrictModel):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
     budget: str | None = Field(
         None, description="wall time (2h, 1.5h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
@@ -187,8 +82,8 @@ class SearchSpec(_Strict):
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
     seed: int = Field(0, description=f"0 .. {MAX_SEED}: the sampler, the split and the weights")
-    sampler: SamplerSpec = SamplerSpec()
-    pruner: PrunerSpec = PrunerSpec()
+    sampler: Sampler = TpeSampling()
+    pruner: Pruner = HyperbandPruning()
     proven_recipe: bool = Field(
         True, description="a study that searches the learning-rate schedule tries each baseline with a "
         "proven training recipe right after the baselines (hpsearch/space/starting_points.py)",
@@ -207,6 +102,14 @@ class SearchSpec(_Strict):
         if isinstance(budget, str) and budget.strip().lower() != NO_BUDGET and "trials" not in data:
             return {**data, "trials": NO_TRIAL_TARGET}
         return data
+
+    @field_validator("sampler", "pruner", mode="before")
+    @classmethod
+    def _default_type(cls, value: Any, info: ValidationInfo) -> Any:
+        """`[search.pruner]` without a `type` keeps the default one, with the settings given."""
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": DEFAULT_SAMPLER if info.field_name == "sampler" else DEFAULT_PRUNER, **value}
+        return value
 
     @field_validator("warm_start", mode="before")
     @classmethod
@@ -270,18 +173,10 @@ class SearchSpec(_Strict):
         return self
 
 
-class Baseline(_Strict):
-    """A hand-tuned network tried first: its name and every value it sets."""
-
-    name: str
-    note: str = ""
-    values: dict[str, Any]
-
-
 MAX_NAME_LENGTH = 100
 
 
-class StudySpec(_Strict):
+class StudySpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str
     data: DataSpec
@@ -372,8 +267,8 @@ def spec_document(spec: StudySpec) -> dict[str, Any]:
         "data": spec.data.model_dump(exclude_none=True),
         "training": spec.training.model_dump(),
         "search": spec.search.model_dump(exclude_none=True),
-        "space": {name: _dimension_document(dim) for name, dim in spec.space.items()},
-        "baselines": [{"name": b.name, "note": b.note, **_plain(b.values)} for b in spec.baselines],
+        "space": {name: dimension_document(dim) for name, dim in spec.space.items()},
+        "baselines": [{"name": b.name, "note": b.note, **plain_values(b.values)} for b in spec.baselines],
     }
 
 
@@ -396,211 +291,12 @@ def differences(given: StudySpec, stored: StudySpec) -> list[str]:
     return changed + (["baselines"] if one["baselines"] != other["baselines"] else [])
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
-
-
-def _dimension_document(dim: Dimension) -> Any:
-    if dim.by_optimizer:
-        return {optimizer: _dimension_document(sub) for optimizer, sub in dim.by_optimizer}
-    each = {"each": True} if dim.each else {}
-    if dim.choices is not None:
-        return {"choices": list(dim.choices), **each}
-    if dim.low is not None:
-        searched = {"low": dim.low, "high": dim.high, "step": dim.step, "log": dim.log or None}
-        return {**{key: value for key, value in searched.items() if value is not None}, **each}
-    return _plain({"fixed": dim.fixed})["fixed"]
-
-
-def resolve_baseline(space: dict[str, Dimension], values: dict[str, Any]) -> dict[str, Any]:
-    """Every hyperparameter of a baseline: its own values, else the space's, else defaults."""
-    resolved: dict[str, Any] = {}
-    for name, dim in space.items():  # catalogue order: the optimizer before its settings
-        dim = dim.under(resolved.get("optimizer", ""))
-        resolved[name] = values.get(name, PARAMETERS[name].default if dim.searched else dim.fixed)
-    return resolved
-
-
-# --- parsing helpers ---------------------------------------------------------------------------
-
-
-def _parse_dimension(name: str, raw: Any) -> Dimension:
-    key = f"space.{name}"
-    if name not in PARAMETERS:
-        raise SpecError(f"{key}: unknown hyperparameter (known: {', '.join(PARAMETERS)})")
-    param = PARAMETERS[name]
-    if not isinstance(raw, dict):
-        return Dimension(name, fixed=_check_fixed(key, param, raw))
-    optimizers = PARAMETERS["optimizer"].choices or ()
-    if raw and set(raw) <= set(optimizers):
-        return _parse_by_optimizer(name, raw)
-    unknown = set(raw) - {"choices", "low", "high", "step", "log", "each"}
-    if unknown:
-        raise SpecError(f"{key}: unknown key {sorted(unknown)[0]!r} (use choices, or low/high/step/log; each; "
-                        f"or one table per optimizer: {', '.join(optimizers)})")
-    each = raw.get("each", False)
-    if not isinstance(each, bool):
-        raise SpecError(f"{key}.each: must be true or false")
-    if each and param.scope == "network":
-        raise SpecError(f"{key}.each: {name} applies to the whole network, not to each block or layer")
-    if "choices" in raw:
-        if set(raw) - {"choices", "each"}:
-            raise SpecError(f"{key}: give either choices or low/high, not both")
-        choices = raw["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{key}.choices: must be a non-empty list")
-        for value in choices:
-            _check_value(f"{key}.choices", param, value)
-        return Dimension(name, choices=tuple(choices), each=each)
-    if "low" not in raw or "high" not in raw:
-        raise SpecError(f"{key}: a searched hyperparameter needs choices = [...] or both low and high")
-    if param.kind in (str, bool):
-        raise SpecError(f"{key}: {name} takes choices = [...], not a low/high range")
-    low, high, step, log = raw["low"], raw["high"], raw.get("step"), raw.get("log", False)
-    _check_value(f"{key}.low", param, low)
-    _check_value(f"{key}.high", param, high)
-    if low >= high:
-        raise SpecError(f"{key}: low must be below high (got {low} and {high})")
-    if not isinstance(log, bool):
-        raise SpecError(f"{key}.log: must be true or false")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
-        raise SpecError(f"{key}.step: must be a positive number")
-    if step is not None and param.kind is int and not isinstance(step, int):
-        raise SpecError(f"{key}.step: {name} takes whole numbers, so its step must be one (got {step!r})")
-    if log and step is not None:
-        raise SpecError(f"{key}: step and log cannot be combined")
-    if step is not None and not on_grid(high, low, step):
-        raise SpecError(f"{key}.high: {high!r} is not on the grid from {low!r} in steps of {step!r}, "
-                        "so the search would silently stop below it")
-    if log and low <= 0:
-        raise SpecError(f"{key}: a log range needs low above 0")
-    return Dimension(name, low=low, high=high, step=step, log=log, each=each)
-
-
-def _parse_by_optimizer(name: str, raw: dict[str, Any]) -> Dimension:
-    """`learning_rate = { adam = { low = .., high = .. }, sgd = {..} }`: a value per optimizer."""
-    if name not in AFTER_OPTIMIZER:
-        raise SpecError(f"space.{name}: only the optimizer's settings ({', '.join(AFTER_OPTIMIZER)}) "
-                        "can take a value per optimizer")
-    dims = []
-    for optimizer, sub in raw.items():
-        try:
-            dim = _parse_dimension(name, sub)
-        except SpecError as error:
-            raise SpecError(str(error).replace(f"space.{name}", f"space.{name}.{optimizer}", 1)) from None
-        if dim.by_optimizer:
-            raise SpecError(f"space.{name}.{optimizer}: give a value or a range here, not another table per optimizer")
-        dims.append((optimizer, dim))
-    return Dimension(name, by_optimizer=tuple(dims))
-
-
-def _check_value(key: str, param: Parameter, value: Any) -> Any:
-    problem = param.problem(value)
-    if problem:
-        raise SpecError(f"{key}: {problem}")
-    return value
-
-
-def _check_fixed(key: str, param: Parameter, raw: Any) -> Any:
-    """A fixed value: a scalar, or (for block/dense parameters) a list of per-position values."""
-    if isinstance(raw, list):
-        if param.scope == "network":
-            raise SpecError(f"{key}: {param.name} takes one value, not a list")
-        if not raw:
-            raise SpecError(f"{key}: the list of per-position values is empty")
-        return tuple(_check_value(f"{key}[{i}]", param, v) for i, v in enumerate(raw))
-    return _check_value(key, param, raw)
-
-
-def _check_positions(key: str, name: str, value: Any, counts: dict[str, Any], given: bool = True) -> None:
-    """A per-position list must have a value for every block or dense layer there can be, and,
-    when `given` here (not inherited from the space), no more: extra values would be ignored."""
-    if not isinstance(value, tuple):
-        return
-    needed = positions_of(PARAMETERS[name].scope, counts)
-    unit = "block" if PARAMETERS[name].scope == "block" else "dense layer"
-    if needed is not None and len(value) < needed:
-        raise SpecError(f"{key}: {len(value)} values but there can be {needed} ({unit}s)")
-    if needed is not None and given and len(value) > needed:
-        raise SpecError(f"{key}: {len(value)} values but there can be only {needed} ({unit}s), so the "
-                        "extra ones would be ignored")
-
-
-def _parse_space(raw: Any) -> dict[str, Dimension]:
-    if not isinstance(raw, dict):
-        raise SpecError("space: must be a table of hyperparameters")
-    given = {name: _parse_dimension(name, value) for name, value in raw.items()}
-    space = {n: given.get(n, Dimension(n, fixed=p.default)) for n, p in PARAMETERS.items()}
-    largest = {n: space[n].largest() for n in ("blocks", "dense_layers")}
-    for name, dim in given.items():
-        _check_positions(f"space.{name}", name, dim.fixed, largest)
-    optimizer = space["optimizer"]
-    drawn = optimizer.choices if optimizer.choices is not None else (optimizer.fixed,)
-    for name, dim in given.items():
-        missing = [o for o in drawn if dim.by_optimizer and o not in dict(dim.by_optimizer)]
-        if missing:
-            raise SpecError(f"space.{name}: no value for optimizer {missing[0]}, which space.optimizer can draw")
-    return space
-
-
-def _parse_baselines(raw: Any, space: dict[str, Dimension]) -> tuple[Baseline, ...]:
-    if not isinstance(raw, list):
-        raise SpecError("baselines: must be an array of tables ([[baselines]])")
-    baselines = []
-    for index, entry in enumerate(raw):
-        where = f"baselines[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise SpecError(f"{where}.name: every baseline needs a name")
-        note = entry.get("note", "")
-        if not isinstance(note, str):
-            raise SpecError(f"{where}.note: must be text in quotes (got {note!r})")
-        values = {k: v for k, v in entry.items() if k not in ("name", "note")}
-        for name, value in values.items():
-            key = f"{where}.{name}"
-            if name not in PARAMETERS:
-                raise SpecError(f"{key}: unknown hyperparameter")
-            values[name] = _check_fixed(key, PARAMETERS[name], value)
-        baseline = Baseline(name=entry["name"], note=note, values=values)
-        check_baseline(space, baseline, where)
-        baselines.append(baseline)
-    return tuple(baselines)
-
-
-def check_baseline(space: dict[str, Dimension], baseline: Baseline, where: str) -> None:
-    """Raise SpecError unless every value of `baseline` fits the space: per-position values of the
-    right count, and searched values the sampler could draw (Optuna would reject the others)."""
-    resolved = resolve_baseline(space, baseline.values)
-    for name, dim in space.items():
-        key = f"{where}.{name}"
-        _check_positions(key, name, resolved[name], resolved, given=name in baseline.values)
-        dim = dim.under(resolved["optimizer"])
-        if dim.searched:
-            _check_in_dimension(key, baseline.name, dim, resolved[name], resolved)
-
-
-def _check_in_dimension(
-    key: str, baseline: str, dim: Dimension, value: Any, resolved: dict[str, Any]
-) -> None:
-    """A baseline's value for a searched hyperparameter must be one the search could draw."""
-    if isinstance(value, tuple):
-        if not dim.each:
-            raise SpecError(f"{key}: per-position values need `each = true` in space.{dim.name}")
-        needed = positions_of(PARAMETERS[dim.name].scope, resolved) or 0
-        values = value[:needed]
-    else:
-        values = (value,)
-    for item in values:
-        problem = dim.problem(item)
-        if problem:
-            raise SpecError(f"{key}: baseline {baseline!r} sets {dim.name} = {item!r}, which is {problem}")
-
-
 def parse_spec(document: dict[str, Any], source: str) -> StudySpec:
     """Validate a parsed TOML document; errors name `source` and the offending key."""
     try:
         document = dict(document)
-        space = _parse_space(document.pop("space", {}))
-        baselines = _parse_baselines(document.pop("baselines", []), space)
+        space = parse_space(document.pop("space", {}))
+        baselines = parse_baselines(document.pop("baselines", []), space)
         return StudySpec(**document, space=space, baselines=baselines, source=source)
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
@@ -608,12 +304,41 @@ def parse_spec(document: dict[str, Any], source: str) -> StudySpec:
         raise _spec_error(error, source) from None
 
 
+# Each `type`-tagged table's types and their settings ("sampler": {"tpe": TpeSampling, ...}).
+TAGGED: dict[str, dict[str, type[BaseModel]]] = {
+    name: {member.model_fields["type"].default: member for member in get_args(get_args(union)[0])}
+    for name, union in (("sampler", Sampler), ("pruner", Pruner))
+}
+
+
+def upgraded(document: dict[str, Any]) -> dict[str, Any]:
+    """A spec document as a study stored it, in today's form. Studies created before each pruner
+    and sampler took only its own settings stored all of them (`startup_trials` on a Hyperband
+    pruner): the ones the stored type does not take, which it never used, are dropped."""
+    search = dict(document.get("search", {}))
+    for name, members in TAGGED.items():
+        table = search.get(name)
+        member = members.get(table.get("type")) if isinstance(table, dict) else None
+        if member is not None:
+            search[name] = {key: value for key, value in table.items() if key in member.model_fields}
+    return {**document, "search": search} if "search" in document else document
+
+
 def _spec_error(error: ValidationError, source: str, section: str = "") -> SpecError:
     """Pydantic's first complaint as `<source>: <key>: <reason>`, with the value it got."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in (section, *first["loc"]) if part != "") or "(top level)"
+    loc, tag = list(first["loc"]), None
+    for index in range(1, len(loc)):
+        if loc[index - 1] in TAGGED and loc[index] in TAGGED[str(loc[index - 1])]:
+            tag = loc.pop(index)
+            break
+    if first["type"] == "union_tag_invalid":
+        loc.append("type")
+    key = ".".join(str(part) for part in (section, *loc) if part != "") or "(top level)"
     if first["type"] == "extra_forbidden":
-        reason = "unknown key"
+        reason = f"unknown key for the {tag} {loc[-2]}" if tag else "unknown key"
+    elif first["type"] == "union_tag_invalid":
+        reason = f"must be one of {first['ctx']['expected_tags']} (got {first['ctx']['tag']!r})"
     elif first["type"] == "missing":
         reason = "required but missing"
     elif first["type"] == "value_error":  # our validators' own sentences, which name the value
@@ -623,59 +348,3 @@ def _spec_error(error: ValidationError, source: str, section: str = "") -> SpecE
     return SpecError(f"{source}: {key}: {reason}")
 
 
-def load_spec_file(path: Path) -> StudySpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError(f"{path}: cannot be read ({error.strerror})") from None
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise SpecError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
-                        f"{error.start}, line {line}); save it as UTF-8") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise SpecError(f"{path}: not valid TOML ({error})") from None
-    return parse_spec(document, str(path))
-
-
-SHIPPED_STUDIES = Path(__file__).resolve().parents[1] / "studies"  # package data: in every install
-
-
-def studies_dirs() -> list[Path]:
-    """Where study names are looked up: $HPSEARCH_STUDIES, ./studies, then the shipped ones."""
-    dirs = [Path(p) for p in os.environ.get("HPSEARCH_STUDIES", "").split(os.pathsep) if p]
-    dirs.append(Path.cwd() / "studies")
-    dirs.append(SHIPPED_STUDIES)
-    unique: list[Path] = []
-    for directory in dirs:
-        if directory.is_dir() and directory.resolve() not in [d.resolve() for d in unique]:
-            unique.append(directory)
-    return unique
-
-
-def study_files() -> dict[str, Path]:
-    """Every study file that a name can refer to, first directory winning."""
-    found: dict[str, Path] = {}
-    for directory in studies_dirs():
-        for path in sorted(directory.glob("*.toml")):
-            found.setdefault(path.stem, path)
-    return found
-
-
-def load_spec(reference: str) -> StudySpec:
-    """Load a study by file path (`path/to/x.toml`) or by name (`cifar-dropout`)."""
-    path = Path(reference)
-    try:
-        is_file = path.is_file()
-    except OSError:  # a name too long to be a path ("File name too long"): a study name, then
-        is_file = False
-    if reference.endswith(".toml") or is_file:
-        if not is_file:
-            raise SpecError(f"{reference}: no such study file")
-        return load_spec_file(path)
-    files = study_files()
-    if reference not in files:
-        known = ", ".join(sorted(files)) or "none"
-        raise SpecError(f"no study named {reference!r} (known: {known}; or give a .toml path)")
-    return load_spec_file(files[reference])

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpsearch.space.spec import Baseline, SpecError, StudySpec, check_baseline
+from hpsearch.errors import SpecError
+from hpsearch.space.baselines import Baseline, check_baseline
+from hpsearch.space.spec import StudySpec
 
 # airbench's kind of recipe for a small CNN on CIFAR-sized images: batch norm, flips and
 # pad-and-crop, label smoothing, SGD with Nesterov momentum, a short warmup then a linear decay to

@@ -20,7 +20,7 @@ from hpsearch.space.architecture import Architecture, Training
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.pipeline import ImageBatches
-from hpsearch.records import ARCHITECTURE_ATTR, BEST_EPOCH_ATTR, TRAINING_ATTR
+from hpsearch.records import TrialRecord, why_no_network
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "trial.json"
@@ -41,10 +41,12 @@ def export_trial(
 ) -> Exported:
     """Retrain `trial`'s network on train + validation images and save it under `out`
     (a trial that recorded its network: see `records.why_no_network`)."""
-    architecture = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
-    training = Training(**trial.user_attrs[TRAINING_ATTR])
+    record = TrialRecord(trial)
+    assert record.architecture is not None, why_no_network(trial)  # the callers ask first
+    architecture = Architecture.from_dict(record.architecture)
+    training = Training(**record.training)
     # Trials recorded before hpsearch kept the best epoch trained all their epochs.
-    epochs = int(trial.user_attrs.get(BEST_EPOCH_ATTR, training.epochs))
+    epochs = record.best_epoch or training.epochs
     x = np.concatenate([splits.x_train, splits.x_val])
     y = np.concatenate([splits.y_train, splits.y_val])
 

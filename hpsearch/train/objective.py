@@ -29,7 +29,6 @@ from hpsearch.train.pipeline import InputPipeline
 from hpsearch.records import (
     ARCHITECTURE_ATTR,
     BACKEND_ATTR,
-    BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     END_REASON_ATTR,
     EPOCH_SECONDS_ATTR,
@@ -40,7 +39,6 @@ from hpsearch.records import (
     OUT_OF_MEMORY,
     PARAMS_ATTR,
     RESUMED_EPOCHS_ATTR,
-    RETRY_OF_ATTR,
     STUDY_UID_ATTR,
     SURPLUS,
     TEST_ACCURACY_ATTR,
@@ -48,6 +46,7 @@ from hpsearch.records import (
     TRAINING_ATTR,
     WORKER_ATTR,
     EndReason,
+    TrialRecord,
     worker_identity,
 )
 from hpsearch.space.sampling import sample
@@ -225,9 +224,8 @@ class Objective:
             for folder in foreign_checkpoints(self.checkpoints, self.spec.name, self.study_uid):
                 print(f"note: {folder} holds checkpoints of another study named {self.spec.name} "
                       "(created earlier, or in another storage); this study never resumes them", file=sys.stderr)
-        first_number = int(trial.user_attrs.get(RETRY_OF_ATTR, trial.number))
-        owner = CheckpointOwner(self.spec.name, self.study_uid, first_number, dict(trial.params),
-                                self.data_fingerprint, epochs)
+        owner = CheckpointOwner(self.spec.name, self.study_uid, TrialRecord(trial).checkpoint_key,
+                                dict(trial.params), self.data_fingerprint, epochs)
         return TrialCheckpoint(self.checkpoints, owner)
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
@@ -240,7 +238,7 @@ class Objective:
         """The time budget's cap on this trial; none on a starting point (a baseline or its recipe
         version): the study's own networks are what the search is measured against, so they are
         trained in full however much they cost, and only the sampler's draws are cut."""
-        return None if trial.user_attrs.get(BASELINE_ATTR) else self.spec.search.cost_cap_seconds()
+        return None if TrialRecord(trial).baseline else self.spec.search.cost_cap_seconds()
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
