@@ -20,9 +20,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.compute.budget import (
     NO_TRIAL_TARGET,
+    Budget,
     BudgetUse,
     measure,
-    parse_budget,
     stored_budget,
 )
 from hpsearch.compute.cost import cost_front, trial_cost
@@ -224,7 +224,7 @@ def _budget_line(summary: dict[str, Any]) -> str:
     """The budget, what of it was used, and what it bought: `budget 300 epochs: 212 used (71%),
     spent; bought 5 complete and 7 pruned trials, best val_accuracy 0.9826`."""
     recorded = summary["budget"]
-    use = BudgetUse(parse_budget(recorded["text"]), float(recorded["used"]))  # type: ignore[arg-type]
+    use = BudgetUse(Budget(recorded["unit"], int(recorded["amount"])), float(recorded["used"]))
     counts = summary["counts"]
     bought = f"bought {counts['complete']} complete and {counts['pruned']} pruned trials"
     best = summary["best"]

@@ -3,6 +3,7 @@ the ones they take."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from enum import Enum
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hpsearch.launch.engines import ENGINES
+from hpsearch.launch.run_options import StudyOptions
 from hpsearch.space.execution import BACKENDS, PRECISIONS
 
 
@@ -121,6 +123,12 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "xla": (XlaOpt, None), "steps_per_execution": (StepsOpt, None), "checkpoints": (CheckpointsOpt, None),
     "force": (ForceOpt, False), "warm_start": (WarmStartOpt, None),
 }
+
+
+def option_names(options: type[StudyOptions], *set_by_the_command: str) -> list[str]:
+    """The options of a command that calls the API with `options` (`launch/run_options.py`), in
+    their order there, less those the command sets itself."""
+    return [field.name for field in dataclasses.fields(options) if field.name not in set_by_the_command]
 
 
 def with_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from hpsearch.cli.options import CheckpointsOpt, DataOpt, ForceOpt, StorageOpt, StudyArg, with_options
+from hpsearch.cli.options import CheckpointsOpt, DataOpt, ForceOpt, StorageOpt, StudyArg, option_names, with_options
 from hpsearch.cli.shell import app, console, exit_unless_done, fail, guarded
+from hpsearch.launch.run_options import JoinOptions, RunOptions
 from hpsearch.lifecycle import stopping
 from hpsearch.errors import RUN_ERROR
 
@@ -21,9 +22,7 @@ if TYPE_CHECKING:
 def _launcher(resume: bool) -> Callable[..., None]:
     """The `run` and `resume` commands: the same options, a different target and start."""
 
-    @with_options("trials", "budget", "epochs", "storage", "data", "subset", "seed", "engine", "workers", "gpus",
-                  "workers_per_gpu", "ray", "sbatch", "backend", "precision", "xla", "steps_per_execution", "checkpoints", "force",
-                  "warm_start")
+    @with_options(*option_names(RunOptions, "resume"))
     def launch(study: str, **options: Any) -> None:
         from hpsearch.launch.launcher import run
 
@@ -58,8 +57,7 @@ app.command(
 
 
 @app.command()
-@with_options("storage", "trials", "epochs", "data", "subset", "seed", "sampler_seed", "backend", "precision",
-              "xla", "steps_per_execution", "checkpoints", "force")
+@with_options(*option_names(JoinOptions))
 def worker(study: str, **options: Any) -> None:
     """Join a study as one worker process (for other machines and containers).
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hpsearch.records import TrialRecord
 
@@ -49,17 +49,34 @@ class BudgetError(ValueError):
     """A budget that cannot be read; the message is one sentence naming what was given."""
 
 
-@dataclass(frozen=True)
-class Budget:
-    """What a study may spend: `amount` seconds of wall time, or `amount` training epochs."""
+class Budget(str):
+    """What a study may spend: `amount` seconds of wall time, or `amount` training epochs. It is
+    its canonical text ("1h30m", "300epochs"), so it is stored, printed and compared as that text,
+    and parsed once, where it comes in (`parse_budget`)."""
 
     unit: Literal["seconds", "epochs"]
     amount: int
 
+    def __new__(cls, unit: Literal["seconds", "epochs"], amount: int) -> Budget:
+        text = duration_text(amount) if unit == "seconds" else f"{amount}epoch" + ("" if amount == 1 else "s")
+        budget = super().__new__(cls, text)
+        budget.unit, budget.amount = unit, amount
+        return budget
+
+    def __getnewargs__(self) -> tuple[str, int]:  # type: ignore[override]  # copies and pickles rebuild it
+        return self.unit, self.amount
+
     @property
     def text(self) -> str:
         """The canonical spelling, as stored on the study and accepted back by `parse_budget`."""
-        return self.describe().replace(" ", "")
+        return str(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """As a pydantic field (`[search] budget`): a Budget already parsed, written as its text."""
+        from pydantic_core import core_schema
+
+        return core_schema.is_instance_schema(cls, serialization=core_schema.to_string_ser_schema())
 
     def describe(self) -> str:
         if self.unit == "seconds":

@@ -9,16 +9,17 @@ A Keras backend is imported only once the study, storage and data have been chec
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from hpsearch.errors import LaunchError
 from hpsearch.launch import arguments
-from hpsearch.launch.arguments import BudgetValue, PathText, StudyReference
+from hpsearch.launch.arguments import PathText, StudyReference
 from hpsearch.launch.backend_check import DEFAULT_BACKEND, stated_backend, use_backend
 from hpsearch.launch.engines import EngineRequest, RunContext, WorkerTask, engine_for
 from hpsearch.launch.guards import refusals_leave_no_storage, stopping_gracefully
+from hpsearch.launch.run_options import JoinOptions, RunOptions, keyword_options
 from hpsearch.launch.supervise import supervise, work_here
 from hpsearch.search.reconcile import open_checked, prepare, study_name, unknown_study
 
@@ -52,35 +53,11 @@ def load(study: StudyReference, storage: PathText | None = None) -> optuna.Study
 @stopping_gracefully
 @arguments.checked_arguments
 @refusals_leave_no_storage
-def run(
-    study: StudyReference,
-    *,
-    storage: PathText | None = None,
-    trials: int | None = None,
-    budget: BudgetValue | None = None,
-    epochs: int | None = None,
-    data: PathText | None = None,
-    subset: int | None = None,
-    seed: int | None = None,
-    engine: str | None = None,
-    workers: int | None = None,
-    gpus: str | None = None,
-    workers_per_gpu: int = 1,
-    ray: str | None = None,
-    sbatch: str | None = None,
-    backend: str | None = None,
-    precision: str | None = None,
-    xla: bool | None = None,
-    steps_per_execution: int | None = None,
-    checkpoints: PathText | None = None,
-    force: bool = False,
-    resume: bool = False,
-    warm_start: str | tuple[str, ...] | None = None,
-    console: Console | None = None,
-) -> Progress:
+@keyword_options(RunOptions)
+def run(study: StudyReference, *, console: Console | None = None, **flags: Any) -> Progress:
     """Create (or continue) a study and run trials until it has its target of finished trials or
     has spent its budget; returns where it stands. `study` is a study name, a study file, or a
-    `StudySpec` built in Python; the other arguments are the `hpsearch run` flags.
+    `StudySpec` built in Python; the keyword arguments are the `hpsearch run` flags (`RunOptions`).
 
     >>> import hpsearch
     >>> progress = hpsearch.run("digits-quick", trials=4, epochs=2, storage="sqlite:///hpsearch.db")
@@ -90,24 +67,24 @@ def run(
     `engine` runs the workers (`engines.ENGINES`): `local` (the default) trains in this process,
     or with `workers` or GPUs in worker processes; `ray` (the default when `ray` gives a cluster's
     address, `auto`, or `local` for one started here) in Ray actors; `slurm` as a Slurm job array of
-    `workers` tasks, submitted with the sbatch options in `sbatch`. `resume` keeps the stored target and budget unless given. A stop signal ends
-    the trials at a safe point, queued again, and raises LaunchError with the signal's exit code.
+    `workers` tasks, submitted with the sbatch options in `sbatch`. `resume` keeps the stored target
+    and budget unless given. A stop signal ends the trials at a safe point, queued again, and raises
+    LaunchError with the signal's exit code.
     """
     from hpsearch.search.study import budget_use, study_progress
 
+    options = RunOptions(**flags)
     console = console or Console()
     # Every check that can refuse the command comes before the storage is opened or written to.
-    backend = stated_backend(backend)
-    chosen = engine_for(engine, EngineRequest(workers, gpus, workers_per_gpu, ray, sbatch))
+    backend = stated_backend(options.backend)
+    chosen = engine_for(options.engine, EngineRequest(options.workers, options.gpus, options.workers_per_gpu,
+                                                      options.ray, options.sbatch))
     spec, url, optuna_storage = prepare(
-        study, storage, console, trials=trials, budget=budget, keep_stored_target=resume, must_exist=resume,
-        epochs=epochs, dataset=data, subset=subset, seed=seed, backend=backend,
-        precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
-        warm_start=tuple(name.strip() for name in warm_start.split(",") if name.strip())
-        if isinstance(warm_start, str) else warm_start,
+        study, options.storage, console, keep_stored_target=options.resume, must_exist=options.resume,
+        **{**options.spec_overrides(), "backend": backend},
     )
     backend = use_backend(spec.training.backend)
-    if resume:
+    if options.resume:
         import optuna
 
         stored = optuna.load_study(study_name=spec.name, storage=optuna_storage)
@@ -116,21 +93,22 @@ def run(
             console.print(f"Study {spec.name} is already finished: {progress.finished} of "
                           f"{spec.search.trials} trials ({progress.states_text()}).", highlight=False)
             return progress
-        use = budget_use(stored, spec.search.compute_budget())
+        use = budget_use(stored, spec.search.budget)
         if use is not None and use.spent:
             console.print(f"Study {spec.name} has spent its {use.describe()}; {progress.finished} trials "
                           f"finished ({progress.states_text()}). A larger --budget continues it.",
                           highlight=False)
             return progress
     _announce(spec, url, backend, console)
-    checkpoint_root = chosen.checkpoints(url, checkpoints)
+    checkpoint_root = chosen.checkpoints(url, options.checkpoints)
     if chosen.in_this_process():
-        return work_here(spec, optuna_storage, checkpoint_root, None, force, console)
+        return work_here(spec, optuna_storage, checkpoint_root, None, options.force, console)
     # The workers read the study (its spec, target and budget) from the storage; only what is this
     # run's own is passed to them.
     training = spec.training
-    task = WorkerTask(spec.name, str(checkpoint_root), backend, training.precision, training.jit_compile,
-                      training.steps_per_execution, force)
+    task = WorkerTask(spec.name, JoinOptions(
+        checkpoints=str(checkpoint_root), backend=backend, precision=training.precision, xla=training.jit_compile,
+        steps_per_execution=training.steps_per_execution, force=options.force))
     with chosen.workers(RunContext(spec, optuna_storage, url, task, join, console)) as started:
         return supervise(spec, optuna_storage, started, console)
 
@@ -138,38 +116,21 @@ def run(
 @stopping_gracefully
 @arguments.checked_arguments
 @refusals_leave_no_storage
-def join(
-    study: StudyReference,
-    *,
-    storage: PathText | None = None,
-    trials: int | None = None,
-    epochs: int | None = None,
-    data: PathText | None = None,
-    subset: int | None = None,
-    seed: int | None = None,
-    sampler_seed: int | None = None,
-    backend: str | None = None,
-    precision: str | None = None,
-    xla: bool | None = None,
-    steps_per_execution: int | None = None,
-    checkpoints: PathText | None = None,
-    force: bool = False,
-    console: Console | None = None,
-) -> Progress:
+@keyword_options(JoinOptions)
+def join(study: StudyReference, *, console: Console | None = None, **flags: Any) -> Progress:
     """Join a study as one more worker in this process (`hpsearch worker`): it trains what the
     study stored, until the study's target or budget; `trials` moves the target."""
     from hpsearch.store.urls import writable_checkpoints
 
+    options = JoinOptions(**flags)
     console = console or Console()
-    backend = stated_backend(backend)
-    spec, url, optuna_storage = prepare(
-        study, storage, console, trials=trials, budget=None, keep_stored_target=True,
-        epochs=epochs, dataset=data, subset=subset, seed=seed, backend=backend,
-        precision=precision, jit_compile=xla, steps_per_execution=steps_per_execution,
-    )
+    backend = stated_backend(options.backend)
+    spec, url, optuna_storage = prepare(study, options.storage, console, keep_stored_target=True,
+                                        **{**options.spec_overrides(), "backend": backend})
     _announce(spec, url, use_backend(spec.training.backend), console)
-    seed_here = sampler_seed if sampler_seed is not None else secrets.randbelow(2**31)
-    return work_here(spec, optuna_storage, writable_checkpoints(url, checkpoints), seed_here, force, console)
+    seed_here = options.sampler_seed if options.sampler_seed is not None else secrets.randbelow(2**31)
+    return work_here(spec, optuna_storage, writable_checkpoints(url, options.checkpoints), seed_here, options.force,
+                     console)
 
 
 def _announce(spec: StudySpec, url: str, backend: str, console: Console) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
     from rich.console import Console
 
+    from hpsearch.compute.budget import Budget
     from hpsearch.space.spec import StudySpec
 
 
@@ -53,19 +54,19 @@ def study_name(reference: str | StudySpec) -> str:
 
 
 def prepare(
-    study: str | StudySpec, storage: str | None, console: Console, *, trials: int | None, budget: str | None,
-    keep_stored_target: bool, must_exist: bool = False, **overrides: Any,
+    study: str | StudySpec, storage: str | None, console: Console, *, trials: int | None = None,
+    budget: str | Budget | None = None, keep_stored_target: bool, must_exist: bool = False, **overrides: Any,
 ) -> tuple[StudySpec, str, BaseStorage]:
     """The spec to train, the storage URL and the opened storage. A study that exists trains the
     spec it stored; otherwise the study file's. The target and budget are the flags, else (when
     asked: resume, worker) the stored ones, else the file's; on `run`, a budget without a trial
     target replaces the file's target. Flags that contradict a stored study are refused, and so
     is a study that `must_exist` (resume, confirm) but does not, without creating an SQLite file."""
-    from hpsearch.compute.budget import NO_TRIAL_TARGET, BudgetError, parse_budget
+    from hpsearch.compute.budget import NO_BUDGET, NO_TRIAL_TARGET, BudgetError, parse_budget
     from hpsearch.search.study import (
         keep_settings,
         kept_settings,
-        stored_budget_text,
+        stored_budget_setting,
         stored_spec,
         stored_target,
         study_exists,
@@ -73,13 +74,14 @@ def prepare(
     from hpsearch.errors import SpecError
     from hpsearch.store.urls import mask, missing_sqlite_file, storage_url
 
-    if budget is not None:  # checked before the storage is opened (and an SQLite file created)
+    if budget is not None:  # parsed once, here, before the storage is opened (and an SQLite file created)
         try:
-            given = parse_budget(budget)
+            parsed = parse_budget(budget)
         except BudgetError as error:
             raise LaunchError(f"--budget: {error}", USAGE_ERROR) from None
-        if given is not None and trials is None and not keep_stored_target:
-            trials = NO_TRIAL_TARGET
+        budget = NO_BUDGET if parsed is None else parsed
+        if parsed is not None and trials is None and not keep_stored_target:
+            trials = NO_TRIAL_TARGET  # a budget alone ends the study
     url = storage_url(storage)
     if must_exist and missing_sqlite_file(url):
         raise unknown_study(study_name(study), url)
@@ -88,7 +90,7 @@ def prepare(
         raise unknown_study(spec.name, url)
     if keep_stored_target:
         trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
-        budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
+        budget = budget if budget is not None else stored_budget_setting(optuna_storage, spec.name)
     try:
         overrides, notes = keep_settings(file_spec or spec, kept_settings(optuna_storage, spec.name), overrides)
         settled = spec.with_overrides(trials=trials, budget=budget, **overrides)

@@ -69,7 +69,7 @@ class TrainingSpec(StrictModel):
 
 class SearchSpec(StrictModel):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
-    budget: str | None = Field(
+    budget: Budget | None = Field(
         None, description="wall time (2h, 1.5h, 90m, 1h30m, 45s) or training epochs (300epochs) the study may spend"
     )
     max_trial_share: float = Field(
@@ -121,22 +121,19 @@ class SearchSpec(StrictModel):
 
     @field_validator("budget", mode="before")
     @classmethod
-    def _budget_readable(cls, value: Any) -> str | None:
-        """Kept in its canonical spelling (`90m` becomes `1h30m`); `none` is no budget."""
+    def _budget_readable(cls, value: Any) -> Budget | None:
+        """Parsed where it comes in, from a file or a stored study (a Budget from the command line
+        already is); `none` is no budget."""
         if value is None:
             return None
         if not isinstance(value, str):
             raise ValueError(f'write a budget as text in quotes, such as "2h" or "300epochs" (got {value!r})')
-        budget = parse_budget(value)  # its BudgetError is a ValueError: one sentence
-        return None if budget is None else budget.text
-
-    def compute_budget(self) -> Budget | None:
-        return parse_budget(self.budget) if self.budget else None
+        return value if isinstance(value, Budget) else parse_budget(value)  # a BudgetError is a ValueError
 
     def cost_cap_seconds(self) -> float | None:
         """The most a full trial may take under a time budget; None without one (an epoch budget
         prices every network's epoch alike)."""
-        budget = self.compute_budget()
+        budget = self.budget
         if budget is None or budget.unit != "seconds" or self.max_trial_share == 0:
             return None
         return budget.amount * self.max_trial_share
@@ -147,7 +144,7 @@ class SearchSpec(StrictModel):
 
     def goal(self, per_trial: str = "") -> str:
         """What ends the search, in words: trials, budget, or both (see `budget.goal_text`)."""
-        return goal_text(self.trials, self.compute_budget(), per_trial)
+        return goal_text(self.trials, self.budget, per_trial)
 
     @field_validator("seed")
     @classmethod
@@ -174,6 +171,17 @@ class SearchSpec(StrictModel):
 
 
 MAX_NAME_LENGTH = 100
+
+
+# Every setting a run may give over its study file (`with_overrides`, from `hpsearch run` flags):
+# the section of the spec it sets, and whether an existing study lets each run set it (PER_RUN).
+OVERRIDES: dict[str, tuple[str, bool]] = {
+    "trials": ("search", True), "budget": ("search", True), "seed": ("search", True),
+    "warm_start": ("search", False),
+    "epochs": ("training", True), "backend": ("training", True), "precision": ("training", True),
+    "jit_compile": ("training", True), "steps_per_execution": ("training", True),
+    "dataset": ("data", True), "subset": ("data", True),
+}
 
 
 class StudySpec(StrictModel):
@@ -215,36 +223,21 @@ class StudySpec(StrictModel):
                 f"low/high), or ask for {networks} trial{'s' if networks > 1 else ''} (trials = {networks}, "
                 f"or --trials {networks})")
 
-    def with_overrides(
-        self,
-        *,
-        trials: int | None = None,
-        budget: str | None = None,
-        epochs: int | None = None,
-        dataset: str | None = None,
-        subset: int | None = None,
-        seed: int | None = None,
-        backend: str | None = None,
-        precision: str | None = None,
-        jit_compile: bool | None = None,
-        steps_per_execution: int | None = None,
-        warm_start: tuple[str, ...] | None = None,
-    ) -> StudySpec:
-        """The spec with command-line flags applied (a flag beats the file), checked as the file is."""
-        flags = {
-            "search": {"trials": trials, "budget": budget, "seed": seed, "warm_start": warm_start},
-            "training": {
-                "epochs": epochs, "backend": backend, "precision": precision, "jit_compile": jit_compile,
-                "steps_per_execution": steps_per_execution,
-            },
-            "data": {"dataset": dataset, "subset": subset},
-        }
+    def with_overrides(self, **given: Any) -> StudySpec:
+        """The spec with command-line flags applied (a flag beats the file), checked as the file is;
+        `given` names settings of OVERRIDES (None: not given)."""
+        unknown = set(given) - set(OVERRIDES)
+        if unknown:
+            raise TypeError(f"with_overrides() takes {', '.join(OVERRIDES)}, not {', '.join(sorted(unknown))}")
+        flags: dict[str, dict[str, Any]] = {}
+        for name, value in given.items():
+            flags.setdefault(OVERRIDES[name][0], {})[name] = value
         sections: dict[str, BaseModel] = {}
         for section, values in flags.items():
             current = getattr(self, section)
-            given = {k: v for k, v in values.items() if v is not None}
+            changed = {k: v for k, v in values.items() if v is not None}
             try:
-                sections[section] = type(current).model_validate({**current.model_dump(), **given})
+                sections[section] = type(current).model_validate({**current.model_dump(), **changed})
             except ValidationError as error:
                 raise _spec_error(error, "command line", section) from None
         settled = self.model_copy(update=sections)
@@ -274,9 +267,9 @@ def spec_document(spec: StudySpec) -> dict[str, Any]:
 
 # What a run or a worker may set for itself without changing what its study is: the target and
 # budget move, and execution settings suit the machine; the data, epochs, subset and seed are
-# checked apart (`study.keep_settings`).
-PER_RUN = {"training": ("backend", "precision", "jit_compile", "steps_per_execution", "epochs"),
-           "search": ("trials", "budget", "seed"), "data": ("dataset", "subset")}
+# checked apart (`study.keep_settings`). Warm starts choose how a new study begins.
+PER_RUN = {section: tuple(name for name, (where, per_run) in OVERRIDES.items() if where == section and per_run)
+           for section in ("training", "search", "data")}
 
 
 def differences(given: StudySpec, stored: StudySpec) -> list[str]:

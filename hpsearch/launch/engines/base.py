@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hpsearch.launch.run_options import JoinOptions
+
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
     from rich.console import Console
@@ -66,23 +68,19 @@ class WorkerTask:
     workers read from the study stored in the storage)."""
 
     study: str
-    checkpoints: str
-    backend: str
-    precision: str
-    xla: bool | None  # None: Keras's choice per backend
-    steps_per_execution: int
-    force: bool
+    options: JoinOptions
+
+    @property
+    def checkpoints(self) -> str:
+        return str(self.options.checkpoints)
 
     def join_arguments(self) -> dict[str, Any]:
         """Keyword arguments for `launcher.join` (a worker in this process, a Ray actor)."""
-        return {"checkpoints": self.checkpoints, "backend": self.backend, "precision": self.precision,
-                "xla": self.xla, "steps_per_execution": self.steps_per_execution, "force": self.force}
+        return self.options.given()
 
     def flags(self) -> list[str]:
         """The same as `hpsearch worker` arguments (a worker process)."""
-        xla = [] if self.xla is None else ["--xla" if self.xla else "--no-xla"]
-        return [self.study, "--checkpoints", self.checkpoints, "--backend", self.backend, "--precision", self.precision,
-                *xla, "--steps-per-execution", str(self.steps_per_execution), *(["--force"] if self.force else [])]
+        return [self.study, *self.options.flags()]
 
 
 def worker_failure(index: int, code: int, log: Path, noise: tuple[str, ...] = ()) -> tuple[int, str]:

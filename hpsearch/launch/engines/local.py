@@ -241,5 +241,5 @@ class LocalEngine:
         study's is refused here first (the workers would each refuse it)."""
         import tempfile
 
-        check_data_here(run.spec, run.storage, run.task.force, run.console)
+        check_data_here(run.spec, run.storage, run.task.options.force, run.console)
         yield WorkerPool(self.slots, run.task, run.url, Path(tempfile.mkdtemp(prefix=f"hpsearch-{run.spec.name}-")))

@@ -225,7 +225,7 @@ class SlurmEngine:
     @contextmanager
     def workers(self, run: RunContext) -> Iterator[SlurmArray]:
         """The job array, its scripts and logs in a fresh directory beside the checkpoints."""
-        check_data_here(run.spec, run.storage, run.task.force, run.console)
+        check_data_here(run.spec, run.storage, run.task.options.force, run.console)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         directory = Path(run.task.checkpoints) / "slurm" / f"{run.spec.name}-{stamp}-{os.getpid()}"
         yield SlurmArray(self.count, run.task, run.url, directory, self.options)
