@@ -76,6 +76,7 @@ def test_a_bare_worker_elsewhere_trains_what_the_study_says(tmp_path: Path, data
     assert {len(t.user_attrs["history"]["loss"]) for t in trials if t.state.name == "COMPLETE"} == {2}
 
 
+@pytest.mark.timeout(600)  # eight commands in a row, each loading TensorFlow: 290 s on two loaded cores
 def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path, shared_data: Path) -> None:
     storage = f"sqlite:///{tmp_path}/stored.db"
     here, there = tmp_path / "here", tmp_path / "there"

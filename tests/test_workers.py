@@ -67,7 +67,9 @@ def test_four_workers_end_with_exactly_the_target(tmp_path: Path, database: str)
 
 
 def test_killed_worker_trial_is_retried_with_the_same_parameters(tmp_path: Path, database: str) -> None:
-    path = _study(tmp_path, epochs=200, trials=2)
+    # Few, slower epochs: the kill lands mid-trial, and the second worker trains two short trials
+    # (200 epochs of 0.07 s, checkpointed each, took over 300 s on two loaded cores).
+    path = _study(tmp_path, epochs=20, trials=2, data="pad_to = 32\n")
     doomed = start_cli("worker", str(path), "--storage", database, "--trials", "2",
                        log=tmp_path / "doomed.log", env=FAST_HEARTBEAT)
     try:
