@@ -101,7 +101,7 @@ class TrialRecord:
     @property
     def baseline(self) -> str | None:
         """The hand-tuned network it trains, on a baseline trial (warm starts and proven recipes too)."""
-        return self._get(BASELINE_ATTR) or None
+        return self._get(BASELINE_ATTR)
 
     @property
     def overrides(self) -> dict[str, Any]:

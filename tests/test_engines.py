@@ -47,6 +47,7 @@ def test_a_new_engine_is_its_class_and_its_line_in_the_registry(
     ({"sbatch": "--partition=gpu"}, "--sbatch passes options to sbatch, for --engine slurm, not --engine local"),
     ({"engine": "slurm", "sbatch": "--time=10 --array=0-3"}, "--sbatch cannot set --array: the slurm engine sets it"),
     ({"engine": "slurm", "sbatch": "-o%j.log"}, "--sbatch cannot set -o"),
+    ({"engine": "slurm", "sbatch": "--arr=0-1"}, "--sbatch cannot set --array"),  # sbatch reads --arr as --array
     ({"engine": "slurm", "sbatch": "--comment='unclosed"}, "cannot be read as sbatch options"),
     ({"engine": "slurm", "sbatch": "gpu"}, "--sbatch takes sbatch's options (e.g. --partition=gpu), not 'gpu'"),
 ])

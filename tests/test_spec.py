@@ -102,6 +102,11 @@ BAD_FILES = {
         '[data]\ndataset = "digits"\n[search.pruner]\ntype = "hyperband"\nwarmup_epochs = 2\n',
         "search.pruner.warmup_epochs: unknown key for the hyperband pruner",
     ),
+    "another pruner's setting with no type": (
+        '[data]\ndataset = "digits"\n[search.pruner]\nstartup_trials = 3\n',
+        'search.pruner: startup_trials is a setting of the median pruner, not of the default hyperband: '
+        'name it with type = "median"',
+    ),
     "a sampler no one has": (
         '[data]\ndataset = "digits"\n[search.sampler]\ntype = "bayes"\n',
         "search.sampler.type: must be one of 'tpe', 'gp', 'random' (got 'bayes')",

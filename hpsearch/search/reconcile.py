@@ -66,7 +66,7 @@ def prepare(
     from hpsearch.search.study import (
         keep_settings,
         kept_settings,
-        stored_budget_setting,
+        stored_budget_text,
         stored_spec,
         stored_target,
         study_exists,
@@ -90,7 +90,7 @@ def prepare(
         raise unknown_study(spec.name, url)
     if keep_stored_target:
         trials = trials if trials is not None else stored_target(optuna_storage, spec.name)
-        budget = budget if budget is not None else stored_budget_setting(optuna_storage, spec.name)
+        budget = budget if budget is not None else stored_budget_text(optuna_storage, spec.name)
     try:
         overrides, notes = keep_settings(file_spec or spec, kept_settings(optuna_storage, spec.name), overrides)
         settled = spec.with_overrides(trials=trials, budget=budget, **overrides)

@@ -231,11 +231,11 @@ def stored_target(storage: BaseStorage, name: str) -> int | None:
     return None if target is None else int(target)
 
 
-def stored_budget_setting(storage: BaseStorage, name: str) -> Budget | str | None:
-    """The budget recorded on a stored study as `--budget` gives it (`none` for a study without
-    one), or None when there is no such study."""
+def stored_budget_text(storage: BaseStorage, name: str) -> str | None:
+    """The budget recorded on a stored study as `--budget` takes it (`none` for a study without
+    one), or None when there is no such study; the spec parses it, as it does a study file's."""
     attrs = _stored_attrs(storage, name)
-    return None if attrs is None else stored_budget(attrs.get(BUDGET_ATTR)) or NO_BUDGET
+    return None if attrs is None else attrs.get(BUDGET_ATTR) or NO_BUDGET
 
 
 def _state_counts(storage: BaseStorage, study_id: int) -> Counter[str]:

@@ -106,10 +106,18 @@ class SearchSpec(StrictModel):
     @field_validator("sampler", "pruner", mode="before")
     @classmethod
     def _default_type(cls, value: Any, info: ValidationInfo) -> Any:
-        """`[search.pruner]` without a `type` keeps the default one, with the settings given."""
-        if isinstance(value, dict) and "type" not in value:
-            return {"type": DEFAULT_SAMPLER if info.field_name == "sampler" else DEFAULT_PRUNER, **value}
-        return value
+        """`[search.pruner]` without a `type` keeps the default one, with the settings given; a
+        setting only another type takes names that type."""
+        if not isinstance(value, dict) or "type" in value:
+            return value
+        kind = str(info.field_name)
+        default = DEFAULT_SAMPLER if kind == "sampler" else DEFAULT_PRUNER
+        for key in value:
+            owners = [tag for tag, member in TAGGED[kind].items() if key in member.model_fields]
+            if owners and default not in owners:
+                raise ValueError(f"{key} is a setting of the {' or '.join(owners)} {kind}, not of the default "
+                                 f"{default}: name it with type = \"{owners[0]}\"")
+        return {"type": default, **value}
 
     @field_validator("warm_start", mode="before")
     @classmethod
@@ -341,3 +349,10 @@ def _spec_error(error: ValidationError, source: str, section: str = "") -> SpecE
     return SpecError(f"{source}: {key}: {reason}")
 
 
+def __getattr__(name: str) -> Any:
+    """`hpsearch.space.spec.load_spec`, as scripts written before `study_files.py` import it."""
+    if name in ("load_spec", "load_spec_file", "study_files"):
+        from hpsearch.space import study_files
+
+        return getattr(study_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

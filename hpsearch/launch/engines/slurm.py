@@ -55,8 +55,10 @@ SQUEUE_SECONDS = 2.0  # squeue at most this often: every query is work for the c
 WARNING_SECONDS = 120
 LIVE_STATES = "PD,CF,R,S,CG"  # pending, configuring, running, suspended, completing
 # sbatch options the engine sets itself (one array of one-task workers, their environment and
-# logs): given in --sbatch, they would split or hide the run.
-ENGINE_SETS = ("--array", "-a", "--export", "--output", "-o", "--ntasks", "-n", "--wrap", "--parsable")
+# logs, whose last line is a failed worker's error): given in --sbatch, they would split or hide
+# the run. sbatch also takes a long option by any unambiguous start of its name (--arr).
+ENGINE_SETS = ("--array", "-a", "--export", "--output", "-o", "--error", "-e", "--ntasks", "-n", "--wrap",
+               "--parsable")
 
 
 class SlurmError(RuntimeError):
@@ -243,7 +245,8 @@ def sbatch_options(given: str | None) -> list[str]:
     for option in options:
         glued_short = option.startswith("-") and not option.startswith("--")  # -a0-3 is -a with its value
         name = option[:2] if glued_short else option.split("=", 1)[0]
-        if name in ENGINE_SETS:
-            raise LaunchError(f"--sbatch cannot set {name}: the slurm engine sets it (--workers sets the array)",
+        sets = [own for own in ENGINE_SETS if own == name or (len(name) > 3 and own.startswith(name))]
+        if sets:
+            raise LaunchError(f"--sbatch cannot set {sets[0]}: the slurm engine sets it (--workers sets the array)",
                               USAGE_ERROR)
     return options
