@@ -347,12 +347,3 @@ def _spec_error(error: ValidationError, source: str, section: str = "") -> SpecE
     else:
         reason = f"{first['msg']} (got {first['input']!r})"
     return SpecError(f"{source}: {key}: {reason}")
-
-
-def __getattr__(name: str) -> Any:
-    """`hpsearch.space.spec.load_spec`, as scripts written before `study_files.py` import it."""
-    if name in ("load_spec", "load_spec_file", "study_files"):
-        from hpsearch.space import study_files
-
-        return getattr(study_files, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
