@@ -124,3 +124,39 @@ def test_a_trial_stopped_in_every_resume_is_never_dropped(tmp_path: Path) -> Non
     trials = stored_trials(url, study.stem)
     assert [t.state for t in trials] == [TrialState.FAIL] * rounds + [TrialState.WAITING]
     assert trials[-1].params == trials[0].params and trials[-1].system_attrs["failed_trial"] == 0
+
+
+def test_a_backend_failing_while_its_trial_is_stopped_hands_the_trial_back(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen once on JAX in a loaded suite run: a Ctrl-C mid-epoch, then "Buffer has been deleted
+    or donated" from inside `fit`. The trial was being stopped, so it ends interrupted (queued
+    again, its checkpoint kept), as any stopped trial, not failed for good with its work deleted.
+    Here a real training's second epoch asks for the stop and then fails the way JAX did."""
+    import optuna
+
+    from hpsearch.data.sources import load_splits
+    from hpsearch.lifecycle import stopping
+    from hpsearch.records import INTERRUPTED, TrialRecord
+    from hpsearch.space.study_files import load_spec
+    from hpsearch.train import objective
+
+    monkeypatch.setattr(stopping, "_received", None)  # and back to no stop afterwards
+    epoch_end = objective.EpochPruning.on_epoch_end
+
+    def stopped_then_failing(self: objective.EpochPruning, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 1:
+            stopping.request_stop()
+            raise ValueError("INVALID_ARGUMENT: Invalid buffer passed to Execute(): Buffer has been deleted or donated.")
+        epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(objective.EpochPruning, "on_epoch_end", stopped_then_failing)
+    spec = load_spec("digits-quick").with_overrides(epochs=3, trials=1)
+    splits = load_splits(spec.data.dataset, seed=0, **spec.data.split_settings())
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(stopping.StopRequested, match="Buffer has been deleted or donated"):
+        study.optimize(objective.Objective(spec, splits, tmp_path / "checkpoints"), n_trials=1)
+
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL and TrialRecord(trial).recorded_end == INTERRUPTED
+    assert TrialRecord(trial).epochs_done == 2
+    assert list((tmp_path / "checkpoints").rglob("*")), "the checkpoint of its last whole epoch is kept"

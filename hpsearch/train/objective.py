@@ -302,6 +302,13 @@ class Objective:
             end_reason = f"{LOST_PREFIX}storage error: {type(error).__name__}"
             raise
         except Exception as error:  # MemoryError included
+            if stopping.stop_requested() and not out_of_memory(error):
+                # The backend failed while a stop was ending its training loop (seen on JAX under
+                # load: "Buffer has been deleted or donated" from inside `fit`): the trial was being
+                # stopped, so it is handed back as any stopped trial is, its checkpoint of the last
+                # whole epoch kept, rather than failed for good.
+                end_reason = INTERRUPTED
+                raise stopping.StopRequested(f"stopped; the backend then failed: {error}") from error
             end_reason = OUT_OF_MEMORY if out_of_memory(error) else \
                 f"error: {type(error).__name__}: {error}".splitlines()[0][:500]
             raise
