@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import statistics
 
+from benchmarks.plots import plot_if_asked
 from benchmarks.search_quality import difference, print_found, print_found_by
 from benchmarks.searches import ArmResult, bench_from_command_line, run_hpsearch_arm
 from hpsearch.space.spec import StudySpec
@@ -63,6 +64,8 @@ def main() -> None:
     print("Test accuracy % of the best trial (by validation) finished by each share of the budget, "
           "mean over seeds ('-': no trial finished yet in some seed)")
     print_found_by(tuple(fraction * hours for fraction in FRACTIONS), {arm: results[arm] for arm in arms})
+    plot_if_asked(bench.plot, {arm: results[arm] for arm in arms}, f"{spec.name}: {hours:g} h per search, "
+                  f"{spec.training.epochs}-epoch trials, seeds {' '.join(map(str, bench.seeds))}")
     for arm in arms:
         if arm != "no-cap" and "no-cap" in arms and len(results[arm]) > 1 and len(results["no-cap"]) > 1:
             print(difference(arm, "no-cap", results))

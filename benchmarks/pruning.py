@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 
+from benchmarks.plots import plot_if_asked
 from benchmarks.searches import bench_from_command_line, run_hpsearch_arm
 from hpsearch.space.pruners import NoPruning
 
@@ -32,6 +33,8 @@ def main() -> None:
                            keyed=bench.hpsearch_settings)
         unpruned = bench.run("tpe-no-pruning", seed, lambda: run_hpsearch_arm(
             "tpe-no-pruning", unpruned_spec, seed, bench.budget_flag), keyed=bench.hpsearch_settings)
+        if pruned is None or unpruned is None:  # --saved-only, before both arms ran this seed
+            continue
         reference = max(r.best_val for r in (pruned, unpruned) if r.best_val is not None)
         rows.append((seed, reference, pruned, unpruned,
                      pruned.epochs_to_reach(reference - WITHIN), unpruned.epochs_to_reach(reference - WITHIN)))
@@ -59,6 +62,9 @@ def main() -> None:
               f"(target <= {TARGET_RATIO}); a dash means that arm never came within one point in its budget")
     else:
         print("no seed where both arms came within one point of the best: no ratio")
+    plot_if_asked(bench.plot, {"hpsearch": [row[2] for row in rows], "tpe-no-pruning": [row[3] for row in rows]},
+                  f"{spec.name}: {budget} epochs per search, {spec.training.epochs}-epoch trials, with and "
+                  f"without its {spec.search.pruner.type} pruner, seeds {' '.join(map(str, bench.seeds))}")
 
 
 def _epochs(value: int | None, budget: int) -> str:

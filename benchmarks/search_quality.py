@@ -1,8 +1,9 @@
 """Search quality: under one budget of training epochs, what does each search find?
 
 Arms, each run once per seed. hpsearch's arms run as `hpsearch run --seed S` does, whose seed also
-picks the validation split; the others use the study's split for every seed. The test images are
-the same for all:
+picks the validation split, and every other arm of seed S trains and validates on that same split
+(`--peers-on-study-split`: on the study's split for every seed, as the runs saved before did). The
+test images are the same for all:
 - hpsearch: the study as `hpsearch run --seed S --budget Nepochs` searches it (its sampler and
   pruner; its baselines, then each with the proven training recipe, first);
 - hpsearch-confirm: the same search, then `hpsearch confirm --top 3 --epochs E` (E: twice a full
@@ -12,7 +13,12 @@ the same for all:
 - hpsearch-random: the same with Optuna's random sampler, to tell TPE's share from the pruner's;
 - random: Optuna's random sampler, no pruning, no baselines;
 - keras-tuner: Keras Tuner's Hyperband on the very same space (max epochs and reduction factor
-  as the study's);
+  as the study's), as it runs out of the box: a promoted trial continues in a fresh optimizer,
+  so a step-based schedule warms up again and never anneals (the runs of BENCHMARKS 3a);
+- keras-tuner-carried: the same with the optimizer's step counter carried over each promotion,
+  so the schedule continues where the trial left off;
+- keras-tuner-started: keras-tuner-carried after first training hpsearch's starting points for a
+  full trial each, within its budget: the same head start as hpsearch;
 - baseline: the study's hand-tuned networks, each trained for the epochs of a full trial;
 - hand-built: one strong network from the study's space, the first baseline as an expert would
   fix it (`_hand_built`: for a study that searches the recipe, hpsearch's proven recipe on it),
@@ -20,6 +26,8 @@ the same for all:
 - hand-built-long: confirm's control: the same network trained for confirm's length (twice a
   full trial) with no search, as `hpsearch run --seed S` trains it (the seed's validation split):
   what the search plus `confirm` earns is its difference to this arm.
+- hand-built-budget: the same network trained for the whole budget's epochs in one run: what the
+  search's epochs would buy spent on its start alone.
 
 For each, the best trial's validation accuracy (what the search optimizes) and that trial's test
 accuracy (what a user gets), as mean and spread over seeds, and what each search had found after
@@ -34,6 +42,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 
+from benchmarks.plots import plot_if_asked
 from benchmarks.searches import (
     ArmResult,
     bench_from_command_line,
@@ -47,8 +56,9 @@ from hpsearch.space.baselines import Baseline
 from hpsearch.space.spec import TAGGED, StudySpec
 from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
-ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner", "baseline", "hand-built",
-        "hand-built-long")
+ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner",
+        "keras-tuner-carried", "keras-tuner-started", "baseline", "hand-built", "hand-built-long", "hand-built-budget")
+RUN_BY_HPSEARCH = ("hand-built-long", "hand-built-budget")  # through `hpsearch run --seed S`, like hpsearch's arms
 CANDIDATE_SAMPLERS = ("hpsearch-gp", "hpsearch-random")  # hpsearch with another sampler: the default's rivals
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
@@ -99,6 +109,7 @@ def main() -> None:
     confirm = (CONFIRM_TOP, CONFIRM_LONGER * spec.training.epochs)
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:  # seed by seed, so an interrupted run leaves whole seeds behind
+        splits = bench.splits_for(seed)
         searches = {
             "hpsearch": lambda: run_hpsearch_arm("hpsearch", spec, seed, budget_flag),
             "hpsearch-confirm": lambda: run_hpsearch_arm("hpsearch-confirm", spec, seed, budget_flag, confirm),
@@ -107,23 +118,30 @@ def main() -> None:
             "hpsearch-random": lambda: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
                                                         budget_flag),
             "random": lambda: run_random_search(spec, splits, seed, budget),
-            "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget),
+            "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget, carry_schedule=False),
+            "keras-tuner-carried": lambda: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-carried"),
+            "keras-tuner-started": lambda: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-started",
+                                                               starts=starting_points(spec)),
             "baseline": lambda: run_baselines(spec, splits, seed),
             "hand-built": lambda: run_baselines(spec, splits, seed, arm="hand-built", networks=(hand_built,)),
             "hand-built-long": lambda: run_start_alone("hand-built-long", spec, hand_built, seed, confirm[1]),
+            "hand-built-budget": lambda: run_start_alone("hand-built-budget", spec, hand_built, seed, budget),
         }
         for arm in arms:
-            own = bench.hpsearch_settings if arm.startswith("hpsearch") else None
+            own = bench.split_key(seed)  # the arms run here, on this seed's split
+            if arm.startswith("hpsearch"):
+                own = bench.hpsearch_settings
             if arm == "hpsearch-confirm":
                 own = {**bench.hpsearch_settings, "confirm_top": confirm[0], "confirm_epochs": confirm[1]}
-            if arm == "hand-built-long":
-                own = {"runner": "hpsearch.run", "epochs": confirm[1]}
+            if arm in RUN_BY_HPSEARCH:
+                own = {"runner": "hpsearch.run", "epochs": confirm[1] if arm == "hand-built-long" else budget}
             result = bench.run(arm, seed, searches[arm], keyed=own)
             if result is not None:
                 results[arm].append(result)
     arms = [arm for arm in arms if results[arm]]  # with --saved-only, those with a saved search
 
     print()
+    splits = bench.splits
     print(f"Search quality: {spec.name}, {len(splits.x_train)} training / {len(splits.x_val)} validation / "
           f"{len(splits.x_test)} test images, budget {budget} epochs per search, full trial "
           f"{spec.training.epochs} epochs, seeds {' '.join(map(str, bench.seeds))}")
@@ -141,10 +159,13 @@ def main() -> None:
     print("At equal wall time: test accuracy % of the best trial (by validation) finished by then, "
           "mean over seeds ('-': no trial finished yet in some seed)")
     print_found_by(WALL_HOURS, {arm: results[arm] for arm in arms})
+    plot_if_asked(bench.plot, {arm: results[arm] for arm in arms}, f"{spec.name}: {budget} epochs per search, "
+                  f"{spec.training.epochs}-epoch trials, seeds {' '.join(map(str, bench.seeds))}")
     if "hpsearch" not in arms:
         return
     mean_test = {arm: statistics.mean(r.best_test or 0.0 for r in results[arm]) for arm in arms}
-    peers = [arm for arm in ("random", "keras-tuner") if arm in arms]  # not CANDIDATE_SAMPLERS
+    peers = [arm for arm in ("random", "keras-tuner", "keras-tuner-carried", "keras-tuner-started")
+             if arm in arms]  # not CANDIDATE_SAMPLERS
     ahead = all(mean_test["hpsearch"] > mean_test[arm] for arm in peers)
     verdict = ("yes" if ahead else "no") if peers else "no peer in this run"
     print(f"hpsearch ahead of every peer on mean test accuracy: {verdict}", end="")

@@ -80,9 +80,10 @@ class ArmResult:
     timeline: list[tuple[float, int, float | None, float | None]] = field(default_factory=list)
     too_costly: int = 0  # trials pruned because a full trial would take too much of a time budget
 
-    def best_test_at(self, seconds: float) -> float | None:
-        """The test accuracy of the best trial (by validation) finished within `seconds`."""
-        found = [test for at, _, _, test in self.timeline if at <= seconds]
+    def best_test_at(self, seconds: float = float("inf"), epochs: float = float("inf")) -> float | None:
+        """The test accuracy of the best trial (by validation) finished within `seconds` of wall
+        time and `epochs` of training; None before the first trial ended."""
+        found = [test for at, spent, _, test in self.timeline if at <= seconds and spent <= epochs]
         return found[-1] if found else None
 
     def best_drawn(self, starts: int, epochs: int, maximize: bool) -> float | None:
@@ -259,11 +260,26 @@ class _EpochCounter(keras.callbacks.Callback):
         self.epochs += 1
 
 
-def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
+def continue_schedule(model: keras.Model, initial_epoch: int, batches_per_epoch: int) -> None:
+    """Set a freshly compiled model's step counter to where a trial that trained `initial_epoch`
+    epochs left off, so its learning-rate schedule goes on from there instead of from step 0."""
+    model.optimizer.iterations.assign(initial_epoch * batches_per_epoch)
+
+
+def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int, arm: str = "keras-tuner",
+                        carry_schedule: bool = True, starts: tuple[Baseline, ...] = ()) -> ArmResult:
     """Keras Tuner's Hyperband (max epochs and reduction factor as the study's), stopped when the
     budget is spent. Its best trial is its own choice: best validation accuracy at any epoch,
-    with the weights of that epoch."""
+    with the weights of that epoch.
+
+    Hyperband continues a promoted trial in a freshly compiled model, whose optimizer starts at
+    step 0: a step-based schedule would warm up again and never anneal. `carry_schedule` sets the
+    step counter to where the trial left off (the optimizer's moments are still new: Keras Tuner
+    keeps only weights). `starts`: networks trained first, for a full trial each, and counted in
+    the budget, as hpsearch trains its starting points; the best of them and of the tuner wins."""
     import keras_tuner
+
+    begun = run_baselines(spec, splits, seed, arm=arm, networks=starts) if starts else None
 
     def setup_of(hp: Any) -> Any:
         values = sample(_KerasTunerTrial(hp), spec.space)  # type: ignore[arg-type]
@@ -276,24 +292,30 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
             return compile_model(setup.architecture, setup.training, batches)
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-            return model.fit(*args, batch_size=setup_of(hp).training.batch_size, **kwargs)
+            batch_size = setup_of(hp).training.batch_size
+            if carry_schedule:
+                continue_schedule(model, kwargs.get("initial_epoch", 0), steps_per_epoch(len(splits.x_train), batch_size))
+            return model.fit(*args, batch_size=batch_size, **kwargs)
 
     counter = _EpochCounter()
-    timeline: list[tuple[float, int, float | None, float | None]] = []
+    spent_before = begun.epochs_spent if begun else 0
+    timeline = list(begun.timeline) if begun else []
 
     class BudgetHyperband(keras_tuner.Hyperband):
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)
             best = self.oracle.get_best_trials(1)
-            if best and (not timeline or timeline[-1][2] != best[0].score):  # a new best: test it
+            at = (seconds_before + time.perf_counter() - started, spent_before + counter.epochs)
+            if best and (not timeline or timeline[-1][2] is None or best[0].score > timeline[-1][2]):  # a new best
                 _, test = self.load_model(best[0]).evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
-                timeline.append((time.perf_counter() - started, counter.epochs, float(best[0].score), float(test)))
+                timeline.append((*at, float(best[0].score), float(test)))
             elif timeline:
-                timeline.append((time.perf_counter() - started, counter.epochs, *timeline[-1][2:]))
-            if counter.epochs >= budget:
+                timeline.append((*at, *timeline[-1][2:]))
+            if spent_before + counter.epochs >= budget:
                 self.oracle.max_trials = len(self.oracle.trials)  # the oracle then says STOPPED
 
     keras.utils.set_random_seed(seed)
+    seconds_before = begun.seconds if begun else 0.0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         tuner = BudgetHyperband(
@@ -301,16 +323,20 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int)
             factor=getattr(spec.search.pruner, "reduction_factor", HyperbandPruning().reduction_factor), hyperband_iterations=UNLIMITED_TRIALS,
             seed=seed, directory=directory, project_name="bench", overwrite=True,
         )
-        tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-                     callbacks=[counter], shuffle=True, verbose=0)
-        best_trial = tuner.oracle.get_best_trials(1)[0]
-        best_model = tuner.get_best_models(1)[0]
-        _, test_accuracy = best_model.evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
-        trials = len(tuner.oracle.trials)
+        if spent_before < budget:
+            tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                         callbacks=[counter], shuffle=True, verbose=0)
+        tuned = tuner.oracle.get_best_trials(1)
+        best_val, best_test, best_name = (begun.best_val, begun.best_test, begun.best_name) if begun else (None, None, "")
+        if tuned and (best_val is None or tuned[0].score > best_val):
+            _, best_test = tuner.get_best_models(1)[0].evaluate(splits.x_test, splits.y_test, batch_size=256, verbose=0)
+            best_val, best_name = float(tuned[0].score), f"trial {tuned[0].trial_id}"
+        trials = len(tuner.oracle.trials) + (begun.trials if begun else 0)
     return ArmResult(
-        arm="keras-tuner", seed=seed, epochs_spent=counter.epochs, seconds=time.perf_counter() - started,
-        trials=trials, best_val=float(best_trial.score), best_test=float(test_accuracy),
-        best_name=f"trial {best_trial.trial_id}", timeline=timeline,
+        arm=arm, seed=seed, epochs_spent=spent_before + counter.epochs, trials=trials,
+        seconds=seconds_before + time.perf_counter() - started,
+        best_val=best_val, best_test=None if best_test is None else float(best_test), best_name=best_name,
+        timeline=timeline,
     )
 
 
@@ -361,6 +387,11 @@ def _add_search_arguments(parser: argparse.ArgumentParser, time_budget: bool) ->
     parser.add_argument("--fresh", action="store_true", help="run every search again, saving nothing")
     parser.add_argument("--saved-only", action="store_true",
                         help="run nothing: tabulate the searches already saved (long benchmarks, seed by seed)")
+    parser.add_argument("--peers-on-study-split", action="store_true",
+                        help="the arms other than hpsearch's validate on the study's split for every seed, as "
+                             "the runs saved before each seed's split was every arm's did (BENCHMARKS 3a-3c)")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also draw each arm's accuracy against epochs and wall time into this PNG")
 
 
 class NotSaved(LookupError):
@@ -384,6 +415,28 @@ class Bench:
     arms: list[str] | None = None
     saved_only: bool = False
     hours: float | None = None  # wall time per search, for hpsearch's own arms
+    plot: Path | None = None  # where to draw the arms' curves (benchmarks/plots.py)
+    peers_on_study_split: bool = False
+    _seed_splits: dict[int, Splits] = field(default_factory=dict)
+
+    def splits_for(self, seed: int) -> Splits:
+        """The images seed `seed`'s arms train and validate on: the seed's own split, the one
+        `hpsearch run --seed` draws, so that every arm of a seed is judged on the same images
+        (`--peers-on-study-split`: the study's split, whatever the seed)."""
+        split_seed = self.spec.search.seed if self.peers_on_study_split else seed
+        if split_seed == self.spec.search.seed:
+            return self.splits
+        if split_seed not in self._seed_splits:
+            from hpsearch.data.sources import load_splits
+
+            self._seed_splits[split_seed] = load_splits(self.spec.data.dataset, seed=split_seed,
+                                                        **self.spec.data.split_settings())
+        return self._seed_splits[split_seed]
+
+    def split_key(self, seed: int) -> dict[str, Any]:
+        """What keys an arm's saved run by its split: nothing where it is the study's own (as every
+        run was keyed before), the split's seed where it is another."""
+        return {} if self.peers_on_study_split or seed == self.spec.search.seed else {"split_seed": seed}
 
     @property
     def budget_flag(self) -> str:
@@ -444,9 +497,23 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     # every type's settings; filling in the others' defaults keeps those keys (and the runs).
     study["search"]["pruner"] = {**LEGACY_PRUNER_FIELDS, **study["search"]["pruner"]}
     study["search"]["sampler"] = {**LEGACY_SAMPLER_FIELDS, **study["search"]["sampler"]}
+    study["training"] = _as_keyed_before_backends(study["training"])
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}
     return Bench(spec, splits, budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
-                 args.saved_only, hours)
+                 args.saved_only, hours, args.plot, args.peers_on_study_split)
+
+
+def _as_keyed_before_backends(training: dict[str, Any]) -> dict[str, Any]:
+    """Saved runs were keyed before a study named its Keras backend and left `jit_compile` to
+    Keras (3b0ed35): every one trained on TensorFlow on CPUs, where Keras's choice is no XLA.
+    Where this machine resolves the same way, the settings are keyed as then, so those runs count."""
+    from hpsearch.launch.engines.local import detect_gpus
+
+    resolves_as_then = (training["backend"] is None and training["jit_compile"] is None
+                        and keras.backend.backend() == "tensorflow" and not detect_gpus())
+    if not resolves_as_then:
+        return training
+    return {**{key: value for key, value in training.items() if key != "backend"}, "jit_compile": False}
 
 
 def _percent(value: float | None) -> str:

@@ -16,7 +16,7 @@ TINY = {
     "overhead": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--repeats", "1"],
     "cli_latency": ["--trials", "30", "--repeats", "1"],
     "search_quality": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
-                       "--seeds", "0", "--fresh"],
+                       "--seeds", "0", "--fresh", "--plot", "{tmp}/curves.png"],
     "cost_cap": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--hours", "0.004", "--seeds", "0",
                  "--fresh"],
     "pruning": ["--study", "digits-quick", "--data", "digits", "--epochs", "2", "--budget", "3",
@@ -36,14 +36,18 @@ TINY = {
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_benchmark_prints_its_table(name: str) -> None:
+def test_benchmark_prints_its_table(name: str, tmp_path: Path) -> None:
+    arguments = [argument.format(tmp=tmp_path) for argument in TINY[name]]
     result = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", *TINY[name]],
+        [sys.executable, "-m", f"benchmarks.{name}", *arguments],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(table) >= 3, result.stdout
+    if "--plot" in arguments:  # the curves were drawn where asked
+        plot = Path(arguments[arguments.index("--plot") + 1])
+        assert plot.read_bytes().startswith(b"\x89PNG"), result.stdout
 
 
 def test_search_results_are_reused_only_for_identical_settings(tmp_path: Path) -> None:
@@ -125,6 +129,42 @@ def test_what_a_search_had_found_at_equal_wall_time() -> None:
                        timeline=[(1000.0, 15, 0.5, 0.49), (4000.0, 20, 0.55, 0.52), (7000.0, 30, 0.6, 0.58)])
     assert result.best_test_at(900) is None  # nothing finished yet
     assert result.best_test_at(3600) == 0.49 and result.best_test_at(7200) == 0.58
+    assert result.best_test_at(epochs=19) == 0.49 and result.best_test_at(epochs=20) == 0.52  # by epochs spent
+
+
+def test_curves_show_where_every_seed_had_found_something_up_to_where_the_arm_stopped() -> None:
+    from benchmarks.plots import _arm_curve
+    from benchmarks.searches import ArmResult
+
+    def run(seed: int, timeline: list[tuple[float, int, float, float]]) -> ArmResult:
+        return ArmResult(arm="a", seed=seed, epochs_spent=timeline[-1][1], seconds=timeline[-1][0], trials=2,
+                         best_val=timeline[-1][2], best_test=timeline[-1][3], timeline=timeline)
+
+    runs = [run(0, [(60.0, 10, 0.5, 0.40), (120.0, 20, 0.6, 0.60)]), run(1, [(180.0, 15, 0.5, 0.50)])]
+    xs, means, lows, highs = _arm_curve(runs, [0, 10, 15, 20, 25, 30], by_seconds=False)
+    assert xs == [15, 20] and means == [45.0, 55.0]  # not before both seeds finished a trial, nor past 20 epochs
+    assert (lows, highs) == ([40.0, 50.0], [50.0, 60.0])
+    xs, means, _, _ = _arm_curve(runs, [0, 60, 120, 180, 240], by_seconds=True)
+    assert xs == [3.0] and means == [55.0]  # in minutes: seed 1 finished only at its end
+
+
+def test_saved_runs_keyed_before_studies_named_a_backend_still_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run saved before 3b0ed35 trained on TensorFlow on CPUs with no XLA: Keras's own choice
+    there when a study leaves the backend and `jit_compile` unset, so those runs are found again;
+    not on a GPU, where Keras's choice is XLA."""
+    import keras
+
+    from benchmarks.searches import _as_keyed_before_backends
+    from hpsearch.launch.engines import local
+
+    assert keras.backend.backend() == "tensorflow"
+    unset = {"epochs": 15, "backend": None, "jit_compile": None, "precision": "float32"}
+    monkeypatch.setattr(local, "detect_gpus", lambda: [])
+    assert _as_keyed_before_backends(unset) == {"epochs": 15, "jit_compile": False, "precision": "float32"}
+    for chosen in ({**unset, "jit_compile": True}, {**unset, "backend": "jax"}):
+        assert _as_keyed_before_backends(chosen) == chosen
+    monkeypatch.setattr(local, "detect_gpus", lambda: ["0"])
+    assert _as_keyed_before_backends(unset) == unset
 
 
 def test_what_a_search_drew_beyond_its_starting_points() -> None:
@@ -215,3 +255,32 @@ def test_each_problem_is_built_from_the_shared_data_as_declared(tmp_path: Path, 
         if problem.size:
             assert raw.x_train.shape[1:3] == raw.x_test.shape[1:3] == (problem.size, problem.size)
         assert problem.dataset(SHARED_DATA) == path  # made once, then reused
+
+
+def test_a_promoted_keras_tuner_trial_goes_on_with_its_schedule() -> None:
+    """Keras Tuner continues a promoted trial in a freshly compiled model; the fair arms carry its
+    step counter over, so a warmup-then-decay schedule is where three epochs left it, not warming up."""
+    import keras
+
+    import optuna
+
+    from benchmarks.searches import continue_schedule
+    from hpsearch.space.architecture import setup_from_values
+    from hpsearch.space.sampling import sample
+    from hpsearch.space.study_files import load_spec
+    from hpsearch.train.model import compile_model
+
+    spec = load_spec("digits-quick")
+    values = {**sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask(), spec.space),
+              "lr_schedule": "cosine", "warmup_epochs": 1}
+    setup = setup_from_values(values, (8, 8, 1), 10, **spec.training.trial_settings())
+
+    def rate(model: keras.Model) -> float:
+        return float(model.optimizer.learning_rate)
+
+    fresh = compile_model(setup.architecture, setup.training, 10)
+    carried = compile_model(setup.architecture, setup.training, 10)
+    continue_schedule(carried, 3, 10)
+    assert int(carried.optimizer.iterations) == 30
+    assert rate(fresh) < rate(carried)  # at step 0 the warmup starts low; after 3 of its epochs it has decayed from the peak
+    assert rate(carried) < setup.training.learning_rate
