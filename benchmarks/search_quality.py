@@ -3,7 +3,7 @@
 Arms, each run once per seed. hpsearch's arms run as `hpsearch run --seed S` does, whose seed also
 picks the validation split, and every other arm of seed S trains and validates on that same split
 (`--peers-on-study-split`: on the study's split for every seed, as the runs saved before did). The
-test images are the same for all:
+test images are the same for every arm (from a .npz file, for every seed too):
 - hpsearch: the study as `hpsearch run --seed S --budget Nepochs` searches it (its sampler and
   pruner; its baselines, then each with the proven training recipe, first);
 - hpsearch-confirm: the same search, then `hpsearch confirm --top 3 --epochs E` (E: twice a full

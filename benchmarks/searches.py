@@ -28,7 +28,7 @@ import keras
 import optuna
 
 from benchmarks import RESULTS_DIR
-from benchmarks.problems import BY_NAME
+from benchmarks.problems import BY_NAME, SEEDS
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
@@ -380,7 +380,8 @@ def _add_search_arguments(parser: argparse.ArgumentParser, time_budget: bool) ->
         parser.add_argument("--budget", type=int, default=24, help="training epochs each search may spend")
     parser.add_argument("--validation-fraction", type=float, default=None,
                         help="validation share of the training images (default: the study's)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="default: with --problem, the problems' seeds (benchmarks/problems.py), else 0 1 2")
     parser.add_argument("--arms", nargs="+", default=None, help="run only these arms (default: all)")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR,
                         help="where each finished search is saved and reused from")
@@ -499,7 +500,8 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     study["search"]["sampler"] = {**LEGACY_SAMPLER_FIELDS, **study["search"]["sampler"]}
     study["training"] = _as_keyed_before_backends(study["training"])
     settings = {"study": study, **({"hours": hours} if hours is not None else {"budget": budget})}
-    return Bench(spec, splits, budget, args.seeds, None if args.fresh else args.results, settings, args.arms,
+    seeds = args.seeds or list(SEEDS if args.problem is not None else (0, 1, 2))
+    return Bench(spec, splits, budget, seeds, None if args.fresh else args.results, settings, args.arms,
                  args.saved_only, hours, args.plot, args.peers_on_study_split)
 
 

@@ -284,3 +284,24 @@ def test_a_promoted_keras_tuner_trial_goes_on_with_its_schedule() -> None:
     assert int(carried.optimizer.iterations) == 30
     assert rate(fresh) < rate(carried)  # at step 0 the warmup starts low; after 3 of its epochs it has decayed from the peak
     assert rate(carried) < setup.training.learning_rate
+
+
+def test_every_arm_of_a_seed_validates_on_that_seeds_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `hpsearch run --seed S` draws its split, the peers of seed S train, validate and test on
+    the same images; a declared problem runs its declared seeds."""
+    from benchmarks.problems import SEEDS
+    from benchmarks.searches import bench_from_command_line
+    from hpsearch.data.sources import load_splits
+
+    monkeypatch.setattr(sys, "argv", ["search_quality", "--problem", "digits", "--saved-only"])
+    bench = bench_from_command_line("")
+    assert bench.seeds == list(SEEDS) and bench.spec.search.seed == 0
+    assert bench.splits_for(0) is bench.splits and bench.split_key(0) == {}
+    other = bench.splits_for(1)
+    ran = load_splits(bench.spec.data.dataset, seed=1, **bench.spec.data.split_settings())  # as `hpsearch run --seed 1`
+    assert np.array_equal(other.x_val, ran.x_val) and np.array_equal(other.x_test, ran.x_test)
+    assert not np.array_equal(other.x_val, bench.splits.x_val)
+    assert bench.split_key(1) == {"split_seed": 1} and bench.splits_for(1) is other  # loaded once
+    monkeypatch.setattr(sys, "argv", ["search_quality", "--problem", "digits", "--seeds", "7", "--peers-on-study-split"])
+    as_before = bench_from_command_line("")
+    assert as_before.seeds == [7] and as_before.splits_for(7) is as_before.splits and as_before.split_key(7) == {}
