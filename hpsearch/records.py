@@ -210,6 +210,12 @@ def trial_label(trial: FrozenTrial) -> str:
     return f"trial {trial.number}" + (f" (baseline {record.baseline})" if record.baseline else "")
 
 
+def epochs_trained(trials: Iterable[FrozenTrial]) -> int:
+    """The epochs a study's trials trained, a retry's resumed ones counted once (on the attempt
+    that trained them): what the study cost in training."""
+    return sum(TrialRecord(trial).epochs_trained for trial in trials)
+
+
 def best_first(trials: Iterable[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
     """The complete trials with a value, best first (equal values keep trial order)."""
     complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]

@@ -30,6 +30,9 @@ def test_confirm_retrains_the_top_trials_longer_and_export_uses_the_winner(tmp_p
     assert "order" in result.stdout and "export" in result.stdout, result.stdout
     confirmed = stored_trials(url, confirm_name("digits-quick"))
     assert [t.state for t in confirmed] == [TrialState.COMPLETE] * 2
+    searched_epochs = sum(len(t.user_attrs.get(HISTORY_ATTR, {}).get("loss", [])) for t in search)
+    assert f"Training spent: {searched_epochs} epochs in the search, 8 in the confirm round, " \
+           f"{searched_epochs + 8} in all." in result.stdout, result.stdout
     assert [t.user_attrs[CONFIRMS_ATTR] for t in confirmed] == [t.number for t in top]
     for long, short in zip(confirmed, top):
         assert long.params == short.params

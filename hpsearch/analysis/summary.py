@@ -27,7 +27,16 @@ from hpsearch.compute.budget import (
 )
 from hpsearch.compute.cost import cost_front, trial_cost
 from hpsearch.analysis.diagnosis import diagnose_trial
-from hpsearch.records import BUDGET_ATTR, EPOCHS_ATTR, METRIC_ATTR, TARGET_ATTR, TrialRecord, best_first, end_reason
+from hpsearch.records import (
+    BUDGET_ATTR,
+    EPOCHS_ATTR,
+    METRIC_ATTR,
+    TARGET_ATTR,
+    TrialRecord,
+    best_first,
+    end_reason,
+    epochs_trained,
+)
 from hpsearch.store.snapshot import StudySnapshot
 
 SCHEMA_VERSION = 1
@@ -113,7 +122,7 @@ def _compute(trials: list[FrozenTrial]) -> dict[str, Any]:
     # A retry resumed from a checkpoint carries the epochs its earlier attempt trained and
     # recorded; each epoch counts once, on the attempt that trained it.
     records = [TrialRecord(t) for t in trials]
-    epochs = sum(record.epochs_trained for record in records)
+    epochs = epochs_trained(trials)
     seconds = sum(record.seconds_trained for record in records)
     saved = sum(max(0, int(record.training.get("epochs", 0)) - record.epochs_done)
                 for record in records if record.trial.state == TrialState.PRUNED)

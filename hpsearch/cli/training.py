@@ -137,6 +137,7 @@ def confirm(
 
 def _print_confirmations(search: optuna.Study, confirmed: optuna.Study, short: int, long: int) -> None:
     """The winners side by side at both lengths, and whether their order held."""
+    from hpsearch.records import epochs_trained
     from hpsearch.search.confirm import confirmations, rank_agreement
 
     rows = confirmations(search, confirmed)
@@ -161,3 +162,7 @@ def _print_confirmations(search: optuna.Study, confirmed: optuna.Study, short: i
                f"Trial {best.trial} (rank {best.rank} in the search) overtook the search's winner")
     console.print(f"{order}{verdict}: trial {best.trial} is best over {long} epochs. "
                   f"`hpsearch export {search.study_name} --out DIR` exports it.", highlight=False)
+    searched, retrained = epochs_trained(search.get_trials(deepcopy=False)), epochs_trained(
+        confirmed.get_trials(deepcopy=False))
+    console.print(f"Training spent: {searched} epochs in the search, {retrained} in the confirm round, "
+                  f"{searched + retrained} in all.", highlight=False, soft_wrap=True)

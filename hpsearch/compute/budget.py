@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from hpsearch.records import TrialRecord
+from hpsearch.records import epochs_trained
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -195,7 +195,7 @@ def measure(budget: Budget, trials: Sequence[FrozenTrial], now: datetime | None 
             active: bool = False) -> BudgetUse:
     """How much of `budget` the study's `trials` have used by `now` (see `busy_seconds` for `active`)."""
     if budget.unit == "epochs":
-        return BudgetUse(budget, float(sum(TrialRecord(t).epochs_trained for t in trials)))
+        return BudgetUse(budget, float(epochs_trained(trials)))
     return BudgetUse(budget, busy_seconds(trials, now or datetime.now(), active))
 
 
