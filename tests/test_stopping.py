@@ -78,16 +78,17 @@ ONE_NETWORK = "base_filters = 8\nbatch_size = 32\n"
 SLOW_EPOCHS = "pad_to = 32\n"
 
 
-def _interrupt(study: Path, url: str, command: str, log: Path, gap: float | None = None) -> tuple[int, str]:
-    """Start `hpsearch COMMAND STUDY`, Ctrl-C it once a trial trains (twice, `gap` seconds apart,
-    when given), and return its exit code and output."""
+def _interrupt(study: Path, url: str, command: str, log: Path, gap: float | None = None,
+               sent: signal.Signals = signal.SIGINT) -> tuple[int, str]:
+    """Start `hpsearch COMMAND STUDY`, Ctrl-C it (or send `sent`) once a trial trains (twice,
+    `gap` seconds apart, when given), and return its exit code and output."""
     process = start_cli(command, str(study), "--storage", url, log=log)
     try:
         wait_until(lambda: training_now(url, study.stem, 1), 180, "a trial to train")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sent)
         if gap is not None:
             time.sleep(gap)
-            process.send_signal(signal.SIGINT)
+            process.send_signal(sent)
         code = process.wait(timeout=120)
     finally:
         process.kill()
@@ -104,6 +105,25 @@ def test_a_second_ctrl_c_still_queues_the_trial_again(tmp_path: Path, gap: float
     # A second Ctrl-C after the work is handed back ends the exiting process by SIGINT itself,
     # which a shell reports as 130 too.
     assert code in (130, -signal.SIGINT), output
+    assert "Traceback" not in output and "Exception ignored" not in output, output
+    trials = stored_trials(url, study.stem)
+    assert count(trials, TrialState.RUNNING) == 0
+    failed = [t.number for t in trials if t.state == TrialState.FAIL]
+    queued = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
+    assert failed and sorted(queued) == failed, [(t.number, t.state.name, t.system_attrs) for t in trials]
+
+
+def test_a_launcher_lost_again_and_again_is_still_a_stop_at_a_safe_point(tmp_path: Path) -> None:
+    """A worker hears of its launcher's death once per launcher thread that exits (the kernel's
+    parent-death signal follows each handover), and a second SIGTERM would mean "now": it once
+    left a trial RUNNING, cut off inside Optuna's write. The launcher's death is its own signal,
+    which only ever asks for a stop, however often it comes."""
+    from hpsearch.lifecycle.stopping import LAUNCHER_GONE
+
+    url = f"sqlite:///{tmp_path}/orphan.db"
+    study = digits_study(tmp_path, "orphan", epochs=25, trials=2, space=ONE_NETWORK, data=SLOW_EPOCHS)
+    code, output = _interrupt(study, url, "run", tmp_path / "run.log", 0.05, sent=LAUNCHER_GONE)
+    assert code == 130, output
     assert "Traceback" not in output and "Exception ignored" not in output, output
     trials = stored_trials(url, study.stem)
     assert count(trials, TrialState.RUNNING) == 0

@@ -24,6 +24,10 @@ from contextlib import contextmanager
 from types import FrameType
 
 SIGNAL_EXIT_CODE = 130  # what shells report for a process ended by Ctrl-C
+# What a worker process receives when its launcher dies (PR_SET_PDEATHSIG): a stop at the next safe
+# point that never escalates, since the kernel sends it again each time the worker is handed to
+# another of the dying launcher's threads, and a second SIGTERM would mean "now".
+LAUNCHER_GONE = signal.SIGHUP
 PAUSE_SLICE_SECONDS = 0.1
 
 _received: int | None = None  # the first stop signal received, if any
@@ -40,6 +44,11 @@ def _record(signum: int, frame: FrameType | None) -> None:
     if _received is not None:
         raise KeyboardInterrupt  # the second signal: stop now
     _received = signum
+
+
+def _record_launcher_gone(signum: int, frame: FrameType | None) -> None:
+    global _received
+    _received = _received or signum
 
 
 def _quiet_when_interrupt_cannot_raise(unraisable: sys.UnraisableHookArgs) -> None:
@@ -61,8 +70,10 @@ def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
 
 
 def stop_gracefully() -> None:
-    """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is."""
+    """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is, and the
+    launcher's death (`LAUNCHER_GONE`, however often it comes) ask for one too."""
     _on_stop_signals(_record)
+    signal.signal(LAUNCHER_GONE, _record_launcher_gone)
 
 
 @contextmanager
@@ -74,7 +85,7 @@ def graceful() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can take signals; a thread (a Ray actor's call) gets `request_stop`
         return
-    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT), signal.getsignal(LAUNCHER_GONE)
     previous_hook = sys.unraisablehook
     if previous[0] is not _record:
         _received = None
@@ -85,6 +96,7 @@ def graceful() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        signal.signal(LAUNCHER_GONE, previous[2])
         sys.unraisablehook = previous_hook
 
 

@@ -115,16 +115,18 @@ PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for the child when its pa
 
 def die_with(launcher: int) -> Callable[[], None]:
     """What a worker process runs before it starts (Popen's `preexec_fn`): on Linux, the kernel
-    sends it SIGTERM when `launcher` dies, however it died (a SIGKILL, the OOM killer), so it
-    stops at a safe point and queues its trial again instead of training unsupervised; a
-    launcher that died before this took effect is caught by looking at the parent afterwards."""
+    sends it `stopping.LAUNCHER_GONE` when `launcher` dies, however it died (a SIGKILL, the OOM
+    killer), so it stops at a safe point and queues its trial again instead of training
+    unsupervised; a launcher that died before this took effect is caught by looking at the
+    parent afterwards. The signal is set to its default first: `nohup` would have it ignored."""
     prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # looked up before the fork
 
     def arrange() -> None:
         if prctl is not None:
-            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            signal.signal(stopping.LAUNCHER_GONE, signal.SIG_DFL)
+            prctl(PR_SET_PDEATHSIG, stopping.LAUNCHER_GONE)
             if os.getppid() != launcher:
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), stopping.LAUNCHER_GONE)
 
     return arrange
 
