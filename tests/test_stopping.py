@@ -95,6 +95,16 @@ def _interrupt(study: Path, url: str, command: str, log: Path, gap: float | None
     return code, log.read_text(errors="replace")
 
 
+def _assert_handed_back(url: str, study: Path, output: str) -> None:
+    """No traceback, nothing left RUNNING, and every failed trial queued again."""
+    assert "Traceback" not in output and "Exception ignored" not in output, output
+    trials = stored_trials(url, study.stem)
+    assert count(trials, TrialState.RUNNING) == 0
+    failed = [t.number for t in trials if t.state == TrialState.FAIL]
+    queued = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
+    assert failed and sorted(queued) == failed, [(t.number, t.state.name, t.system_attrs) for t in trials]
+
+
 @pytest.mark.parametrize("gap", [0.2, 0.6, 1.5])
 def test_a_second_ctrl_c_still_queues_the_trial_again(tmp_path: Path, gap: float) -> None:
     """The second Ctrl-C means "now": wherever it lands (before the trial is failed, between its
@@ -105,12 +115,7 @@ def test_a_second_ctrl_c_still_queues_the_trial_again(tmp_path: Path, gap: float
     # A second Ctrl-C after the work is handed back ends the exiting process by SIGINT itself,
     # which a shell reports as 130 too.
     assert code in (130, -signal.SIGINT), output
-    assert "Traceback" not in output and "Exception ignored" not in output, output
-    trials = stored_trials(url, study.stem)
-    assert count(trials, TrialState.RUNNING) == 0
-    failed = [t.number for t in trials if t.state == TrialState.FAIL]
-    queued = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
-    assert failed and sorted(queued) == failed, [(t.number, t.state.name, t.system_attrs) for t in trials]
+    _assert_handed_back(url, study, output)
 
 
 def test_a_launcher_lost_again_and_again_is_still_a_stop_at_a_safe_point(tmp_path: Path) -> None:
@@ -124,12 +129,7 @@ def test_a_launcher_lost_again_and_again_is_still_a_stop_at_a_safe_point(tmp_pat
     study = digits_study(tmp_path, "orphan", epochs=25, trials=2, space=ONE_NETWORK, data=SLOW_EPOCHS)
     code, output = _interrupt(study, url, "run", tmp_path / "run.log", 0.05, sent=LAUNCHER_GONE)
     assert code == 130, output
-    assert "Traceback" not in output and "Exception ignored" not in output, output
-    trials = stored_trials(url, study.stem)
-    assert count(trials, TrialState.RUNNING) == 0
-    failed = [t.number for t in trials if t.state == TrialState.FAIL]
-    queued = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
-    assert failed and sorted(queued) == failed, [(t.number, t.state.name, t.system_attrs) for t in trials]
+    _assert_handed_back(url, study, output)
 
 
 def test_a_trial_stopped_in_every_resume_is_never_dropped(tmp_path: Path) -> None:
