@@ -21,7 +21,8 @@ test images are the same for every arm (from a .npz file, for every seed too):
   full trial each, within its budget: the same head start as hpsearch;
 - baseline: the study's hand-tuned networks, each trained for the epochs of a full trial;
 - hand-built: one strong network from the study's space, the first baseline as an expert would
-  fix it (`_hand_built`: for a study that searches the recipe, hpsearch's proven recipe on it),
+  fix it (`_hand_built`: for a study that searches the recipe, hpsearch's proven recipe on it;
+  where the recipe does not apply, the study's last baseline, the fix its author reported),
   trained for the epochs of a full trial;
 - hand-built-long: confirm's control: the same network trained for confirm's length (twice a
   full trial) with no search, as `hpsearch run --seed S` trains it (the seed's validation split):
@@ -89,7 +90,11 @@ def _hand_built(spec: StudySpec) -> Baseline | None:
     if spec.name in HAND_BUILT:
         return Baseline(name="hand-built", values={**first.values, **HAND_BUILT[spec.name]})
     fixed = with_proven_recipe(spec, first)
-    return None if fixed is None else Baseline(name="hand-built", values=fixed.values)
+    if fixed is not None:
+        return Baseline(name="hand-built", values=fixed.values)
+    # Where the recipe does not apply, the study's own fix: a study lists its baselines from the
+    # stuck network to the fix its author reported (cifar-architecture's 64-256-fix).
+    return Baseline(name="hand-built", values=spec.baselines[-1].values) if spec.baselines else None
 
 
 def spread(values: list[float]) -> str:
@@ -151,6 +156,8 @@ def main() -> None:
     print_found({arm: results[arm] for arm in arms}, {
         "best drawn trial's val acc % (mean ± sd)": lambda runs: _best_drawn(
             runs, drawn_after, spec.training.epochs, spec.search.direction == "maximize"),
+        "seeds whose best drawn trial beat every start (val)": lambda runs: _search_gain(
+            runs, drawn_after, spec.training.epochs, spec.search.direction == "maximize"),
         "epochs spent (mean)": lambda runs: f"{statistics.mean(r.epochs_spent for r in runs):.0f}",
         "trials (mean)": lambda runs: f"{statistics.mean(r.trials for r in runs):.1f}",
         "minutes (mean)": lambda runs: f"{statistics.mean(r.seconds for r in runs) / 60:.1f}",
@@ -177,7 +184,7 @@ def main() -> None:
     print()
     compared = [arm for arm in arms if arm != "hpsearch" and len(results[arm]) > 1 and len(results["hpsearch"]) > 1]
     for arm in compared:
-        print(difference("hpsearch", arm, results))
+        print(difference("hpsearch", arm, results, paired=not bench.peers_on_study_split))
     print()
     for arm in (arm for arm in compared if arm in CANDIDATE_SAMPLERS):  # the default sampler, by what it drew
         print(difference("hpsearch", arm, results, what="the best drawn trial's validation accuracy",
@@ -195,18 +202,35 @@ def _best_drawn(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int,
     return spread(drawn) if len(drawn) == len(found) else "-"
 
 
+def _search_gain(runs: list[ArmResult], drawn_after: dict[str, int], epochs: int, maximize: bool) -> str:
+    """In how many seeds the best trial the search drew beat its best starting point on validation
+    (issue 25's search gain); '-' for an arm without starting points or without curves."""
+    if not drawn_after.get(runs[0].arm):
+        return "-"
+    pairs = [(r.best_drawn(drawn_after[r.arm], epochs, maximize), r.best_start(drawn_after[r.arm], epochs, maximize))
+             for r in runs]
+    beat = sum(drawn is not None and (start is None or (drawn > start if maximize else drawn < start))
+               for drawn, start in pairs)
+    return f"{beat} of {len(runs)}"
+
+
 def print_found(results: dict[str, list[ArmResult]], columns: dict[str, Callable[[list[ArmResult]], str]]) -> None:
     """A table of what each arm found over its seeds (best validation accuracy, that trial's test
     accuracy), then `columns`: a heading and how to tell it from an arm's runs."""
     print("| search | best val acc % (mean ± sd) | its test acc % (mean ± sd) | test acc % by seed | "
-          + " | ".join(columns) + " |")
-    print("| --- | --- | --- | --- |" + " --- |" * len(columns))
+          + " | ".join(columns) + " | commit |")
+    print("| --- | --- | --- | --- |" + " --- |" * len(columns) + " --- |")
     for arm, runs in results.items():
         vals = [r.best_val for r in runs if r.best_val is not None]
         tests = [r.best_test for r in runs if r.best_test is not None]
         print(f"| {arm} | {spread(vals) if vals else '-'} | {spread(tests) if tests else '-'} | "
               f"{' / '.join(f'{100 * r.best_test:.1f} (s{r.seed})' for r in runs if r.best_test is not None)} | "
-              + " | ".join(tell(runs) for tell in columns.values()) + " |")
+              + " | ".join(tell(runs) for tell in columns.values()) + f" | {_commits(runs)} |")
+
+
+def _commits(runs: list[ArmResult]) -> str:
+    """The commits an arm's seeds ran at ('?': saved before results kept their commit)."""
+    return ", ".join(sorted({r.commit or "?" for r in runs}))
 
 
 def print_found_by(hours: tuple[float, ...], results: dict[str, list[ArmResult]]) -> None:
@@ -227,20 +251,28 @@ def print_found_by(hours: tuple[float, ...], results: dict[str, list[ArmResult]]
 
 def difference(arm: str, peer: str, results: dict[str, list[ArmResult]],
                measure: Callable[[ArmResult], float | None] = lambda r: r.best_test or 0.0,
-               what: str = "test accuracy") -> str:
+               what: str = "test accuracy", paired: bool = False) -> str:
     """How far apart two arms are on `measure` (by default their best trial's test accuracy), and
     whether the seeds can tell them apart: a 95% interval from Welch's t-test (the arms' spreads
-    differ; seeds are not paired). Seeds without a value are left out."""
+    differ), or with `paired` (every arm of a seed trained and validated on the same split) from
+    the seeds' differences, over the seeds both arms ran. Seeds without a value are left out."""
     from scipy import stats
 
-    ours = [v for v in map(measure, results[arm]) if v is not None]
-    theirs = [v for v in map(measure, results[peer]) if v is not None]
-    test = stats.ttest_ind(ours, theirs, equal_var=False)
+    ours = {r.seed: v for r in results[arm] if (v := measure(r)) is not None}
+    theirs = {r.seed: v for r in results[peer] if (v := measure(r)) is not None}
+    if paired:
+        seeds = sorted(ours.keys() & theirs.keys())
+        ours, theirs = {s: ours[s] for s in seeds}, {s: theirs[s] for s in seeds}
+        test = stats.ttest_rel(list(ours.values()), list(theirs.values()))
+        how = f"paired t over seeds {' '.join(map(str, seeds))}"
+    else:
+        test = stats.ttest_ind(list(ours.values()), list(theirs.values()), equal_var=False)
+        how = "Welch's t"
     interval = test.confidence_interval(0.95)
     verdict = "apart" if interval.low > 0 or interval.high < 0 else "not apart at this many seeds"
-    return (f"{arm} - {peer}: {100 * (statistics.mean(ours) - statistics.mean(theirs)):+.1f} points of {what}, "
-            f"95% interval {100 * interval.low:+.1f} to {100 * interval.high:+.1f} "
-            f"(Welch's t, p = {test.pvalue:.2f}): {verdict}")
+    return (f"{arm} - {peer}: {100 * (statistics.mean(ours.values()) - statistics.mean(theirs.values())):+.1f} "
+            f"points of {what}, 95% interval {100 * interval.low:+.1f} to {100 * interval.high:+.1f} "
+            f"({how}, p = {test.pvalue:.2f}): {verdict}")
 
 
 if __name__ == "__main__":

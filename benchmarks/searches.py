@@ -20,14 +20,14 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import keras
 import optuna
 
-from benchmarks import RESULTS_DIR
+from benchmarks import RESULTS_DIR, code_commit
 from benchmarks.problems import BY_NAME, SEEDS
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
@@ -79,6 +79,7 @@ class ArmResult:
     # accuracy) after each trial: what the search had found at any wall time
     timeline: list[tuple[float, int, float | None, float | None]] = field(default_factory=list)
     too_costly: int = 0  # trials pruned because a full trial would take too much of a time budget
+    commit: str = ""  # the code's commit when it ran (benchmarks.code_commit); "" if saved before it was kept
 
     def best_test_at(self, seconds: float = float("inf"), epochs: float = float("inf")) -> float | None:
         """The test accuracy of the best trial (by validation) finished within `seconds` of wall
@@ -91,9 +92,12 @@ class ArmResult:
         starting points) and trained all `epochs`, each scored by its best epoch: what its sampler
         found beyond where it started. None without curves (Keras Tuner's arm keeps none) or
         without such a trial."""
-        pick = max if maximize else min
-        full = [pick(curve) for curve in self.curves[starts:] if len(curve) == epochs]
-        return pick(full) if full else None
+        return _best_full(self.curves[starts:], epochs, maximize)
+
+    def best_start(self, starts: int, epochs: int, maximize: bool) -> float | None:
+        """The best validation value among the search's `starts` starting points trained all
+        `epochs`: what a drawn trial has to beat for the search to have earned its keep."""
+        return _best_full(self.curves[:starts], epochs, maximize)
 
     def epochs_to_reach(self, value: float) -> int | None:
         """Epochs spent when the best-so-far first reached `value`; None if it never did."""
@@ -101,6 +105,13 @@ class ArmResult:
             if best is not None and best >= value:
                 return epochs
         return None
+
+
+def _best_full(curves: list[list[float]], epochs: int, maximize: bool) -> float | None:
+    """The best epoch's value of the best of these curves that ran all `epochs`; None if none did."""
+    pick = max if maximize else min
+    full = [pick(curve) for curve in curves if len(curve) == epochs]
+    return pick(full) if full else None
 
 
 def _trained_epochs(trial: optuna.trial.FrozenTrial) -> int:
@@ -352,7 +363,7 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmR
         stored["trajectory"] = [tuple(step) for step in stored["trajectory"]]
         stored["timeline"] = [tuple(step) for step in stored.get("timeline", [])]
         return ArmResult(**{k: v for k, v in stored.items() if k != "settings"})
-    result = run()
+    result = replace(run(), commit=code_commit())
     results_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**asdict(result), "settings": copy.deepcopy(settings)}, indent=1))
     return result

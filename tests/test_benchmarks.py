@@ -84,6 +84,12 @@ def test_difference_says_whether_the_seeds_tell_two_searches_apart() -> None:
     # on another measure, leaving out the seeds without a value
     by_val = difference("a", "b", far, measure=lambda r: None if r.seed == 2 else 1 - r.best_val, what="loss")
     assert by_val.startswith("a - b: -20.0 points of loss")
+    # paired by seed: a small gain in every seed is apart, though the seeds spread far wider
+    steady = {"a": runs("a", [0.500, 0.622, 0.711, 0.580]), "b": runs("b", [0.490, 0.610, 0.700, 0.570])}
+    assert difference("a", "b", steady).endswith("not apart at this many seeds")
+    assert difference("a", "b", steady, paired=True).startswith("a - b: +1.1 points")
+    assert "(paired t over seeds 0 1 2 3, p = " in difference("a", "b", steady, paired=True)
+    assert difference("a", "b", steady, paired=True).endswith(": apart")
 
 
 def test_pruning_replay_stops_a_late_bloomer_judged_at_its_first_epoch() -> None:
@@ -177,6 +183,23 @@ def test_what_a_search_drew_beyond_its_starting_points() -> None:
     assert result.best_drawn(starts=0, epochs=3, maximize=True) == 0.7
     assert result.best_drawn(starts=4, epochs=3, maximize=True) is None
     assert result.best_drawn(starts=1, epochs=3, maximize=False) == 0.4  # a loss: its lowest epoch
+    assert result.best_start(starts=1, epochs=3, maximize=True) == 0.7
+    assert result.best_start(starts=2, epochs=3, maximize=False) == 0.4
+
+
+def test_search_gain_counts_the_seeds_whose_drawn_trial_beat_every_start() -> None:
+    from benchmarks.search_quality import _search_gain
+    from benchmarks.searches import ArmResult
+
+    def run(seed: int, curves: list[list[float]]) -> ArmResult:
+        return ArmResult(arm="hpsearch", seed=seed, epochs_spent=6, seconds=1.0, trials=len(curves),
+                         best_val=None, best_test=None, curves=curves)
+
+    runs = [run(0, [[0.5, 0.6], [0.4, 0.7]]),  # a drawn trial beat the start
+            run(1, [[0.5, 0.8], [0.4, 0.7]]),  # the start stayed best
+            run(2, [[0.5, 0.6], [0.9]])]  # the better drawn trial was pruned: it does not count
+    assert _search_gain(runs, {"hpsearch": 1}, epochs=2, maximize=True) == "1 of 3"
+    assert _search_gain(runs, {"hpsearch": 0}, epochs=2, maximize=True) == "-"  # no starts to beat
 
 
 def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
