@@ -36,7 +36,6 @@ from hpsearch.space.catalogue import LR_SCHEDULES
 from hpsearch.space.dimension import parse_space
 from hpsearch.space.pruners import NoPruning
 from hpsearch.space.spec import StudySpec
-from hpsearch.space.study_files import load_spec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.train.objective import Objective
 
@@ -45,7 +44,7 @@ def _spec(problem: Problem, networks: int, epochs: int, schedule: str | None) ->
     """The problem's study with no starting points (drawn networks only), no pruner, `epochs` long;
     with `schedule`, every network's learning rate follows it (a study with a constant rate trains
     its first R epochs exactly as a run of R epochs would)."""
-    spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=epochs, trials=networks)
+    spec = problem.study_spec().with_overrides(epochs=epochs, trials=networks)
     search = spec.search.model_copy(update={"proven_recipe": False, "budget": None,
                                             "pruner": NoPruning()})
     space = spec.space if schedule is None else {**spec.space, "lr_schedule": parse_space(

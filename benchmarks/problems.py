@@ -25,9 +25,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hpsearch.space.spec import StudySpec
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DERIVED = Path(tempfile.gettempdir()) / "hpsearch-problems"
@@ -48,10 +51,23 @@ class Problem:
     classes: tuple[int, ...] | None = None  # keep only these labels, relabelled in this order
     train_images: int | None = None  # keep this many training images, stratified by class
     size: int | None = None  # resize the images to size x size
+    pruner: dict[str, Any] | None = None  # a `[search.pruner]` table in place of the study's
 
     @property
     def derived(self) -> bool:
         return self.classes is not None or self.train_images is not None or self.size is not None
+
+    def study_spec(self, shared: Path = SHARED_DATA) -> StudySpec:
+        """The problem's study on its data, trials of its length, with its pruner if it has one."""
+        from hpsearch.space.spec import TAGGED
+        from hpsearch.space.study_files import load_spec
+
+        spec = load_spec(self.study).with_overrides(dataset=self.dataset(shared), epochs=self.epochs)
+        if self.pruner is None:
+            return spec
+        settings = {key: value for key, value in self.pruner.items() if key != "type"}
+        pruner = TAGGED["pruner"][self.pruner["type"]](**settings)
+        return spec.model_copy(update={"search": spec.search.model_copy(update={"pruner": pruner})})
 
     def dataset(self, shared: Path = SHARED_DATA) -> str:
         """What `--data` takes for this problem: the source itself, or its derived file (made now
@@ -117,6 +133,10 @@ PROBLEMS = (
             why="the one-minute demo's data; small enough to try a default in minutes"),
     Problem("mnist-2k", "development", "digits-quick", "mnist-subset.npz", epochs=8, budget=120,
             train_images=2000, why="grey digits at 28x28: a second development problem beside CIFAR-10"),
+    Problem("mnist-2k-long", "development", "digits-quick", "mnist-subset.npz", epochs=27, budget=120,
+            train_images=2000, pruner={"type": "successive_halving", "min_resource": 1, "reduction_factor": 3},
+            why="mnist-2k's budget in trials three times as long, cut by successive halving at epochs 1, 3 "
+                "and 9: does a longer full trial buy more than more trials?"),
     Problem("cifar10-animals-24", "held-out", "cifar-dropout", "cifar10-subset.npz", epochs=10, budget=200,
             classes=(2, 3, 4, 5, 6), size=24,
             why="half of CIFAR-10's classes (bird, cat, deer, dog, frog) at 24x24: other classes, other size"),
@@ -137,10 +157,9 @@ def epoch_seconds(problem: Problem) -> float:
 
     from hpsearch.data.sources import load_splits
     from hpsearch.space.architecture import setup_from_values
-    from hpsearch.space.study_files import load_spec
     from hpsearch.train.model import compile_model, steps_per_epoch
 
-    spec = load_spec(problem.study).with_overrides(dataset=problem.dataset(), epochs=problem.epochs)
+    spec = problem.study_spec()
     splits = load_splits(spec.data.dataset, seed=0, **spec.data.split_settings())
     values = spec.baselines[0].values if spec.baselines else {}
     setup = setup_from_values(values, splits.input_shape, splits.num_classes, **spec.training.trial_settings())
@@ -159,7 +178,7 @@ def main() -> None:
     parser.add_argument("--problems", nargs="+", default=None, choices=sorted(BY_NAME))
     args = parser.parse_args()
     chosen = [BY_NAME[name] for name in args.problems] if args.problems else list(PROBLEMS)
-    columns = ["problem", "role", "study", "data", "full trial (epochs)", "budget (epochs)"]
+    columns = ["problem", "role", "study", "data", "full trial (epochs)", "budget (epochs)", "pruner"]
     if args.time:
         columns += ["s / epoch (first baseline)", "core-minutes a search (estimate)"]
     print("| " + " | ".join(columns) + " |")
@@ -168,7 +187,8 @@ def main() -> None:
         described = {key: value for key, value in asdict(problem).items()
                      if key in ("classes", "train_images", "size") and value is not None}
         data = problem.source + (f" ({', '.join(f'{k} {v}' for k, v in described.items())})" if described else "")
-        row = [problem.name, problem.role, problem.study, data, str(problem.epochs), str(problem.budget)]
+        pruner = ", ".join(f"{k} {v}" for k, v in problem.pruner.items()) if problem.pruner else "the study's"
+        row = [problem.name, problem.role, problem.study, data, str(problem.epochs), str(problem.budget), pruner]
         if args.time:
             seconds = epoch_seconds(problem)
             row += [f"{seconds:.1f}", f"{seconds * problem.budget * (os.cpu_count() or 1) / 60:.0f}"]

@@ -490,11 +490,12 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     quiet_optuna()
     if args.problem is not None:
         problem = BY_NAME[args.problem]
-        args.study, args.data, args.epochs = problem.study, problem.dataset(), problem.epochs
         if hasattr(args, "budget"):
             args.budget = problem.budget
         print(f"Problem {problem.name} ({problem.role}): {problem.why}", flush=True)
-    spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
+        spec = problem.study_spec().with_overrides(subset=args.subset)
+    else:
+        spec = load_spec(args.study).with_overrides(dataset=args.data, subset=args.subset, epochs=args.epochs)
     if args.validation_fraction is not None:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
         spec = spec.model_copy(update={"data": data})

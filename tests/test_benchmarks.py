@@ -278,6 +278,10 @@ def test_each_problem_is_built_from_the_shared_data_as_declared(tmp_path: Path, 
         if problem.size:
             assert raw.x_train.shape[1:3] == raw.x_test.shape[1:3] == (problem.size, problem.size)
         assert problem.dataset(SHARED_DATA) == path  # made once, then reused
+        spec = problem.study_spec(SHARED_DATA)  # the study, with the problem's trial length and pruner
+        assert (spec.data.dataset, spec.training.epochs) == (path, problem.epochs)
+        assert problem.pruner is None or spec.search.pruner.model_dump() == {
+            **spec.search.pruner.model_dump(), **problem.pruner}
 
 
 def test_a_promoted_keras_tuner_trial_goes_on_with_its_schedule() -> None:
