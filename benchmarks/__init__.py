@@ -1,5 +1,6 @@
 """Benchmarks: each script is one command that prints a table (see BENCHMARKS.md)."""
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -8,9 +9,11 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
+@functools.cache
 def code_commit() -> str:
-    """The commit the benchmark's code is at, "+changes" when tracked files differ from it: saved
-    with each result so that a table row can name the code that produced it."""
+    """The commit the benchmark's code was at when this process first asked (a benchmark asks as it
+    starts, so commits made while it runs do not relabel its results), "+changes" when tracked
+    files differed from it: saved with each result so that a table row names the code behind it."""
     root = Path(__file__).parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,

@@ -488,6 +488,7 @@ def _load_bench(args: argparse.Namespace) -> Bench:
     from hpsearch.space.study_files import load_spec
 
     quiet_optuna()
+    code_commit()  # pinned now: the code this process runs is the code as it started
     if args.problem is not None:
         problem = BY_NAME[args.problem]
         if hasattr(args, "budget"):
