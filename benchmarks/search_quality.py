@@ -187,7 +187,7 @@ def main() -> None:
         print(difference("hpsearch", arm, results, paired=not bench.peers_on_study_split))
     print()
     for arm in (arm for arm in compared if arm in CANDIDATE_SAMPLERS):  # the default sampler, by what it drew
-        print(difference("hpsearch", arm, results, what="the best drawn trial's validation accuracy",
+        print(difference("hpsearch", arm, results, what="the best drawn trial's validation accuracy", paired=True,
                          measure=lambda r: r.best_drawn(drawn_after[r.arm], spec.training.epochs,
                                                         spec.search.direction == "maximize")))
 
