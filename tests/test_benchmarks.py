@@ -284,6 +284,28 @@ def test_each_problem_is_built_from_the_shared_data_as_declared(tmp_path: Path, 
             **spec.search.pruner.model_dump(), **problem.pruner}
 
 
+def test_an_offset_problem_shares_no_training_image_with_the_smaller_one() -> None:
+    """mnist-2k-vgg (held out) takes the 2,000 digits after mnist-2k's (development) in one fixed
+    stratified order: the same share of each class, none of the same images."""
+    from benchmarks.problems import BY_NAME, _stratified
+
+    labels = np.repeat(np.arange(3), [100, 200, 300])
+    first, after = _stratified(labels, 60), _stratified(labels, 60, offset=60)
+    assert np.array_equal(first, _stratified(labels, 60))  # always the same images
+    assert not set(first) & set(after)
+    assert [int((labels[after] == c).sum()) for c in range(3)] == [10, 20, 30]
+    development, held_out = BY_NAME["mnist-2k"], BY_NAME["mnist-2k-vgg"]
+    assert held_out.train_offset >= development.train_images and development.train_offset == 0
+
+
+def test_a_problem_is_timed_on_its_first_baselines_network() -> None:
+    """`python -m benchmarks.problems --time` builds the first baseline as its trial would (every
+    position of a per-block value resolved) and times one epoch of it."""
+    from benchmarks.problems import BY_NAME, epoch_seconds
+
+    assert epoch_seconds(BY_NAME["digits"]) > 0
+
+
 def test_a_promoted_keras_tuner_trial_goes_on_with_its_schedule() -> None:
     """Keras Tuner continues a promoted trial in a freshly compiled model; the fair arms carry its
     step counter over, so a warmup-then-decay schedule is where three epochs left it, not warming up."""
