@@ -35,6 +35,14 @@ def _mnist_slice(path: Path, start: int) -> Path:
     return path
 
 
+def _keras_that_fails(directory: Path) -> Path:
+    """A directory for PYTHONPATH whose `keras` fails to import: a command run with it must answer
+    without loading Keras (and so TensorFlow), as a refusal should."""
+    (directory / "keras").mkdir(parents=True)
+    (directory / "keras" / "__init__.py").write_text('raise ImportError("keras was imported")\n')
+    return directory
+
+
 def _target(storage: str, name: str) -> int:
     return int(optuna.load_study(study_name=name, storage=storage).user_attrs["target_trials"])
 
@@ -92,8 +100,9 @@ def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path
     joined = run_cli("worker", "moved", "--storage", storage, "--trials", "2", "--data", str(copy))
     assert joined.returncode == 0, joined.stdout + joined.stderr
 
-    other = _mnist_slice(there / "b.npz", 600)  # other images: refused in one sentence
-    refused = run_cli("worker", "moved", "--storage", storage, "--trials", "3", "--data", str(other))
+    other = _mnist_slice(there / "b.npz", 600)  # other images: refused in one sentence, before Keras loads
+    refused = run_cli("worker", "moved", "--storage", storage, "--trials", "3", "--data", str(other),
+                      env={"PYTHONPATH": str(_keras_that_fails(tmp_path / "no-keras"))})
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "error: this data is not the data study 'moved' was created with" in refused.stderr
     assert "Traceback" not in refused.stderr

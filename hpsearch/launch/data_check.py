@@ -51,11 +51,17 @@ def load_checked_data(spec: StudySpec, force: bool, console: Console) -> Splits:
 def check_data_here(spec: StudySpec, optuna_storage: BaseStorage, force: bool, console: Console) -> None:
     """For a study that exists, load the data here and refuse it when it is not the stored
     study's, before any worker starts (each worker checks its own copy as well)."""
-    from hpsearch.search.study import DataMismatch, check_data, study_exists
+    from hpsearch.search.study import study_exists
 
-    if not study_exists(optuna_storage, spec.name):
-        return
+    if study_exists(optuna_storage, spec.name):
+        refuse_other_data(spec, optuna_storage, load_checked_data(spec, force, console))
+
+
+def refuse_other_data(spec: StudySpec, optuna_storage: BaseStorage, splits: Splits) -> None:
+    """LaunchError when study `spec.name` exists and was created with other data than `splits`."""
+    from hpsearch.search.study import DataMismatch, check_data
+
     try:
-        check_data(optuna_storage, spec.name, load_checked_data(spec, force, console))
+        check_data(optuna_storage, spec.name, splits)
     except DataMismatch as error:
         raise LaunchError(str(error), USAGE_ERROR) from None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from hpsearch.errors import RUN_ERROR, USAGE_ERROR, LaunchError
-from hpsearch.launch.data_check import load_checked_data
+from hpsearch.launch.data_check import load_checked_data, refuse_other_data
 from hpsearch.lifecycle import stopping
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def work_here(
 
     filter_native_stderr()
     splits = load_checked_data(spec, force, console)
+    refuse_other_data(spec, optuna_storage, splits)  # before TensorFlow loads: a refusal comes in a second
     from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
     from hpsearch.search.study import DataMismatch
 
