@@ -459,8 +459,10 @@ class Bench:
     def hpsearch_settings(self) -> dict[str, Any]:
         """What only hpsearch's own arms use, so it keys only their saved runs: the share of the
         budget a trial may cost counts only where the budget is wall time, warm starts only when
-        there are any."""
-        own: dict[str, Any] = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe}
+        there are any. Runs from before starting points were exempt from pruning lack
+        `starts_unpruned`, so none of them is taken for a run of today's code."""
+        own: dict[str, Any] = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe,
+                               "starts_unpruned": True}
         if self.hours is not None:
             own["max_trial_share"] = self.spec.search.max_trial_share
         if self.spec.search.warm_start:

@@ -3,18 +3,21 @@ in what the study searches and only with values its sampler could draw."""
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
 
 import optuna
+from rich.console import Console
 
+import hpsearch
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.space.sampling import enqueue_starting_points, sample
 from hpsearch.space.baselines import Baseline
 from hpsearch.space.study_files import load_spec, load_spec_file
 from hpsearch.space.starting_points import RECIPE_SUFFIX, starting_points
-from hpsearch.records import BASELINE_ATTR
+from hpsearch.records import BASELINE_ATTR, TrialRecord
 from tests.helpers import run_cli, write_study
 
 DIGITS_HEADER = '[data]\ndataset = "digits"\n[training]\nepochs = 1\n'
@@ -143,3 +146,25 @@ def test_a_run_trains_the_baseline_then_its_recipe_version_then_draws(tmp_path: 
     assert summarized.returncode == 0, summarized.stderr
     summary = json.loads(summarized.stdout)
     assert {row["baseline"] for row in summary["trials"]} == {"mine", "mine" + RECIPE_SUFFIX, None}
+
+
+def test_a_starting_point_trains_in_full_where_the_pruner_would_stop_it(tmp_path: Path) -> None:
+    """The median pruner, judging from epoch 1 after one finished trial, stops any trial behind the
+    first at an epoch; a second baseline that barely learns is behind at every epoch, yet it
+    reports each epoch and completes (trained in-process, as `hpsearch.run` does with one worker)."""
+    study_file = write_study(
+        tmp_path, "unpruned",
+        '[data]\ndataset = "digits"\n[training]\nepochs = 3\n[search]\ntrials = 2\n'
+        '[search.pruner]\ntype = "median"\nstartup_trials = 1\nwarmup_epochs = 0\n'
+        "[space]\nblocks = 1\nconvs_per_block = 1\nbase_filters = 8\ndense_units = 16\n"
+        'optimizer = "adam"\nlearning_rate = { low = 1e-6, high = 1e-2, log = true }\n'
+        '[[baselines]]\nname = "learns"\nlearning_rate = 0.01\n'
+        '[[baselines]]\nname = "stuck"\nlearning_rate = 0.000001\n',
+    )
+    storage = f"sqlite:///{tmp_path / 'unpruned.db'}"
+    hpsearch.run(str(study_file), storage=storage, console=Console(file=io.StringIO()))
+    learns, stuck = optuna.load_study(study_name="unpruned", storage=storage).trials
+    assert (learns.user_attrs[BASELINE_ATTR], stuck.user_attrs[BASELINE_ATTR]) == ("learns", "stuck")
+    assert all(stuck.intermediate_values[e] < learns.intermediate_values[e] for e in (1, 2, 3)), (
+        learns.intermediate_values, stuck.intermediate_values)  # the median pruner's rule would stop it
+    assert stuck.state == optuna.trial.TrialState.COMPLETE and TrialRecord(stuck).recorded_end == "complete"

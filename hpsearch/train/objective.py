@@ -160,17 +160,20 @@ class EpochPruning(keras.callbacks.Callback):
     fully trained network into a "pruned" one. Here steps are epochs counted from 1 (what the
     study file's `min_resource`, `warmup_epochs` and Hyperband's `max_resource` mean), and a
     trial that trained all its epochs always completes. Under a time budget it also stops a
-    network too costly for it (`TooCostly`), whatever the pruner says.
+    network too costly for it (`TooCostly`), whatever the pruner says. A starting point
+    (`prunable=False`) still reports every epoch, so the pruner judges the draws against it,
+    but is never stopped: it is what the search is measured against.
     """
 
     def __init__(self, trial: optuna.Trial, metric: str, epochs: int, monitor: TrialMonitor,
-                 cost_cap_seconds: float | None) -> None:
+                 cost_cap_seconds: float | None, prunable: bool) -> None:
         super().__init__()
         self.trial = trial
         self.metric = metric
         self.epochs = epochs
         self.monitor = monitor
         self.cost_cap_seconds = cost_cap_seconds
+        self.prunable = prunable
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = float((logs or {})[self.metric])
@@ -185,7 +188,7 @@ class EpochPruning(keras.callbacks.Callback):
             self.trial.set_constraint("cost", projected - float(self.cost_cap_seconds or 0.0))
             raise TooCostly(f"too costly: {projected / 60:.0f} min a full trial, over the "
                             f"{self.cost_cap_seconds / 60:.0f} min a trial may take of the time budget")
-        if self.trial.should_prune():
+        if self.prunable and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
 
@@ -202,6 +205,14 @@ class SaveCheckpoint(keras.callbacks.Callback):
         if epoch + 1 < self.epochs:
             self.checkpoint.save(self.model, epoch + 1, self.monitor.history, self.monitor.epoch_seconds,
                                  self.best.epoch, self.best.value, self.best.weights)
+
+
+def _starting_point(trial: optuna.Trial) -> bool:
+    """A baseline, its proven-recipe version or a warm start: trained in full, never pruned and
+    never cut by the time budget's cost cap, since the study's own networks are what the search
+    is measured against. Early rungs misjudge them too: on the CIFAR-10 development problem
+    successive halving cut the recipe start at epoch 9 of 27 (BENCHMARKS.md §3e)."""
+    return TrialRecord(trial).baseline is not None
 
 
 class Objective:
@@ -235,10 +246,8 @@ class Objective:
         return len(ahead) >= self.spec.search.trials
 
     def _cost_cap(self, trial: optuna.Trial) -> float | None:
-        """The time budget's cap on this trial; none on a starting point (a baseline or its recipe
-        version): the study's own networks are what the search is measured against, so they are
-        trained in full however much they cost, and only the sampler's draws are cut."""
-        return None if TrialRecord(trial).baseline else self.spec.search.cost_cap_seconds()
+        """The time budget's cap on this trial; none on a starting point (see `EpochPruning`)."""
+        return None if _starting_point(trial) else self.spec.search.cost_cap_seconds()
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec, splits = self.spec, self.splits
@@ -278,7 +287,8 @@ class Objective:
                 initial_epoch=resumed.epoch if resumed else 0,
                 validation_data=self.pipeline.validation,
                 callbacks=[StopAtSafePoint(), monitor, best, SaveCheckpoint(checkpoint, monitor, best, epochs),
-                           EpochPruning(trial, spec.search.metric, epochs, monitor, self._cost_cap(trial))],
+                           EpochPruning(trial, spec.search.metric, epochs, monitor, self._cost_cap(trial),
+                                        prunable=not _starting_point(trial))],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
