@@ -10,7 +10,8 @@ are trained for a full trial, and each again at cheaper fidelities:
 - `images-F`: the full length on a fraction F of the training images (the same validation images).
 Each fidelity's rank agreement with the full-length result is Spearman's rho over the K networks
 (validation only: test images choose nothing), with its cost in full-size epochs per network.
-Results are saved per (problem, seed, fidelity) under benchmarks/results, so a run resumes.
+Results are saved per (problem, seed, fidelity) under benchmarks/results, and within a fidelity after
+every network, so a run resumes where it was stopped.
 
     python -m benchmarks.fidelity --problem digits --networks 16 --seeds 0 1
 """
@@ -21,11 +22,13 @@ import argparse
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from benchmarks import RESULTS_DIR
 from benchmarks.problems import BY_NAME, Problem
@@ -35,6 +38,7 @@ from hpsearch.records import HISTORY_ATTR
 from hpsearch.space.catalogue import LR_SCHEDULES
 from hpsearch.space.dimension import parse_space
 from hpsearch.space.pruners import NoPruning
+from hpsearch.space.sampling import sample
 from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import quiet_optuna
 from hpsearch.train.objective import Objective
@@ -62,33 +66,62 @@ def _fewer_images(splits: Splits, fraction: float, seed: int) -> Splits:
                   splits.y_test, splits.num_classes)
 
 
-def _train(spec: StudySpec, splits: Splits, configurations: list[dict[str, Any]] | None, networks: int,
-           seed: int) -> list[dict[str, Any]]:
-    """Train `networks` drawn at random (seeded), or the given configurations; per network its
-    parameters, validation curve, result (the objective's value; None if it failed) and seconds."""
+def _draws(spec: StudySpec, networks: int, seed: int) -> list[dict[str, Any]]:
+    """The parameters of `networks` networks drawn at random (seeded) from the study's space, as a
+    seeded random search draws them trial after trial (the random sampler ignores results)."""
+    quiet_optuna()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction=spec.search.direction)
+    draws = []
+    for _ in range(networks):
+        trial = study.ask()
+        sample(trial, spec.space)
+        draws.append(dict(trial.params))
+        study.tell(trial, state=TrialState.FAIL)
+    return draws
+
+
+def _train(spec: StudySpec, splits: Splits, configurations: list[dict[str, Any]], seed: int,
+           done: list[dict[str, Any]], saved: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """Train the configurations not in `done` (the first networks, trained earlier), calling
+    `saved` with all so far after each; per network its parameters, validation curve, result (the
+    objective's value; None if it failed) and seconds. Network k is trial k of its study, so its
+    weights are seeded as in one uninterrupted run (the search seed plus the trial number)."""
     quiet_optuna()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed),
                                 pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
-    for params in configurations or []:
-        study.enqueue_trial(params)
+    for _ in done:  # placeholders that keep the trial numbers; failed trials count toward nothing
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
     objective = Objective(spec, splits, scratch_checkpoints())
-    study.optimize(objective, n_trials=len(configurations) if configurations else networks, catch=(Exception,))
     metric = spec.search.metric
-    return [{"params": trial.params, "value": trial.value,
-             "curve": list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, [])),
-             "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()}
-            for trial in study.get_trials(deepcopy=False)]
+    networks = list(done)
+    for params in configurations[len(done):]:
+        study.enqueue_trial(params)
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        trial = study.trials[-1]
+        networks.append({"params": trial.params, "value": trial.value,
+                         "curve": list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, [])),
+                         "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()})
+        saved(networks)
+    return networks
 
 
-def _saved(results: Path | None, name: str, run: Any) -> list[dict[str, Any]]:
-    """The networks of one fidelity: read back from `results` if they ran, else trained (and saved)."""
-    path = None if results is None else results / f"{name}.json"
-    if path is not None and path.exists():
+def _saved(results: Path | None, name: str, configurations: list[dict[str, Any]],
+           train: Callable[[list[dict[str, Any]], Callable[[list[dict[str, Any]]], None]], list[dict[str, Any]]],
+           ) -> list[dict[str, Any]]:
+    """The networks of one fidelity: read back from `results` if they all ran, else trained from
+    where an interrupted run left off (`NAME.partial.json`, written after every network)."""
+    if results is None:
+        return train([], lambda networks: None)
+    path, partial = results / f"{name}.json", results / f"{name}.partial.json"
+    if path.exists():
         return json.loads(path.read_text())["networks"]
-    networks = run()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"networks": networks}, indent=1))
+    done = json.loads(partial.read_text())["networks"] if partial.exists() else []
+    if [network["params"] for network in done] != configurations[:len(done)]:
+        raise SystemExit(f"{partial} holds other networks than these draws; remove it to start this fidelity again")
+    results.mkdir(parents=True, exist_ok=True)
+    networks = train(done, lambda so_far: partial.write_text(json.dumps({"networks": so_far}, indent=1)))
+    path.write_text(json.dumps({"networks": networks}, indent=1))
+    partial.unlink(missing_ok=True)
     return networks
 
 
@@ -113,20 +146,23 @@ def measure(problem: Problem, seed: int, networks: int, rungs: list[int], fracti
     settings = [problem.name, networks, problem.epochs] + ([] if schedule is None else [schedule])
     key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:10]
     name = f"fidelity-{problem.name}-seed{seed}-{key}"
-    full = _saved(results, f"{name}-full", lambda: _train(full_spec, splits, None, networks, seed))
-    configurations = [network["params"] for network in full]
+    configurations = _draws(full_spec, networks, seed)
+    full = _saved(results, f"{name}-full", configurations,
+                  lambda done, saved: _train(full_spec, splits, configurations, seed, done, saved))
     full_values = [network["value"] for network in full]
     maximize = full_spec.search.direction == "maximize"
     rows = []
     for rung in rungs:
         truncated = [network["curve"][rung - 1] if len(network["curve"]) >= rung else None for network in full]
         rows.append(("first", rung, rung, truncated))
-        short = _saved(results, f"{name}-complete{rung}",
-                       lambda: _train(_spec(problem, networks, rung, schedule), splits, configurations, networks, seed))
+        short = _saved(results, f"{name}-complete{rung}", configurations,
+                       lambda done, saved: _train(_spec(problem, networks, rung, schedule), splits, configurations,
+                                                  seed, done, saved))
         rows.append(("complete", rung, rung, [network["value"] for network in short]))
     for fraction in fractions:
-        fewer = _saved(results, f"{name}-images{fraction:g}",
-                       lambda: _train(full_spec, _fewer_images(splits, fraction, seed), configurations, networks, seed))
+        fewer = _saved(results, f"{name}-images{fraction:g}", configurations,
+                       lambda done, saved: _train(full_spec, _fewer_images(splits, fraction, seed), configurations,
+                                                  seed, done, saved))
         rows.append(("images", fraction, problem.epochs * fraction, [network["value"] for network in fewer]))
     measured = []
     for kind, size, cost, values in rows:

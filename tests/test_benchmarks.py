@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -354,3 +355,26 @@ def test_every_arm_of_a_seed_validates_on_that_seeds_split(monkeypatch: pytest.M
     monkeypatch.setattr(sys, "argv", ["search_quality", "--problem", "digits", "--seeds", "7", "--peers-on-study-split"])
     as_before = bench_from_command_line("")
     assert as_before.seeds == [7] and as_before.splits_for(7) is as_before.splits and as_before.split_key(7) == {}
+
+
+def test_a_fidelity_stopped_between_networks_goes_on_with_the_next(tmp_path: Path) -> None:
+    """A fidelity's networks are saved one by one (a CIFAR fidelity is hours), so a stopped run
+    trains only those left, with the same draws; saved networks of other draws are refused."""
+    from benchmarks.fidelity import measure
+    from benchmarks.problems import BY_NAME
+
+    measure(BY_NAME["digits"], 0, 3, [1], [], None, results=tmp_path)
+    (full,) = tmp_path.glob("*-full.json")
+    networks = json.loads(full.read_text())["networks"]
+    partial = full.with_name(full.name.replace(".json", ".partial.json"))
+    full.unlink()
+    partial.write_text(json.dumps({"networks": networks[:2]}))
+    measure(BY_NAME["digits"], 0, 3, [1], [], None, results=tmp_path)
+    again = json.loads(full.read_text())["networks"]
+    assert again[:2] == networks[:2] and not partial.exists()  # read back, not trained again
+    assert again[2]["params"] == networks[2]["params"] and len(again[2]["curve"]) == BY_NAME["digits"].epochs
+
+    full.unlink()
+    partial.write_text(json.dumps({"networks": networks[1:2]}))
+    with pytest.raises(SystemExit, match="holds other networks than these draws"):
+        measure(BY_NAME["digits"], 0, 3, [1], [], None, results=tmp_path)
