@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -21,6 +22,18 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HPSEARCH_CHECKPOINTS", str(directory))
         yield directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_jax_compiles() -> Iterator[None]:
+    """JAX's compiler at its lowest optimization level in every process the tests start (issue 27):
+    the tests' networks are tiny, and on this CPU compiling them was about a third of a JAX
+    trial's CPU time (a worker's 3 trials: 30 CPU s against 45); nothing tested depends on how
+    fast the compiled steps run."""
+    flags = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XLA_FLAGS", flags)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +60,15 @@ def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
 
 
 SMALL_NET = "blocks = 1\nconvs_per_block = 1\nbase_filters = 8\ndense_units = 32\n"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`--dist loadgroup`)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on `studies` goes to one xdist worker, so the studies are trained once, not once
+    per worker (issue 27: about 25 CPU s)."""
+    for item in items:
+        if "studies" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("studies"))
 
 
 @pytest.fixture(scope="session")
