@@ -119,10 +119,17 @@ def _saved(results: Path | None, name: str, configurations: list[dict[str, Any]]
     if [network["params"] for network in done] != configurations[:len(done)]:
         raise SystemExit(f"{partial} holds other networks than these draws; remove it to start this fidelity again")
     results.mkdir(parents=True, exist_ok=True)
-    networks = train(done, lambda so_far: partial.write_text(json.dumps({"networks": so_far}, indent=1)))
+    networks = train(done, lambda so_far: _write_whole(partial, {"networks": so_far}))
     path.write_text(json.dumps({"networks": networks}, indent=1))
     partial.unlink(missing_ok=True)
     return networks
+
+
+def _write_whole(path: Path, content: dict[str, Any]) -> None:
+    """Write through a temporary file and a rename, so a run killed mid-write leaves the last whole file."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(content, indent=1))
+    temporary.replace(path)
 
 
 def _spearman(cheap: list[float | None], full: list[float | None], maximize: bool) -> tuple[float | None, int]:
