@@ -99,10 +99,14 @@ def test_data_elsewhere_is_checked_and_a_changed_file_is_reported(tmp_path: Path
     copy = _mnist_slice(there / "a.npz", 0)  # the same images at another path: accepted
     joined = run_cli("worker", "moved", "--storage", storage, "--trials", "2", "--data", str(copy))
     assert joined.returncode == 0, joined.stdout + joined.stderr
+    no_keras = {"PYTHONPATH": str(_keras_that_fails(tmp_path / "no-keras"))}
+    at_target = run_cli("worker", "moved", "--storage", storage, "--data", str(copy), env=no_keras)
+    assert at_target.returncode == 0, at_target.stdout + at_target.stderr  # nothing to train: no Keras loaded
+    assert "Done: 2 of 2 trials finished" in at_target.stdout, at_target.stdout
 
     other = _mnist_slice(there / "b.npz", 600)  # other images: refused in one sentence, before Keras loads
     refused = run_cli("worker", "moved", "--storage", storage, "--trials", "3", "--data", str(other),
-                      env={"PYTHONPATH": str(_keras_that_fails(tmp_path / "no-keras"))})
+                      env=no_keras)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "error: this data is not the data study 'moved' was created with" in refused.stderr
     assert "Traceback" not in refused.stderr

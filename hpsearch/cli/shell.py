@@ -79,7 +79,7 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def exit_unless_done(progress: Progress) -> None:
     """Exit 0 when the study reached its target or spent its budget, else 1."""
-    if not (progress.done or progress.budget_spent):
+    if not progress.over:
         raise typer.Exit(RUN_ERROR)
 
 

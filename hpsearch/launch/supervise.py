@@ -36,15 +36,20 @@ def work_here(
     spec: StudySpec, optuna_storage: BaseStorage, checkpoints: Path, sampler_seed: int | None, force: bool,
     console: Console,
 ) -> Progress:
-    """Run trials in this process (one worker)."""
+    """Run trials in this process (one worker). A study with nothing left to train (its target reached,
+    its budget spent) says so without loading TensorFlow: a worker joining late exits in a second."""
     from hpsearch.launch.progress import LiveProgress
     from hpsearch.train.native_logs import filter_native_stderr
 
     filter_native_stderr()
     splits = load_checked_data(spec, force, console)
     refuse_other_data(spec, optuna_storage, splits)  # before TensorFlow loads: a refusal comes in a second
+    from hpsearch.search.study import DataMismatch, open_study, study_progress
+
+    opened = open_study(spec, optuna_storage, sampler_seed=sampler_seed)
+    if study_progress(opened, optuna_storage, active=True).over:  # nothing to train: say so without TensorFlow
+        return _finish(opened, LiveProgress(console, spec, optuna_storage))
     from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
-    from hpsearch.search.study import DataMismatch
 
     study = None
     try:

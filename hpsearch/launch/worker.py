@@ -76,7 +76,7 @@ def run_worker(
 
     def decide() -> Next:
         progress = study_progress(study, storage, active=True)
-        if progress.done or progress.budget_spent:
+        if progress.over:
             return Next.DONE
         # Read again before every trial: `resume --budget` elsewhere may have raised it.
         left = progress.budget.seconds_left if progress.budget else None

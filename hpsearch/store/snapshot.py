@@ -77,6 +77,11 @@ class Progress:
         return self.finished >= self.target
 
     @property
+    def over(self) -> bool:
+        """Nothing is left to train: the target is reached or the budget is spent."""
+        return self.done or self.budget_spent
+
+    @property
     def has_target(self) -> bool:
         return self.target != NO_TRIAL_TARGET
 
