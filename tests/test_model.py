@@ -148,3 +148,20 @@ def test_batch_norm_validation_tracks_training_in_a_short_run(shared_data: Path)
                         verbose=0).history
     assert history["accuracy"][-1] > 0.8
     assert history["val_accuracy"][-1] > history["accuracy"][-1] - 0.1, history
+
+
+def test_a_compiled_model_traces_its_train_step_once() -> None:
+    """compile_model creates the optimizer's and metrics' variables before training: on TensorFlow,
+    Keras otherwise creates them in the first traced train step and TensorFlow traces the step a
+    second time, the larger part of a small trial's CPU time. The trial's own input pipeline feeds it."""
+    from hpsearch.train.pipeline import ImageBatches
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 16, 16, 3), dtype="float32"), rng.integers(0, 10, 100)
+    model = compile_model(replace(BASE, batch_norm="before_activation"), Training(batch_size=32, epochs=2),
+                          steps_per_epoch=4)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    model.fit(ImageBatches(x, y).shuffled(32, seed=0), epochs=2, shuffle=False, verbose=0)
+    assert len(traces) == 1, f"the train step was traced {len(traces)} times"
