@@ -66,6 +66,7 @@ def child(args: argparse.Namespace) -> None:
     spec = load_spec(args.study).with_overrides(dataset=args.data, trials=args.trials, epochs=args.epochs)
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
     from hpsearch.launch.worker import run_worker  # loads TensorFlow
+    from hpsearch.search.study import open_study
 
     if args.child == "without-fix":
         _turn_off_fix()
@@ -78,7 +79,8 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"trial": done, "rss_mb": rss_mb(), "state": trial.state.name,
                           "seconds": time.perf_counter() - started}), flush=True)
 
-    run_worker(spec, open_storage(args.storage), splits, checkpoints, on_trial=record)
+    storage = open_storage(args.storage)
+    run_worker(spec, storage, open_study(spec, storage), splits, checkpoints, on_trial=record)
 
 
 def measure(args: argparse.Namespace, arm: str, backend: str) -> list[dict[str, Any]]:

@@ -46,23 +46,23 @@ def work_here(
     refuse_other_data(spec, optuna_storage, splits)  # before TensorFlow loads: a refusal comes in a second
     from hpsearch.search.study import DataMismatch, open_study, study_progress
 
-    opened = open_study(spec, optuna_storage, sampler_seed=sampler_seed)
-    if study_progress(opened, optuna_storage, active=True).over:  # nothing to train: say so without TensorFlow
-        return _finish(opened, LiveProgress(console, spec, optuna_storage))
+    study = open_study(spec, optuna_storage, sampler_seed=sampler_seed)
+    if study_progress(study, optuna_storage, active=True).over:  # nothing to train: say so without TensorFlow
+        return _finish(study, LiveProgress(console, spec, optuna_storage))
     from hpsearch.launch.worker import RepeatedFailures, run_worker  # loads TensorFlow
 
-    study = None
+    finished = False
     try:
         with LiveProgress(console, spec, optuna_storage) as live:
-            study = run_worker(spec, optuna_storage, splits, checkpoints, on_trial=live.on_trial,
-                               sampler_seed=sampler_seed)
+            run_worker(spec, optuna_storage, study, splits, checkpoints, on_trial=live.on_trial)
+            finished = True
     except KeyboardInterrupt:
         pass
     except RepeatedFailures as error:
         raise LaunchError(str(error), RUN_ERROR) from None
     except DataMismatch as error:
         raise LaunchError(str(error), USAGE_ERROR) from None
-    if study is None or stopping.signal_received():  # a spent time budget is no interruption
+    if not finished or stopping.signal_received():  # a spent time budget is no interruption
         raise LaunchError("interrupted; the running trial is queued again and `hpsearch resume` continues",
                           stopping.SIGNAL_EXIT_CODE)
     return _finish(study, live)

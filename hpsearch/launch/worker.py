@@ -28,7 +28,7 @@ from hpsearch.lifecycle.retries import requeue_lost
 from hpsearch.lifecycle.trial_loop import Next, run_trials
 from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import TrialCallback
-from hpsearch.search.study import check_data, open_study, record_data, study_progress
+from hpsearch.search.study import record_data, study_progress
 
 
 class RepeatedFailures(RuntimeError):
@@ -58,17 +58,16 @@ class StopOnRepeatedErrors:
 def run_worker(
     spec: StudySpec,
     storage: optuna.storages.BaseStorage,
+    study: optuna.Study,
     splits: Splits,
     checkpoints: Path,
     on_trial: TrialCallback | None = None,
-    sampler_seed: int | None = None,
-) -> optuna.Study:
-    """Run trials in this process until the study has `spec.search.trials` finished ones or has
-    spent its stored budget, or until a stop signal (see `stopping.py`): the trial in training
-    then ends FAIL "interrupted" and is queued again. Raises RepeatedFailures when trials keep
-    failing, DataMismatch when `splits` are not the data the study was created with."""
-    check_data(storage, spec.name, splits)  # a worker on another machine may have been given other data
-    study = open_study(spec, storage, sampler_seed=sampler_seed)
+) -> None:
+    """Run trials of `study` (opened by `open_study` after `check_data` accepted `splits`) in this
+    process until it has `spec.search.trials` finished ones or has spent its stored budget, or until
+    a stop signal (see `stopping.py`): the trial in training then ends FAIL "interrupted" and is
+    queued again. Raises RepeatedFailures when trials keep failing, DataMismatch when another first
+    worker recorded other data than `splits` meanwhile."""
     record_data(study, splits)
     objective = Objective(spec, splits, checkpoints)
     errors = StopOnRepeatedErrors()
@@ -89,4 +88,3 @@ def run_worker(
     if errors.stopped:
         raise RepeatedFailures(f"this worker stopped after {errors.limit} trials in a row failed, the last "
                                f"with: {errors.last_reason}")
-    return study
