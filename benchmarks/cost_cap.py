@@ -43,7 +43,7 @@ def main() -> None:
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:
         for arm in arms:
-            result = bench.run(arm, seed, lambda: run_hpsearch_arm(arm, specs[arm], seed, bench.budget_flag),
+            result = bench.run(arm, seed, lambda work: run_hpsearch_arm(arm, specs[arm], seed, bench.budget_flag, work),
                                keyed={**bench.hpsearch_settings, "max_trial_share": specs[arm].search.max_trial_share})
             if result is not None:
                 results[arm].append(result)

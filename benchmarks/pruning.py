@@ -29,10 +29,10 @@ def main() -> None:
     rows = []
     for seed in bench.seeds:
         # "hpsearch" is the search-quality benchmark's arm: the same settings reuse its saved run.
-        pruned = bench.run("hpsearch", seed, lambda: run_hpsearch_arm("hpsearch", spec, seed, bench.budget_flag),
+        pruned = bench.run("hpsearch", seed, lambda work: run_hpsearch_arm("hpsearch", spec, seed, bench.budget_flag, work),
                            keyed=bench.hpsearch_settings)
-        unpruned = bench.run("tpe-no-pruning", seed, lambda: run_hpsearch_arm(
-            "tpe-no-pruning", unpruned_spec, seed, bench.budget_flag), keyed=bench.hpsearch_settings)
+        unpruned = bench.run("tpe-no-pruning", seed, lambda work: run_hpsearch_arm(
+            "tpe-no-pruning", unpruned_spec, seed, bench.budget_flag, work), keyed=bench.hpsearch_settings)
         if pruned is None or unpruned is None:  # --saved-only, before both arms ran this seed
             continue
         reference = max(r.best_val for r in (pruned, unpruned) if r.best_val is not None)

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from benchmarks.plots import plot_if_asked
 from benchmarks.searches import (
     ArmResult,
+    Search,
     bench_from_command_line,
     run_baselines,
     run_hpsearch_arm,
@@ -115,22 +116,24 @@ def main() -> None:
     results: dict[str, list[ArmResult]] = {arm: [] for arm in arms}
     for seed in bench.seeds:  # seed by seed, so an interrupted run leaves whole seeds behind
         splits = bench.splits_for(seed)
-        searches = {
-            "hpsearch": lambda: run_hpsearch_arm("hpsearch", spec, seed, budget_flag),
-            "hpsearch-confirm": lambda: run_hpsearch_arm("hpsearch-confirm", spec, seed, budget_flag, confirm),
-            "hpsearch-gp": lambda: run_hpsearch_arm("hpsearch-gp", _with_sampler(spec, "gp"), seed, budget_flag),
+        searches: dict[str, Search] = {  # each takes the directory a stopped hpsearch search is kept in
+            "hpsearch": lambda work: run_hpsearch_arm("hpsearch", spec, seed, budget_flag, work),
+            "hpsearch-confirm": lambda work: run_hpsearch_arm("hpsearch-confirm", spec, seed, budget_flag, work,
+                                                              confirm),
+            "hpsearch-gp": lambda work: run_hpsearch_arm("hpsearch-gp", _with_sampler(spec, "gp"), seed, budget_flag,
+                                                         work),
             # hpsearch's pruner and starting points with random draws: TPE's part in hpsearch's result
-            "hpsearch-random": lambda: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
-                                                        budget_flag),
-            "random": lambda: run_random_search(spec, splits, seed, budget),
-            "keras-tuner": lambda: run_keras_tuner_arm(spec, splits, seed, budget, carry_schedule=False),
-            "keras-tuner-carried": lambda: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-carried"),
-            "keras-tuner-started": lambda: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-started",
-                                                               starts=starting_points(spec)),
-            "baseline": lambda: run_baselines(spec, splits, seed),
-            "hand-built": lambda: run_baselines(spec, splits, seed, arm="hand-built", networks=(hand_built,)),
-            "hand-built-long": lambda: run_start_alone("hand-built-long", spec, hand_built, seed, confirm[1]),
-            "hand-built-budget": lambda: run_start_alone("hand-built-budget", spec, hand_built, seed, budget),
+            "hpsearch-random": lambda work: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
+                                                             budget_flag, work),
+            "random": lambda _: run_random_search(spec, splits, seed, budget),
+            "keras-tuner": lambda _: run_keras_tuner_arm(spec, splits, seed, budget, carry_schedule=False),
+            "keras-tuner-carried": lambda _: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-carried"),
+            "keras-tuner-started": lambda _: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-started",
+                                                                 starts=starting_points(spec)),
+            "baseline": lambda _: run_baselines(spec, splits, seed),
+            "hand-built": lambda _: run_baselines(spec, splits, seed, arm="hand-built", networks=(hand_built,)),
+            "hand-built-long": lambda work: run_start_alone("hand-built-long", spec, hand_built, seed, confirm[1], work),
+            "hand-built-budget": lambda work: run_start_alone("hand-built-budget", spec, hand_built, seed, budget, work),
         }
         for arm in arms:
             own = bench.split_key(seed)  # the arms run here, on this seed's split

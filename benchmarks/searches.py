@@ -6,8 +6,10 @@ Every arm counts the epochs it really trained (pruned trials included) and stops
 once the budget is spent; the trial running then finishes, so an arm may overshoot the budget by
 less than one trial (the tables report the epochs actually spent). Results are saved as JSON
 per (arm, seed, settings), so an interrupted benchmark resumes where it stopped and the two
-benchmarks reuse each other's runs. The key holds what the arm uses of the benchmark's settings,
-not hpsearch's code (nor the values of its proven recipe): after a change to how networks are
+benchmarks reuse each other's runs. A search run by hpsearch resumes within itself too: one
+stopped (`kill -TERM`) keeps its study under `results/unfinished/`, and the next run of the same
+arm goes on with `hpsearch run --resume`, as a user's would, without counting the pause. The key
+holds what the arm uses of the benchmark's settings, not hpsearch's code (nor the values of its proven recipe): after a change to how networks are
 built, trained or scored, delete the saved runs it touches (Keras Tuner's arm builds hpsearch's
 networks too).
 """
@@ -15,12 +17,15 @@ networks too).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +34,7 @@ import optuna
 
 from benchmarks import RESULTS_DIR, code_commit
 from benchmarks.problems import BY_NAME, SEEDS
+from hpsearch.errors import LaunchError
 from hpsearch.space.architecture import setup_from_values
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
@@ -39,6 +45,7 @@ from hpsearch.records import (
     HISTORY_ATTR,
     TEST_ACCURACY_ATTR,
     TOO_COSTLY_ATTR,
+    TrialRecord,
     best_first,
 )
 from hpsearch.space.sampling import enqueue_starting_points, sample
@@ -48,6 +55,7 @@ from hpsearch.space.spec import StudySpec
 from hpsearch.store.storage import quiet_optuna
 
 UNLIMITED_TRIALS = 1_000_000  # the epoch budget, not a trial count, ends a benchmark search
+UNFINISHED = "unfinished"  # under the results directory: the searches stopped before their end
 
 LEGACY_PRUNER_FIELDS = {"min_resource": 1, "reduction_factor": 3, "startup_trials": 5, "warmup_epochs": 1}
 LEGACY_SAMPLER_FIELDS = {"startup_trials": 10}
@@ -80,6 +88,7 @@ class ArmResult:
     timeline: list[tuple[float, int, float | None, float | None]] = field(default_factory=list)
     too_costly: int = 0  # trials pruned because a full trial would take too much of a time budget
     commit: str = ""  # the code's commit when it ran (benchmarks.code_commit); "" if saved before it was kept
+    runs: int = 1  # the benchmark runs that trained it: more than one when it was stopped and went on
 
     def best_test_at(self, seconds: float = float("inf"), epochs: float = float("inf")) -> float | None:
         """The test accuracy of the best trial (by validation) finished within `seconds` of wall
@@ -115,21 +124,56 @@ def _best_full(curves: list[list[float]], epochs: int, maximize: bool) -> float 
 
 
 def _trained_epochs(trial: optuna.trial.FrozenTrial) -> int:
-    return len(trial.user_attrs.get(HISTORY_ATTR, {}).get("loss", []))
+    """Epochs this attempt trained itself: a retry resumed from a checkpoint does not count again
+    the epochs its first attempt trained."""
+    return TrialRecord(trial).epochs_trained
+
+
+class RunLog:
+    """When each benchmark run of one search began, and at which commit, kept in the search's
+    directory: a search stopped and resumed is timed without its pauses, and names every commit."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "runs.json"
+
+    def begin(self) -> None:
+        self.path.write_text(json.dumps(self._read() + [[datetime.now().isoformat(), code_commit()]]))
+
+    def _read(self) -> list[list[str]]:
+        return json.loads(self.path.read_text()) if self.path.exists() else []
+
+    @property
+    def first(self) -> datetime:
+        return datetime.fromisoformat(self._read()[0][0])
+
+    @property
+    def commits(self) -> str:
+        """The commits the runs were at, in order, without repeats."""
+        return "+".join(dict.fromkeys(commit for _, commit in self._read()))
+
+    def pauses(self, attempts: list[optuna.trial.FrozenTrial]) -> list[tuple[datetime, float]]:
+        """(when a later run began, seconds since the run before it last ended an attempt)."""
+        starts = [datetime.fromisoformat(at) for at, _ in self._read()]
+        pauses = []
+        for earlier, start in zip(starts, starts[1:]):
+            ended = [t.datetime_complete for t in attempts if t.datetime_complete and t.datetime_complete < start]
+            pauses.append((start, (start - max([*ended, earlier])).total_seconds()))
+        return pauses
 
 
 def _curve(trial: optuna.trial.FrozenTrial, metric: str) -> list[float]:
     return list(trial.user_attrs.get(HISTORY_ATTR, {}).get(metric, []))
 
 
-def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str | None,
+def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str | None, directory: Path,
                      confirm: tuple[int, int] | None = None, **flags: Any) -> ArmResult:
     """hpsearch's search exactly as `hpsearch run STUDY --seed S --budget B` runs it (its sampler,
-    pruner, starting points, worker and storage), on a throwaway SQLite study; `budget` is the
-    flag's value ("210epochs", "1h"), `flags` any other of `hpsearch.run`'s. The seed also picks
-    the validation split, as it does for a user; the test images are every arm's. With
-    `confirm=(top, epochs)`, then `hpsearch confirm STUDY --top T --epochs E` on the same storage,
-    and the search's result is the confirmed winner, as `export` would retrain it."""
+    pruner, starting points, worker and storage), on an SQLite study in `directory`; a study left
+    there by a stopped run goes on with `--resume`. `budget` is the flag's value ("210epochs",
+    "1h"), `flags` any other of `hpsearch.run`'s. The seed also picks the validation split, as it
+    does for a user; the test images are every arm's. With `confirm=(top, epochs)`, then
+    `hpsearch confirm STUDY --top T --epochs E` on the same storage, and the search's result is the
+    confirmed winner, as `export` would retrain it."""
     import io
 
     import hpsearch
@@ -137,27 +181,32 @@ def run_hpsearch_arm(arm: str, spec: StudySpec, seed: int, budget: str | None,
 
     quiet = Console(file=io.StringIO())
     flags = {"trials": UNLIMITED_TRIALS, **flags}
-    with tempfile.TemporaryDirectory(prefix=f"hpsearch-bench-{arm}-") as directory:
-        url = f"sqlite:///{Path(directory) / 'study.db'}"
-        checkpoints = str(Path(directory) / "checkpoints")
-        started = time.perf_counter()
-        hpsearch.run(spec, storage=url, seed=seed, budget=budget, checkpoints=checkpoints, console=quiet, **flags)
-        study = optuna.load_study(study_name=spec.name, storage=url)
-        confirmed = None
-        if confirm is not None:
-            top, epochs = confirm
-            _, confirmed = hpsearch.confirm(spec.name, top=top, epochs=epochs, storage=url, checkpoints=checkpoints,
-                                            console=quiet)
-        return _arm_result(arm, seed, study, time.perf_counter() - started, spec.search.metric, confirmed)
+    url = f"sqlite:///{directory / 'study.db'}"
+    checkpoints = str(directory / "checkpoints")
+    run_log = RunLog(directory)
+    run_log.begin()
+    resume = (directory / "study.db").exists() and spec.name in optuna.study.get_all_study_names(url)
+    hpsearch.run(spec, storage=url, seed=seed, budget=budget, checkpoints=checkpoints, console=quiet, resume=resume,
+                 **flags)
+    study = optuna.load_study(study_name=spec.name, storage=url)
+    confirmed = None
+    if confirm is not None:
+        top, epochs = confirm
+        _, confirmed = hpsearch.confirm(spec.name, top=top, epochs=epochs, storage=url, checkpoints=checkpoints,
+                                        console=quiet)
+    pauses = run_log.pauses(_finished(study) + (_finished(confirmed) if confirmed else []))
+    seconds = (datetime.now() - run_log.first).total_seconds() - sum(gap for _, gap in pauses)
+    result = _arm_result(arm, seed, study, seconds, spec.search.metric, confirmed, pauses)
+    return replace(result, commit=run_log.commits, runs=len(pauses) + 1)
 
 
-def run_start_alone(arm: str, spec: StudySpec, start: Baseline, seed: int, epochs: int) -> ArmResult:
+def run_start_alone(arm: str, spec: StudySpec, start: Baseline, seed: int, epochs: int, directory: Path) -> ArmResult:
     """One starting point trained for `epochs` with no search, as `hpsearch run` trains it (the
     seed's validation split, the same objective): what a longer training of the start alone is
     worth, the control for a search followed by `confirm` at that length."""
     search = spec.search.model_copy(update={"proven_recipe": False, "budget": None})
     alone = spec.model_copy(update={"search": search, "baselines": (start,)})
-    return run_hpsearch_arm(arm, alone, seed, None, trials=1, epochs=epochs)
+    return run_hpsearch_arm(arm, alone, seed, None, directory, trials=1, epochs=epochs)
 
 
 def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -> ArmResult:
@@ -178,17 +227,35 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
     return _arm_result("random", seed, study, time.perf_counter() - started, spec.search.metric)
 
 
+def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Its finished attempts (not queued ones), retried ones included."""
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def _trials(attempts: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials a search finished, in the order it began them: of a trial stopped and retried
+    (a resumed search), its last attempt, in its first attempt's place."""
+    last = {}
+    for attempt in sorted(attempts, key=lambda t: t.number):
+        last[TrialRecord(attempt).checkpoint_key] = attempt
+    return [last[key] for key in sorted(last)]
+
+
 def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric: str,
-                confirmed: optuna.Study | None = None) -> ArmResult:
-    """What a finished search found, and when: the best-so-far after each trial, in the order the
-    trials ended (one worker: the order they ran). Once a confirm round (`confirmed`) has a
-    finished trial, the best is its best, judged at the longer training, as `export` judges."""
-    searched = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]  # not queued ones
-    retrained = [t for t in confirmed.get_trials(deepcopy=False) if t.state.is_finished()] if confirmed else []
+                confirmed: optuna.Study | None = None, pauses: list[tuple[datetime, float]] | None = None) -> ArmResult:
+    """What a finished search found, and when: the best-so-far after each attempt, in the order
+    they ended (one worker: the order they ran), at its seconds of search (`pauses` between runs of
+    a resumed search left out). Once a confirm round (`confirmed`) has a finished trial, the best is
+    its best, judged at the longer training, as `export` judges."""
+    searched = _trials(_finished(study))
+    retrained = _finished(confirmed) if confirmed else []
     longer = {id(t) for t in retrained}
-    ended = sorted(searched + retrained, key=lambda t: t.datetime_complete)  # set on every finished trial
+    ended = sorted(_finished(study) + retrained, key=lambda t: t.datetime_complete)  # set on every finished trial
     begun = min(t.datetime_start for t in ended if t.datetime_start is not None)
     maximize = study.direction.name == "MAXIMIZE"
+
+    def seconds_at(moment: datetime) -> float:
+        return (moment - begun).total_seconds() - sum(gap for start, gap in pauses or () if start <= moment)
 
     def best(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
         """The confirm round's best complete trial so far, else the search's (as `export` falls back)."""
@@ -203,7 +270,7 @@ def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric
         leader = best(ended[:count])
         value, test = (leader.value, leader.user_attrs.get(TEST_ACCURACY_ATTR)) if leader else (None, None)
         trajectory.append((spent, value))
-        timeline.append(((trial.datetime_complete - begun).total_seconds(), spent, value, test))
+        timeline.append((seconds_at(trial.datetime_complete), spent, value, test))
     winner = best(ended)
     return ArmResult(
         arm=arm, seed=seed, epochs_spent=spent, seconds=seconds, trials=len(searched),
@@ -351,11 +418,16 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int,
     )
 
 
-def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmResult],
-           results_dir: Path | None) -> ArmResult:
-    """Run an arm, or read its result if these exact settings already ran."""
+Search = Callable[[Path], ArmResult]  # runs an arm in a directory it may keep a stopped search's state in
+
+
+def cached(arm: str, seed: int, settings: dict[str, Any], run: Search, results_dir: Path | None) -> ArmResult:
+    """Run an arm, or read its result if these exact settings already ran. The arm runs in
+    `results_dir/unfinished/NAME`, where hpsearch's arms leave a stopped search to go on from;
+    it is removed once the result is saved."""
     if results_dir is None:
-        return run()
+        with tempfile.TemporaryDirectory(prefix=f"hpsearch-bench-{arm}-") as scratch:
+            return _labelled(run(Path(scratch)))
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = results_dir / f"{arm}-seed{seed}-{key}.json"
     if path.exists():
@@ -363,10 +435,22 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Callable[[], ArmR
         stored["trajectory"] = [tuple(step) for step in stored["trajectory"]]
         stored["timeline"] = [tuple(step) for step in stored.get("timeline", [])]
         return ArmResult(**{k: v for k, v in stored.items() if k != "settings"})
-    result = replace(run(), commit=code_commit())
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**asdict(result), "settings": copy.deepcopy(settings)}, indent=1))
+    unfinished = results_dir / UNFINISHED / path.stem
+    unfinished.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _labelled(run(unfinished))
+        path.write_text(json.dumps({**asdict(result), "settings": copy.deepcopy(settings)}, indent=1))
+        shutil.rmtree(unfinished)
+    finally:
+        for directory in (unfinished, unfinished.parent):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty: a stopped search's study stays
     return result
+
+
+def _labelled(result: ArmResult) -> ArmResult:
+    """The result with the commit of the code that ran it (a resumed search names each run's)."""
+    return replace(result, commit=result.commit or code_commit())
 
 
 def bench_from_command_line(description: str, time_budget: bool = False) -> Bench:
@@ -410,7 +494,7 @@ class NotSaved(LookupError):
     """`--saved-only` asked for a search that has not been run with these settings."""
 
 
-def _not_saved() -> ArmResult:
+def _not_saved(directory: Path) -> ArmResult:
     raise NotSaved
 
 
@@ -469,8 +553,7 @@ class Bench:
             own["warm_start"] = list(self.spec.search.warm_start)
         return own
 
-    def run(self, arm: str, seed: int, search: Callable[[], ArmResult],
-            keyed: dict[str, Any] | None = None) -> ArmResult | None:
+    def run(self, arm: str, seed: int, search: Search, keyed: dict[str, Any] | None = None) -> ArmResult | None:
         """The arm's result for `seed`: saved, or run now (with `--saved-only`, None when not saved).
         `keyed`: settings of this arm's own, beyond the benchmark's."""
         try:
@@ -479,9 +562,13 @@ class Bench:
         except NotSaved:
             print(f"  {arm:<16} seed {seed}: not run yet", flush=True)
             return None
+        except LaunchError as error:  # a stop signal: hpsearch's arms keep the search to go on from
+            print(f"  {arm:<16} seed {seed}: {error.message}; the same command goes on with it", flush=True)
+            raise SystemExit(error.exit_code) from None
         print(f"  {arm:<16} seed {seed}: best val {_percent(result.best_val)}, test "
               f"{_percent(result.best_test)} ({result.best_name}), {result.epochs_spent} epochs, "
-              f"{result.trials} trials, {result.seconds / 60:.1f} min", flush=True)
+              f"{result.trials} trials, {result.seconds / 60:.1f} min"
+              + (f", in {result.runs} runs" if result.runs > 1 else ""), flush=True)
         return result
 
 

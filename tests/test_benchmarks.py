@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,7 @@ def test_search_results_are_reused_only_for_identical_settings(tmp_path: Path) -
 
     runs = []
 
-    def search() -> ArmResult:
+    def search(directory: Path) -> ArmResult:
         runs.append(1)
         return ArmResult(arm="a", seed=0, epochs_spent=5, seconds=1.0, trials=2, best_val=0.4, best_test=0.3,
                          trajectory=[(2, None), (5, 0.4)])
@@ -378,3 +380,48 @@ def test_a_fidelity_stopped_between_networks_goes_on_with_the_next(tmp_path: Pat
     partial.write_text(json.dumps({"networks": networks[1:2]}))
     with pytest.raises(SystemExit, match="holds other networks than these draws"):
         measure(BY_NAME["digits"], 0, 3, [1], [], None, results=tmp_path)
+
+
+def test_a_search_stopped_mid_trial_goes_on_from_its_study_and_counts_each_epoch_once(tmp_path: Path) -> None:
+    """A CIFAR search is an hour: one stopped by the session's end goes on next time with `--resume`
+    (the stopped trial from its checkpoint), and its result counts that trial once, each epoch on
+    the attempt that trained it, and not the pause between the runs."""
+    from optuna.trial import TrialState
+
+    from hpsearch.records import INTERRUPTED, end_reason
+    from tests.helpers import signals_at_default, stored_trials, training_now, wait_until
+    from tests.interruptions import digits_study
+
+    study = digits_study(tmp_path, "resumed", epochs=40, trials=1, space="")
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "benchmarks.search_quality", "--study", str(study), "--data", "digits",
+               "--epochs", "40", "--budget", "40", "--arms", "hpsearch", "--seeds", "0", "--results", str(results)]
+
+    def study_url() -> str:
+        found = list(results.glob("unfinished/*/study.db"))
+        return f"sqlite:///{found[0]}" if found else "sqlite:///:memory:"
+
+    began = time.monotonic()
+    with (tmp_path / "first.log").open("wb") as log:
+        first = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=signals_at_default)
+    try:
+        wait_until(lambda: training_now(study_url(), study.stem, 1), 300, "the first trial to train")
+    finally:
+        first.send_signal(signal.SIGTERM)
+    said = (tmp_path / "first.log").read_text() if first.wait(timeout=120) else ""
+    assert "the same command goes on with it" in said, said
+    (stopped,) = [t for t in stored_trials(study_url(), study.stem) if t.state == TrialState.FAIL]
+    assert end_reason(stopped) == INTERRUPTED
+    pause = 2.0
+    time.sleep(pause)  # not waited on: the pause the result must leave out
+
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    wall = time.monotonic() - began
+    assert "in 2 runs" in second.stdout and not (results / "unfinished").exists()
+    (saved,) = results.glob("hpsearch-seed0-*.json")
+    result = json.loads(saved.read_text())
+    assert result["trials"] == 1 and [len(curve) for curve in result["curves"]] == [40]  # the retry, not both
+    assert result["epochs_spent"] == 40  # the stopped attempt's epochs, then the rest from its checkpoint
+    assert result["seconds"] <= wall - pause
+    assert result["runs"] == 2 and result["commit"]
