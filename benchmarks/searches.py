@@ -247,10 +247,11 @@ def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric
     they ended (one worker: the order they ran), at its seconds of search (`pauses` between runs of
     a resumed search left out). Once a confirm round (`confirmed`) has a finished trial, the best is
     its best, judged at the longer training, as `export` judges."""
-    searched = _trials(_finished(study))
+    attempts = _finished(study)
+    searched = _trials(attempts)
     retrained = _finished(confirmed) if confirmed else []
     longer = {id(t) for t in retrained}
-    ended = sorted(_finished(study) + retrained, key=lambda t: t.datetime_complete)  # set on every finished trial
+    ended = sorted(attempts + retrained, key=lambda t: t.datetime_complete)  # set on every finished trial
     begun = min(t.datetime_start for t in ended if t.datetime_start is not None)
     maximize = study.direction.name == "MAXIMIZE"
 
