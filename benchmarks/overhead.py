@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import keras
 import optuna
 from optuna.storages import RDBStorage
 
 from hpsearch.space.architecture import setup_from_values
+from hpsearch.train.keras_import import keras
 from hpsearch.data.sources import Splits, load_splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective

@@ -166,13 +166,13 @@ BY_NAME = {problem.name: problem for problem in PROBLEMS}
 def epoch_seconds(problem: Problem) -> float:
     """Seconds one epoch of the study's first baseline takes here (compute only: no validation
     result of a held-out problem is looked at)."""
-    import keras
     import optuna
 
     from hpsearch.data.sources import load_splits
     from hpsearch.space.architecture import setup_from_values
     from hpsearch.space.sampling import enqueue_starting_points, sample
     from hpsearch.store.storage import quiet_optuna
+    from hpsearch.train.keras_import import keras
     from hpsearch.train.model import compile_model, steps_per_epoch
 
     spec = problem.study_spec()

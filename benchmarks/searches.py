@@ -29,13 +29,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-import keras
 import optuna
 
 from benchmarks import RESULTS_DIR, code_commit
 from benchmarks.problems import BY_NAME, SEEDS
 from hpsearch.errors import LaunchError
 from hpsearch.space.architecture import setup_from_values
+from hpsearch.train.keras_import import keras
 from hpsearch.data.sources import Splits
 from hpsearch.train.model import compile_model, steps_per_epoch
 from hpsearch.train.objective import Objective

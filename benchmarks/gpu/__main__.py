@@ -37,7 +37,6 @@ def epoch_times(
 ) -> None:
     """In this process (one precision): the baseline trained `epochs` epochs at each batch size;
     prints one JSON line per batch size with the median epoch time after the first (compiling)."""
-    import keras
     import optuna
 
     from hpsearch.data.sources import load_splits
@@ -45,6 +44,7 @@ def epoch_times(
     from hpsearch.space.sampling import enqueue_starting_points, sample
     from hpsearch.space.study_files import load_spec
     from hpsearch.store.storage import quiet_optuna
+    from hpsearch.train.keras_import import keras
     from hpsearch.train.model import compile_model, steps_per_epoch
     from hpsearch.train.pipeline import InputPipeline
 

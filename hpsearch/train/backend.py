@@ -3,7 +3,7 @@ its errors mean that a network did not fit in memory (each backend raises its ow
 
 from __future__ import annotations
 
-import keras
+from hpsearch.train.keras_import import keras
 
 
 def on_tensorflow() -> bool:

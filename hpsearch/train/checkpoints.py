@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 import numpy as np
 
 STATE_FILE = "state.json"

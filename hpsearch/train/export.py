@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 import numpy as np
 import optuna
 

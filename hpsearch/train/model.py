@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 from keras import layers
 
 from hpsearch.space.architecture import Architecture, Training

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 import numpy as np
 import optuna
 from optuna.trial import TrialState

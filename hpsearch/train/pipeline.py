@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 import numpy as np
 
 from hpsearch.data.sources import Splits

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
+from hpsearch.train.keras_import import keras
 from keras import layers, ops
 
 from hpsearch.space.catalogue import LR_SCHEDULES
