@@ -47,6 +47,7 @@ from hpsearch.records import (
     TOO_COSTLY_ATTR,
     TrialRecord,
     best_first,
+    epochs_trained,
 )
 from hpsearch.space.sampling import enqueue_starting_points, sample
 from hpsearch.space.baselines import Baseline
@@ -121,12 +122,6 @@ def _best_full(curves: list[list[float]], epochs: int, maximize: bool) -> float 
     pick = max if maximize else min
     full = [pick(curve) for curve in curves if len(curve) == epochs]
     return pick(full) if full else None
-
-
-def _trained_epochs(trial: optuna.trial.FrozenTrial) -> int:
-    """Epochs this attempt trained itself: a retry resumed from a checkpoint does not count again
-    the epochs its first attempt trained."""
-    return TrialRecord(trial).epochs_trained
 
 
 class RunLog:
@@ -219,7 +214,7 @@ def run_random_search(spec: StudySpec, splits: Splits, seed: int, budget: int) -
                                 pruner=optuna.pruners.NopPruner(), direction=spec.search.direction)
 
     def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if sum(_trained_epochs(t) for t in study.get_trials(deepcopy=False)) >= budget:
+        if epochs_trained(study.get_trials(deepcopy=False)) >= budget:
             study.stop()
 
     started = time.perf_counter()
@@ -267,7 +262,7 @@ def _arm_result(arm: str, seed: int, study: optuna.Study, seconds: float, metric
     timeline: list[tuple[float, int, float | None, float | None]] = []
     spent = 0
     for count, trial in enumerate(ended, start=1):
-        spent += _trained_epochs(trial)
+        spent += TrialRecord(trial).epochs_trained
         leader = best(ended[:count])
         value, test = (leader.value, leader.user_attrs.get(TEST_ACCURACY_ATTR)) if leader else (None, None)
         trajectory.append((spent, value))
@@ -288,7 +283,7 @@ def _trial_name(trial: optuna.trial.FrozenTrial, searched: list[optuna.trial.Fro
     if CONFIRMS_ATTR in trial.user_attrs:
         number = trial.user_attrs[CONFIRMS_ATTR]
         of_search = next(t for t in searched if t.number == number)
-        return f"{_trial_name(of_search, searched)}, retrained for {_trained_epochs(trial)} epochs"
+        return f"{_trial_name(of_search, searched)}, retrained for {TrialRecord(trial).epochs_trained} epochs"
     return trial.user_attrs.get(BASELINE_ATTR) or f"trial {trial.number}"
 
 
