@@ -21,7 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.lifecycle.retries import MAX_RETRIES
-from tests.helpers import REPO, count, start_cli, stored_trials, training_now, wait_until
+from tests.helpers import REPO, count, signals_at_default, start_cli, stored_trials, training_now, wait_until
 from tests.interruptions import MOMENTS, StopOutcome, digits_study, stop_run
 
 pytestmark = pytest.mark.timeout(600)
@@ -130,6 +130,22 @@ def test_a_launcher_lost_again_and_again_is_still_a_stop_at_a_safe_point(tmp_pat
     code, output = _interrupt(study, url, "run", tmp_path / "run.log", 0.05, sent=LAUNCHER_GONE)
     assert code == 130, output
     _assert_handed_back(url, study, output)
+
+
+def test_the_launchers_death_signalled_again_and_again_never_kills_a_process_on_its_way_out() -> None:
+    """Python puts its handled signals back to their default action as it shuts down; a
+    `LAUNCHER_GONE` then (the test above saw it once, exit -1 for 130) would kill a process that
+    was exiting with its stop. Here it is sent every half millisecond until the process is gone."""
+    from hpsearch.lifecycle.stopping import LAUNCHER_GONE
+
+    exiting = "import sys, time\nfrom hpsearch.lifecycle import stopping\nstopping.stop_gracefully()\nprint('ready', flush=True)\ntime.sleep(0.3)\nsys.exit(130)\n"
+    process = subprocess.Popen([sys.executable, "-c", exiting], cwd=REPO, stdout=subprocess.PIPE,
+                               preexec_fn=signals_at_default)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    while process.poll() is None:
+        process.send_signal(LAUNCHER_GONE)
+        time.sleep(0.0005)
+    assert process.returncode == 130
 
 
 def test_a_trial_stopped_in_every_resume_is_never_dropped(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ queued again and a later `resume` with a larger budget continues it from its che
 
 from __future__ import annotations
 
+import atexit
 import signal
 import sys
 import threading
@@ -69,11 +70,20 @@ def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
     sys.unraisablehook = _quiet_when_interrupt_cannot_raise
 
 
+def _ignore_launcher_gone() -> None:
+    """At exit: Python puts the signals it handled back to their default action before the process
+    ends (for SIGHUP: die), and the kernel may send `LAUNCHER_GONE` again in that moment; a process
+    already exiting with its stop would then end killed instead of with its exit code."""
+    signal.signal(LAUNCHER_GONE, signal.SIG_IGN)
+
+
 def stop_gracefully() -> None:
     """Make SIGTERM and SIGINT ask for a stop instead of raising wherever the process is, and the
-    launcher's death (`LAUNCHER_GONE`, however often it comes) ask for one too."""
+    launcher's death (`LAUNCHER_GONE`, however often it comes, until the process ends) ask for one too."""
     _on_stop_signals(_record)
     signal.signal(LAUNCHER_GONE, _record_launcher_gone)
+    atexit.unregister(_ignore_launcher_gone)  # once, however often this is called
+    atexit.register(_ignore_launcher_gone)
 
 
 @contextmanager
