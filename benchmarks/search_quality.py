@@ -11,6 +11,8 @@ test images are the same for every arm (from a .npz file, for every seed too):
   network when a user can spend more than the budget (its epochs are counted on top of it);
 - hpsearch-gp: the same with Optuna's GPSampler (`type = "gp"`), to choose the default sampler;
 - hpsearch-random: the same with Optuna's random sampler, to tell TPE's share from the pruner's;
+- hpsearch-near: the same with a quarter of the sampler's trials drawn near the best starting
+  points (`[search] near_starts = 0.25`), to choose whether that is every study's default;
 - random: Optuna's random sampler, no pruning, no baselines;
 - keras-tuner: Keras Tuner's Hyperband on the very same space (max epochs and reduction factor
   as the study's), as it runs out of the box: a promoted trial continues in a fresh optimizer,
@@ -58,10 +60,11 @@ from hpsearch.space.baselines import Baseline
 from hpsearch.space.spec import TAGGED, StudySpec
 from hpsearch.space.starting_points import starting_points, with_proven_recipe
 
-ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "random", "keras-tuner",
+ARMS = ("hpsearch", "hpsearch-confirm", "hpsearch-gp", "hpsearch-random", "hpsearch-near", "random", "keras-tuner",
         "keras-tuner-carried", "keras-tuner-started", "baseline", "hand-built", "hand-built-long", "hand-built-budget")
 RUN_BY_HPSEARCH = ("hand-built-long", "hand-built-budget")  # through `hpsearch run --seed S`, like hpsearch's arms
-CANDIDATE_SAMPLERS = ("hpsearch-gp", "hpsearch-random")  # hpsearch with another sampler: the default's rivals
+CANDIDATES = ("hpsearch-gp", "hpsearch-random", "hpsearch-near")  # hpsearch with another sampling: the default's rivals
+NEAR_SHARE_TRIED = 0.25  # hpsearch-near's `near_starts`
 TARGET_POINTS_OVER_BASELINE = 5.0
 WALL_HOURS = (0.5, 1.0, 2.0)  # what each search had found after this long
 CONFIRM_TOP = 3  # hpsearch-confirm retrains the search's best three...
@@ -84,6 +87,10 @@ def _with_sampler(spec: StudySpec, kind: str) -> StudySpec:
     member = TAGGED["sampler"][kind]
     sampler = member(**{key: value for key, value in kept.items() if key in member.model_fields})
     return spec.model_copy(update={"search": spec.search.model_copy(update={"sampler": sampler})})
+
+
+def _with_near_starts(spec: StudySpec, share: float) -> StudySpec:
+    return spec.model_copy(update={"search": spec.search.model_copy(update={"near_starts": share})})
 
 
 def _hand_built(spec: StudySpec) -> Baseline | None:
@@ -125,6 +132,8 @@ def main() -> None:
             # hpsearch's pruner and starting points with random draws: TPE's part in hpsearch's result
             "hpsearch-random": lambda work: run_hpsearch_arm("hpsearch-random", _with_sampler(spec, "random"), seed,
                                                              budget_flag, work),
+            "hpsearch-near": lambda work: run_hpsearch_arm("hpsearch-near", _with_near_starts(spec, NEAR_SHARE_TRIED),
+                                                           seed, budget_flag, work),
             "random": lambda _: run_random_search(spec, splits, seed, budget),
             "keras-tuner": lambda _: run_keras_tuner_arm(spec, splits, seed, budget, carry_schedule=False),
             "keras-tuner-carried": lambda _: run_keras_tuner_arm(spec, splits, seed, budget, arm="keras-tuner-carried"),
@@ -175,7 +184,7 @@ def main() -> None:
         return
     mean_test = {arm: statistics.mean(r.best_test or 0.0 for r in results[arm]) for arm in arms}
     peers = [arm for arm in ("random", "keras-tuner", "keras-tuner-carried", "keras-tuner-started")
-             if arm in arms]  # not CANDIDATE_SAMPLERS
+             if arm in arms]  # not CANDIDATES
     ahead = all(mean_test["hpsearch"] > mean_test[arm] for arm in peers)
     verdict = ("yes" if ahead else "no") if peers else "no peer in this run"
     print(f"hpsearch ahead of every peer on mean test accuracy: {verdict}", end="")
@@ -189,7 +198,7 @@ def main() -> None:
     for arm in compared:
         print(difference("hpsearch", arm, results, paired=not bench.peers_on_study_split))
     print()
-    for arm in (arm for arm in compared if arm in CANDIDATE_SAMPLERS):  # the default sampler, by what it drew
+    for arm in (arm for arm in compared if arm in CANDIDATES):  # the default sampling, by what it drew
         print(difference("hpsearch", arm, results, what="the best drawn trial's validation accuracy", paired=True,
                          measure=lambda r: r.best_drawn(drawn_after[r.arm], spec.training.epochs,
                                                         spec.search.direction == "maximize")))

@@ -1,5 +1,5 @@
 """Warm starts: an earlier study's best trials, read back from a real SQLite storage, become a new
-study's first trials in its own space, and a share of the sampler's trials is drawn near them."""
+study's first trials in its own space."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 import hpsearch
 from hpsearch.search.study import stored_spec
-from hpsearch.search.warm_start import NEAR_ATTR, NEAR_SHARE, NearWarmStarts, enqueue_warm_starts, warm_starts
+from hpsearch.search.warm_start import enqueue_warm_starts, warm_starts
 from hpsearch.space.study_files import load_spec
 from hpsearch.records import BASELINE_ATTR, WARM_START_ATTR
 from hpsearch.store.storage import open_storage, quiet_optuna
@@ -46,28 +45,6 @@ def test_an_earlier_studys_best_trials_map_into_another_space(earlier: str, targ
     queued = study.get_trials(deepcopy=False)
     assert [t.user_attrs[WARM_START_ATTR] for t in queued] == [s.source for s in starts]
     assert all(t.user_attrs[BASELINE_ATTR].startswith("warm start ") for t in queued)
-
-
-def test_a_share_of_trials_is_drawn_near_a_finished_warm_start() -> None:
-    quiet_optuna()
-    space = {"rate": FloatDistribution(1e-4, 1e-1, log=True), "width": FloatDistribution(0, 1),
-             "kind": CategoricalDistribution(["a", "b", "c", "d"])}
-    study = optuna.create_study(direction="maximize", sampler=NearWarmStarts(optuna.samplers.RandomSampler(seed=1), 1))
-    study.add_trial(optuna.create_trial(params={"rate": 1e-2, "width": 0.5, "kind": "c"}, distributions=space,
-                                        value=0.9, user_attrs={WARM_START_ATTR: "earlier#4"}))
-    drawn = []
-    for _ in range(400):
-        trial = study.ask(space)
-        study.tell(trial, 0.1)
-        drawn.append(study.trials[-1])
-    near = [t for t in drawn if NEAR_ATTR in t.system_attrs]
-    assert abs(len(near) / len(drawn) - NEAR_SHARE) < 0.07
-    assert {t.system_attrs[NEAR_ATTR] for t in near} == {0}
-    # Near trials sit close to the warm start; the others spread over the whole range.
-    assert sum(0.2 < t.params["width"] < 0.8 for t in near) / len(near) > 0.95
-    assert sum(t.params["kind"] == "c" for t in near) / len(near) > 0.75
-    others = [t for t in drawn if t not in near]
-    assert min(t.params["width"] for t in others) < 0.05 and max(t.params["width"] for t in others) > 0.95
 
 
 def test_a_study_run_with_warm_start_trains_the_earlier_best_first_and_names_them(

@@ -36,7 +36,8 @@ from hpsearch.space.sampling import enqueue_starting_points, has_sampled
 from hpsearch.errors import SpecError
 from hpsearch.space.spec import StudySpec, parse_spec, spec_document, upgraded
 from hpsearch.store.storage import one_at_a_time
-from hpsearch.search.warm_start import NearWarmStarts, enqueue_warm_starts, warm_starts
+from hpsearch.search.near_starts import NearStarts
+from hpsearch.search.warm_start import enqueue_warm_starts, warm_starts
 
 if TYPE_CHECKING:
     from hpsearch.data.sources import Splits
@@ -48,12 +49,13 @@ KEPT_SETTINGS = {"epochs": "--epochs", "dataset": "--data", "subset": "--subset"
 
 def make_sampler(spec: StudySpec, seed: int | None, *, constant_liar: bool = True) -> optuna.samplers.BaseSampler:
     """The spec's sampler. Each worker needs its own seed, or they would all draw the same trials.
-    A study with warm starts draws a share of its trials near them (`warm_start.NearWarmStarts`).
+    A share of its trials may be drawn near the starting points (`near_starts.NearStarts`).
 
     `constant_liar` stays on in hpsearch (benchmarks/parallel_sampling.py turns it off to show why).
     """
     base = _base_sampler(spec, seed, constant_liar)
-    return NearWarmStarts(base, seed) if spec.search.warm_start else base
+    share = spec.search.near_share
+    return NearStarts(base, seed, share) if share else base
 
 
 def _base_sampler(spec: StudySpec, seed: int | None, constant_liar: bool) -> optuna.samplers.BaseSampler:

@@ -67,6 +67,11 @@ class TrainingSpec(StrictModel):
         return self.model_dump(exclude={"backend"})
 
 
+# Warm starts come from searches that already found something, so a study with them draws a
+# quarter of its trials near its starting points unless `near_starts` says otherwise.
+NEAR_SHARE_WITH_WARM_STARTS = 0.25
+
+
 class SearchSpec(StrictModel):
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials to reach")
     budget: Budget | None = Field(
@@ -92,6 +97,19 @@ class SearchSpec(StrictModel):
         (), description="earlier studies in the same storage whose best trials this study starts from "
         "(after its baselines), drawing a share of its trials near them (hpsearch/search/warm_start.py)",
     )
+    near_starts: float | None = Field(
+        None, ge=0.0, lt=1.0,
+        description="the share of the sampler's trials drawn near the best finished starting points (baselines, "
+        "their proven-recipe versions, warm starts) instead of by the sampler (hpsearch/search/near_starts.py); "
+        f"unset: {NEAR_SHARE_WITH_WARM_STARTS} in a study with warm starts, 0 otherwise",
+    )
+
+    @property
+    def near_share(self) -> float:
+        """The share of drawn trials spread around the starting points (`near_starts`, or its default)."""
+        if self.near_starts is not None:
+            return self.near_starts
+        return NEAR_SHARE_WITH_WARM_STARTS if self.warm_start else 0.0
 
     @model_validator(mode="before")
     @classmethod
