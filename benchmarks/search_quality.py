@@ -150,6 +150,8 @@ def main() -> None:
                 own = bench.hpsearch_settings
             if arm == "hpsearch-confirm":
                 own = {**bench.hpsearch_settings, "confirm_top": confirm[0], "confirm_epochs": confirm[1]}
+            if arm == "hpsearch-near":
+                own = {**bench.hpsearch_settings, "near_starts": NEAR_SHARE_TRIED}
             if arm in RUN_BY_HPSEARCH:
                 own = {"runner": "hpsearch.run", "epochs": confirm[1] if arm == "hand-built-long" else budget}
             result = bench.run(arm, seed, searches[arm], keyed=own)

@@ -538,8 +538,8 @@ class Bench:
     @property
     def hpsearch_settings(self) -> dict[str, Any]:
         """What only hpsearch's own arms use, so it keys only their saved runs: the share of the
-        budget a trial may cost counts only where the budget is wall time, warm starts only when
-        there are any. Runs from before starting points were exempt from pruning lack
+        budget a trial may cost counts only where the budget is wall time, warm starts and draws near the
+        starting points only when set. Runs from before starting points were exempt from pruning lack
         `starts_unpruned`, so none of them is taken for a run of today's code."""
         own: dict[str, Any] = {"runner": "hpsearch.run", "proven_recipe": self.spec.search.proven_recipe,
                                "starts_unpruned": True}
@@ -547,6 +547,8 @@ class Bench:
             own["max_trial_share"] = self.spec.search.max_trial_share
         if self.spec.search.warm_start:
             own["warm_start"] = list(self.spec.search.warm_start)
+        if self.spec.search.near_starts is not None:
+            own["near_starts"] = self.spec.search.near_starts
         return own
 
     def run(self, arm: str, seed: int, search: Search, keyed: dict[str, Any] | None = None) -> ArmResult | None:
@@ -586,10 +588,11 @@ def _load_bench(args: argparse.Namespace) -> Bench:
         data = spec.data.model_copy(update={"validation_fraction": args.validation_fraction})
         spec = spec.model_copy(update={"data": data})
     splits = load_splits(spec.data.dataset, seed=spec.search.seed, **spec.data.split_settings())
-    # Searches other than hpsearch's own never see the proven recipe, the cost cap nor warm starts
-    # (Bench.hpsearch_settings), so a new default or field of those re-keys no saved run.
-    study = spec.model_dump(mode="json", exclude={"source": True,
-                                                   "search": {"proven_recipe", "max_trial_share", "warm_start"}})
+    # Searches other than hpsearch's own never see the proven recipe, the cost cap, warm starts nor
+    # draws near the starting points (Bench.hpsearch_settings), so a new default or field of those
+    # re-keys no saved run.
+    study = spec.model_dump(mode="json", exclude={"source": True, "search": {
+        "proven_recipe", "max_trial_share", "warm_start", "near_starts"}})
     hours = getattr(args, "hours", None)
     budget = None if hours is not None else args.budget
     # Saved runs are keyed by the study as it was dumped when every pruner and sampler table held

@@ -220,6 +220,24 @@ def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
     assert "warm_start" not in by_epochs.hpsearch_settings
     warm = spec.model_copy(update={"search": spec.search.model_copy(update={"warm_start": ("earlier",)})})
     assert Bench(warm, None, 24, [0], None, {}).hpsearch_settings["warm_start"] == ["earlier"]  # type: ignore[arg-type]
+    # Nor draws near the starting points, unless a study sets them.
+    assert "near_starts" not in by_epochs.hpsearch_settings
+    near = spec.model_copy(update={"search": spec.search.model_copy(update={"near_starts": 0.25})})
+    assert Bench(near, None, 24, [0], None, {}).hpsearch_settings["near_starts"] == 0.25  # type: ignore[arg-type]
+
+
+def test_the_saved_runs_in_the_repository_are_still_found() -> None:
+    """A new field of the study must not re-key the hours of saved searches: the committed runs of
+    a development problem are tabulated from `benchmarks/results` without training anything."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.search_quality", "--problem", "cifar10-subset-long", "--arms", "hpsearch",
+         "hpsearch-near", "hand-built-budget", "--seeds", "1", "--saved-only"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "not run yet" not in result.stdout, result.stdout
+    for arm, val in (("hpsearch", "73.7"), ("hpsearch-near", "73.7"), ("hand-built-budget", "83.1")):
+        assert f"| {arm} | {val} |" in result.stdout, result.stdout
 
 
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
