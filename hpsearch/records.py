@@ -33,6 +33,7 @@ DATA_FINGERPRINT_ATTR = "data_fingerprint"  # what identifies its images (`Split
 BASELINE_ATTR = "baseline"  # the hand-tuned network a trial trains, on baseline trials only
 OVERRIDES_ATTR = "baseline_overrides"  # fixed values a baseline sets that the study does not search
 WARM_START_ATTR = "warm_start"  # on a warm start: the earlier trial it starts from ("study#trial")
+NEAR_START_ATTR = "near_start"  # system attribute of a trial drawn near a starting point: its number
 TOO_COSTLY_ATTR = "too_costly"  # on a trial pruned for its cost: the seconds a full trial would have taken
 CONFIRMS_ATTR = "confirms"  # on a confirm round's trial: the number of the search trial it retrains longer
 ARCHITECTURE_ATTR = "architecture"

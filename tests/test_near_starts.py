@@ -1,5 +1,6 @@
 """Draws near the starting points: a share of the sampler's trials spread around the best finished
-starting points, in a sampler test and in a real run of a study file."""
+starting points, in a sampler test and in a real run of a study file; such a draw is not pruned
+while it keeps pace with its starting point."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 import hpsearch
-from hpsearch.records import BASELINE_ATTR, WARM_START_ATTR
-from hpsearch.search.near_starts import NEAR_ATTR, NearStarts
+from hpsearch.records import BASELINE_ATTR, NEAR_START_ATTR, WARM_START_ATTR
+from hpsearch.search.near_starts import NearStarts
 from hpsearch.search.study import make_sampler
 from hpsearch.space.spec import NEAR_SHARE_WITH_WARM_STARTS
 from hpsearch.space.study_files import load_spec
@@ -39,10 +40,10 @@ def test_a_share_of_trials_is_drawn_near_the_finished_starting_points_the_best_m
         trial = study.ask(SPACE)
         study.tell(trial, 0.1)
         drawn.append(study.trials[-1])
-    near = [t for t in drawn if NEAR_ATTR in t.system_attrs]
+    near = [t for t in drawn if NEAR_START_ATTR in t.system_attrs]
     assert abs(len(near) / len(drawn) - 0.3) < 0.06
-    assert {t.system_attrs[NEAR_ATTR] for t in near} == {0, 1}  # neither the drawn trial nor the pruned start
-    best = [t for t in near if t.system_attrs[NEAR_ATTR] == 0]
+    assert {t.system_attrs[NEAR_START_ATTR] for t in near} == {0, 1}  # neither the drawn trial nor the pruned start
+    best = [t for t in near if t.system_attrs[NEAR_START_ATTR] == 0]
     assert 0.55 < len(best) / len(near) < 0.8  # weights 1 and 1/2: two thirds near the best
     # Near trials sit close to their starting point; the others spread over the whole range.
     assert sum(0.2 < t.params["width"] < 0.8 for t in best) / len(best) > 0.95
@@ -80,7 +81,38 @@ def test_a_run_draws_near_its_baseline_and_a_share_out_of_range_is_refused(tmp_p
     hpsearch.run(str(write_study(tmp_path, "near", body.replace("SHARE", "0.9"))), storage=url)
     trials = stored_trials(url, "near")
     assert trials[0].user_attrs[BASELINE_ATTR] == "small"
-    near = [t for t in trials[1:] if t.system_attrs.get(NEAR_ATTR) == 0]
+    near = [t for t in trials[1:] if t.system_attrs.get(NEAR_START_ATTR) == 0]
     assert len(near) >= 3, [t.system_attrs for t in trials]
     # Drawn near a learning rate of 0.003 over a range of three decades: within a factor of ten of it.
     assert all(3e-4 < t.params["learning_rate"] < 3e-2 for t in near)
+
+
+def test_a_draw_near_a_start_is_not_pruned_while_it_keeps_pace_with_it() -> None:
+    """The pruner here would stop every trial at every epoch; a draw near the start goes on while
+    it is level with or ahead of the start at the same epoch, and is pruned once it falls behind.
+    A trial drawn by the sampler alone has no pace to keep."""
+    from hpsearch.train.objective import EpochPruning, Pace, TrialMonitor
+
+    quiet_optuna()
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.0))
+    study.add_trial(optuna.create_trial(params={"width": 0.5}, distributions={"width": SPACE["width"]}, value=0.7,
+                                        intermediate_values={1: 0.3, 2: 0.5, 3: 0.7},
+                                        user_attrs={BASELINE_ATTR: "vgg + proven recipe"}))
+
+    def pruning(near: bool) -> EpochPruning:
+        trial = study.ask({"width": SPACE["width"]})
+        if near:
+            study._storage.set_trial_system_attr(trial._trial_id, NEAR_START_ATTR, 0)
+        pace = Pace.of_start_near(trial, maximize=True)
+        assert (pace is not None) == near
+        return EpochPruning(trial, "val_accuracy", 4, TrialMonitor(trial, None), None, prunable=True, pace=pace)
+
+    near = pruning(near=True)
+    near.on_epoch_end(0, {"val_accuracy": 0.3})  # level with the start
+    near.on_epoch_end(1, {"val_accuracy": 0.6})  # ahead
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 3"):
+        near.on_epoch_end(2, {"val_accuracy": 0.65})  # behind the start's 0.7
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 1"):
+        pruning(near=False).on_epoch_end(0, {"val_accuracy": 0.9})
+    assert Pace({1: 0.4}, maximize=False).kept(1, 0.3) and not Pace({1: 0.4}, maximize=False).kept(1, 0.5)
+    assert not Pace({1: 0.4}, maximize=True).kept(2, 0.9)  # past the start's curve: nothing to keep up with

@@ -4,7 +4,8 @@ starting points (the study's baselines, their proven-recipe versions, warm start
 A search that starts from a strong network should also look close to it, where a small change
 (a little more dropout, a slightly lower learning rate) may beat it; TPE alone sees a starting
 point only as one good trial among those of its Hyperband bracket, and draws most of its trials
-far from it. `[search] near_starts` sets the share (`SearchSpec.near_share`).
+far from it. `[search] near_starts` sets the share (`SearchSpec.near_share`). Such a draw is
+judged against its starting point at the same epoch, not only by the pruner (`train/objective.py`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hpsearch.records import TrialRecord, best_first
+from hpsearch.records import NEAR_START_ATTR, TrialRecord, best_first
 
 NEAR_WIDTH = 0.1  # the spread around a starting point: a tenth of each range (in log space for log ranges)
 KEEP_CHOICE = 0.8  # the chance a categorical value stays the starting point's
-NEAR_ATTR = "near_start"  # system attribute: the starting point a trial was drawn near
 
 
 class NearStarts(optuna.samplers.BaseSampler):
@@ -51,16 +51,16 @@ class NearStarts(optuna.samplers.BaseSampler):
         if finished:
             weights = 1.0 / np.arange(1, len(finished) + 1)
             chosen = finished[int(self.rng.choice(len(finished), p=weights / weights.sum()))]
-            study._storage.set_trial_system_attr(trial._trial_id, NEAR_ATTR, chosen.number)
+            study._storage.set_trial_system_attr(trial._trial_id, NEAR_START_ATTR, chosen.number)
 
     def _near(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial | None:
-        number = trial.system_attrs.get(NEAR_ATTR)
+        number = trial.system_attrs.get(NEAR_START_ATTR)
         if number is None:
             return None
         return study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        return {} if NEAR_ATTR in trial.system_attrs else self.base.infer_relative_search_space(study, trial)
+        return {} if NEAR_START_ATTR in trial.system_attrs else self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
                         search_space: dict[str, Any]) -> dict[str, Any]:

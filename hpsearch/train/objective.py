@@ -36,6 +36,7 @@ from hpsearch.records import (
     IMAGES_PER_SECOND_ATTR,
     INTERRUPTED,
     LOST_PREFIX,
+    NEAR_START_ATTR,
     OUT_OF_MEMORY,
     PARAMS_ATTR,
     RESUMED_EPOCHS_ATTR,
@@ -162,11 +163,12 @@ class EpochPruning(keras.callbacks.Callback):
     trial that trained all its epochs always completes. Under a time budget it also stops a
     network too costly for it (`TooCostly`), whatever the pruner says. A starting point
     (`prunable=False`) still reports every epoch, so the pruner judges the draws against it,
-    but is never stopped: it is what the search is measured against.
+    but is never stopped: it is what the search is measured against. A draw near a starting point
+    is not stopped while it keeps that start's `Pace`.
     """
 
     def __init__(self, trial: optuna.Trial, metric: str, epochs: int, monitor: TrialMonitor,
-                 cost_cap_seconds: float | None, prunable: bool) -> None:
+                 cost_cap_seconds: float | None, prunable: bool, pace: Pace | None = None) -> None:
         super().__init__()
         self.trial = trial
         self.metric = metric
@@ -174,6 +176,7 @@ class EpochPruning(keras.callbacks.Callback):
         self.monitor = monitor
         self.cost_cap_seconds = cost_cap_seconds
         self.prunable = prunable
+        self.pace = pace
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = float((logs or {})[self.metric])
@@ -188,8 +191,33 @@ class EpochPruning(keras.callbacks.Callback):
             self.trial.set_constraint("cost", projected - float(self.cost_cap_seconds or 0.0))
             raise TooCostly(f"too costly: {projected / 60:.0f} min a full trial, over the "
                             f"{self.cost_cap_seconds / 60:.0f} min a trial may take of the time budget")
-        if self.prunable and self.trial.should_prune():
+        if self.prunable and not (self.pace and self.pace.kept(epoch + 1, value)) and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+
+class Pace:
+    """The learning curve of the starting point a trial was drawn near (`search/near_starts.py`):
+    while the trial is level with it or ahead at the same epoch, the pruner does not stop it. Such
+    a draw is a small change to a network that trains in full, and the early rungs misjudge that
+    kind of network: on the CIFAR-10 development problem the recipe start ranked last of nine at
+    epoch 9 and first at epoch 27 (BENCHMARKS.md §3e), and every draw near it was cut there."""
+
+    def __init__(self, curve: dict[int, float], maximize: bool) -> None:
+        self.curve, self.maximize = curve, maximize
+
+    @classmethod
+    def of_start_near(cls, trial: optuna.Trial, maximize: bool) -> Pace | None:
+        """The pace of the starting point `trial` was drawn near; None for any other trial."""
+        storage, study_id = trial.study._storage, trial.study._study_id
+        number = storage.get_trial_system_attrs(trial._trial_id).get(NEAR_START_ATTR)
+        if number is None:
+            return None
+        start = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, int(number)))
+        return cls(dict(start.intermediate_values), maximize)
+
+    def kept(self, epoch: int, value: float) -> bool:
+        reference = self.curve.get(epoch)
+        return reference is not None and (value >= reference if self.maximize else value <= reference)
 
 
 class SaveCheckpoint(keras.callbacks.Callback):
@@ -288,7 +316,8 @@ class Objective:
                 validation_data=self.pipeline.validation,
                 callbacks=[StopAtSafePoint(), monitor, best, SaveCheckpoint(checkpoint, monitor, best, epochs),
                            EpochPruning(trial, spec.search.metric, epochs, monitor, self._cost_cap(trial),
-                                        prunable=not _starting_point(trial))],
+                                        prunable=not _starting_point(trial),
+                                        pace=Pace.of_start_near(trial, spec.search.direction == "maximize"))],
                 shuffle=False,  # the pipeline reshuffles every epoch itself
                 verbose=0,
             )
