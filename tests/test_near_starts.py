@@ -52,6 +52,42 @@ def test_a_share_of_trials_is_drawn_near_the_finished_starting_points_the_best_m
     assert min(t.params["width"] for t in others) < 0.05 and max(t.params["width"] for t in others) > 0.95
 
 
+def test_past_tpes_startup_trials_a_near_draw_is_still_drawn_near_its_start(tmp_path: Path) -> None:
+    """TPE here samples every parameter jointly once its startup trials have run; a trial tagged
+    near a start must not be handed to it (Optuna gives the sampler the trial as read before the
+    tag), in a real SQLite storage."""
+    quiet_optuna()
+    tpe = optuna.samplers.TPESampler(seed=0, n_startup_trials=3, multivariate=True, group=True)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'tpe.db'}", direction="maximize",
+                                sampler=NearStarts(tpe, 0, 0.5))
+    study.add_trial(optuna.create_trial(params={"rate": 1e-2, "width": 0.5, "kind": "c"}, distributions=SPACE,
+                                        value=0.9, user_attrs={BASELINE_ATTR: "vgg + proven recipe"}))
+    for _ in range(60):
+        trial = study.ask(SPACE)
+        study.tell(trial, 0.5 * trial.params["width"])  # TPE learns to draw wide trials, far from 0.5
+    near = [t for t in study.trials[10:] if NEAR_START_ATTR in t.system_attrs]
+    assert len(near) > 10
+    assert all(0.15 < t.params["width"] < 0.85 for t in near), [t.params["width"] for t in near]
+
+
+def test_a_retry_keeps_its_first_attempts_start_and_a_draw_without_one_gets_none() -> None:
+    """A retried trial is queued again with its values and system attributes: the sampler draws
+    nothing for it, so it keeps the start its first attempt was drawn near, or none."""
+    quiet_optuna()
+    study = optuna.create_study(direction="maximize", sampler=NearStarts(optuna.samplers.RandomSampler(seed=1), 1, 0.99))
+    study.add_trial(optuna.create_trial(params={"width": 0.5}, distributions={"width": SPACE["width"]}, value=0.9,
+                                        user_attrs={BASELINE_ATTR: "start a"}))
+    study.add_trial(optuna.create_trial(params={"width": 0.2}, distributions={"width": SPACE["width"]}, value=0.8,
+                                        user_attrs={BASELINE_ATTR: "start b"}))
+    for tag in ({NEAR_START_ATTR: 1}, {}):
+        study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.WAITING, params={"width": 0.3},
+                                            distributions={"width": SPACE["width"]}, system_attrs=tag))
+        retried = study.ask({"width": SPACE["width"]})
+        assert retried.params == {"width": 0.3}
+        assert study._storage.get_trial_system_attrs(retried._trial_id).get(NEAR_START_ATTR) == tag.get(NEAR_START_ATTR)
+        study.tell(retried, 0.1)
+
+
 @pytest.mark.parametrize(("search", "share"), [
     ({}, 0.0),
     ({"warm_start": ["earlier"]}, NEAR_SHARE_WITH_WARM_STARTS),
@@ -114,5 +150,10 @@ def test_a_draw_near_a_start_is_not_pruned_while_it_keeps_pace_with_it() -> None
         near.on_epoch_end(2, {"val_accuracy": 0.65})  # behind the start's 0.7
     with pytest.raises(optuna.TrialPruned, match="pruned at epoch 1"):
         pruning(near=False).on_epoch_end(0, {"val_accuracy": 0.9})
+    # Kept, it is still asked, so successive halving records it at its rung with this epoch's value.
+    study.pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    rung = pruning(near=True)
+    rung.on_epoch_end(0, {"val_accuracy": 0.35})
+    assert study._storage.get_trial_system_attrs(rung.trial._trial_id)["completed_rung_0"] == 0.35
     assert Pace({1: 0.4}, maximize=False).kept(1, 0.3) and not Pace({1: 0.4}, maximize=False).kept(1, 0.5)
     assert not Pace({1: 0.4}, maximize=True).kept(2, 0.9)  # past the start's curve: nothing to keep up with

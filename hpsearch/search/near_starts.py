@@ -18,6 +18,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hpsearch.records import NEAR_START_ATTR, TrialRecord, best_first
+from hpsearch.store.storage import trial_numbered
 
 NEAR_WIDTH = 0.1  # the spread around a starting point: a tenth of each range (in log space for log ranges)
 KEEP_CHOICE = 0.8  # the chance a categorical value stays the starting point's
@@ -33,6 +34,9 @@ class NearStarts(optuna.samplers.BaseSampler):
         self.base = base
         self.share = share
         self.rng = np.random.default_rng(seed)
+        # Trial id -> the number of the starting point it is drawn near. Kept here as well as on the
+        # trial: Optuna hands the sampler the trial as read before `before_trial`, without the tag.
+        self.near: dict[int, int] = {}
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
@@ -40,8 +44,8 @@ class NearStarts(optuna.samplers.BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.base.before_trial(study, trial)
-        if TrialRecord(trial).baseline or "fixed_params" in trial.system_attrs:
-            return  # a starting point or another enqueued trial trains as queued
+        if TrialRecord(trial).baseline or "fixed_params" in trial.system_attrs or trial.params:
+            return  # a starting point, another enqueued trial or a retry (its first attempt's values and tag)
         if self.rng.random() >= self.share:
             return
         # Every trial of the study, not only the ones a Hyperband bracket shows its sampler.
@@ -52,15 +56,10 @@ class NearStarts(optuna.samplers.BaseSampler):
             weights = 1.0 / np.arange(1, len(finished) + 1)
             chosen = finished[int(self.rng.choice(len(finished), p=weights / weights.sum()))]
             study._storage.set_trial_system_attr(trial._trial_id, NEAR_START_ATTR, chosen.number)
-
-    def _near(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial | None:
-        number = trial.system_attrs.get(NEAR_START_ATTR)
-        if number is None:
-            return None
-        return study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+            self.near[trial._trial_id] = chosen.number
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        return {} if NEAR_START_ATTR in trial.system_attrs else self.base.infer_relative_search_space(study, trial)
+        return {} if trial._trial_id in self.near else self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
                         search_space: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +67,8 @@ class NearStarts(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        start = self._near(study, trial)
+        number = self.near.get(trial._trial_id)
+        start = None if number is None else trial_numbered(study, number)
         if start is None or param_name not in start.params:
             return self.base.sample_independent(study, trial, param_name, param_distribution)
         value = start.params[param_name]
@@ -79,6 +79,7 @@ class NearStarts(optuna.samplers.BaseSampler):
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
                     values: Any) -> None:
+        self.near.pop(trial._trial_id, None)
         self.base.after_trial(study, trial, state, values)
 
 

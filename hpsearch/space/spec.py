@@ -95,7 +95,7 @@ class SearchSpec(StrictModel):
     )
     warm_start: tuple[str, ...] = Field(
         (), description="earlier studies in the same storage whose best trials this study starts from "
-        "(after its baselines), drawing a share of its trials near them (hpsearch/search/warm_start.py)",
+        "(after its baselines, hpsearch/search/warm_start.py); with them, near_starts defaults to a quarter",
     )
     near_starts: float | None = Field(
         None, ge=0.0, lt=1.0,

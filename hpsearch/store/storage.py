@@ -111,6 +111,13 @@ def storage_url(study: optuna.Study) -> str:
     return storage.url if isinstance(storage, RDBStorage) else ""
 
 
+def trial_numbered(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """Trial `number` of `study`, read from its storage (where a sampler or a callback holding
+    another trial finds it)."""
+    storage = study._storage
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+
+
 def _lock_for_update_on_sqlite(connection: Connection, statement: object, *args: object) -> None:
     """Give SQLite what SELECT ... FOR UPDATE gives PostgreSQL: the write lock, taken at once.
 

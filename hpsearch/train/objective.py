@@ -52,6 +52,7 @@ from hpsearch.records import (
 )
 from hpsearch.space.sampling import sample
 from hpsearch.space.spec import StudySpec
+from hpsearch.store.storage import trial_numbered
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -162,8 +163,9 @@ class EpochPruning(keras.callbacks.Callback):
     study file's `min_resource`, `warmup_epochs` and Hyperband's `max_resource` mean), and a
     trial that trained all its epochs always completes. Under a time budget it also stops a
     network too costly for it (`TooCostly`), whatever the pruner says. A starting point
-    (`prunable=False`) still reports every epoch, so the pruner judges the draws against it,
-    but is never stopped: it is what the search is measured against. A draw near a starting point
+    (`prunable=False`) still reports every epoch (the median pruner judges the draws against it;
+    successive halving and Hyperband rank a rung's draws among themselves) but is never stopped:
+    it is what the search is measured against. A draw near a starting point
     is not stopped while it keeps that start's `Pace`.
     """
 
@@ -191,7 +193,10 @@ class EpochPruning(keras.callbacks.Callback):
             self.trial.set_constraint("cost", projected - float(self.cost_cap_seconds or 0.0))
             raise TooCostly(f"too costly: {projected / 60:.0f} min a full trial, over the "
                             f"{self.cost_cap_seconds / 60:.0f} min a trial may take of the time budget")
-        if self.prunable and not (self.pace and self.pace.kept(epoch + 1, value)) and self.trial.should_prune():
+        if not self.prunable:
+            return
+        # Asked even of a draw that keeps pace, so successive halving records it at this rung.
+        if self.trial.should_prune() and not (self.pace and self.pace.kept(epoch + 1, value)):
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
 
@@ -199,8 +204,8 @@ class Pace:
     """The learning curve of the starting point a trial was drawn near (`search/near_starts.py`):
     while the trial is level with it or ahead at the same epoch, the pruner does not stop it. Such
     a draw is a small change to a network that trains in full, and the early rungs misjudge that
-    kind of network: on the CIFAR-10 development problem the recipe start ranked last of nine at
-    epoch 9 and first at epoch 27 (BENCHMARKS.md §3e), and every draw near it was cut there."""
+    kind of network: on the CIFAR-10 development problem the recipe start ranked 8th or 9th of
+    nine at epoch 9 and first at epoch 27 (BENCHMARKS.md §3e)."""
 
     def __init__(self, curve: dict[int, float], maximize: bool) -> None:
         self.curve, self.maximize = curve, maximize
@@ -208,12 +213,10 @@ class Pace:
     @classmethod
     def of_start_near(cls, trial: optuna.Trial, maximize: bool) -> Pace | None:
         """The pace of the starting point `trial` was drawn near; None for any other trial."""
-        storage, study_id = trial.study._storage, trial.study._study_id
-        number = storage.get_trial_system_attrs(trial._trial_id).get(NEAR_START_ATTR)
+        number = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(NEAR_START_ATTR)
         if number is None:
             return None
-        start = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, int(number)))
-        return cls(dict(start.intermediate_values), maximize)
+        return cls(dict(trial_numbered(trial.study, int(number)).intermediate_values), maximize)
 
     def kept(self, epoch: int, value: float) -> bool:
         reference = self.curve.get(epoch)
