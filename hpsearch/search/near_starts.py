@@ -18,7 +18,6 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hpsearch.records import NEAR_START_ATTR, TrialRecord, best_first
-from hpsearch.store.storage import trial_numbered
 
 NEAR_WIDTH = 0.1  # the spread around a starting point: a tenth of each range (in log space for log ranges)
 KEEP_CHOICE = 0.8  # the chance a categorical value stays the starting point's
@@ -34,9 +33,9 @@ class NearStarts(optuna.samplers.BaseSampler):
         self.base = base
         self.share = share
         self.rng = np.random.default_rng(seed)
-        # Trial id -> the number of the starting point it is drawn near. Kept here as well as on the
-        # trial: Optuna hands the sampler the trial as read before `before_trial`, without the tag.
-        self.near: dict[int, int] = {}
+        # Trial id -> the starting point it is drawn near. Kept here as well as on the trial: Optuna
+        # hands the sampler the trial as read before `before_trial`, without the tag.
+        self.near: dict[int, optuna.trial.FrozenTrial] = {}
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
@@ -56,7 +55,7 @@ class NearStarts(optuna.samplers.BaseSampler):
             weights = 1.0 / np.arange(1, len(finished) + 1)
             chosen = finished[int(self.rng.choice(len(finished), p=weights / weights.sum()))]
             study._storage.set_trial_system_attr(trial._trial_id, NEAR_START_ATTR, chosen.number)
-            self.near[trial._trial_id] = chosen.number
+            self.near[trial._trial_id] = chosen
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         return {} if trial._trial_id in self.near else self.base.infer_relative_search_space(study, trial)
@@ -67,8 +66,7 @@ class NearStarts(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        number = self.near.get(trial._trial_id)
-        start = None if number is None else trial_numbered(study, number)
+        start = self.near.get(trial._trial_id)
         if start is None or param_name not in start.params:
             return self.base.sample_independent(study, trial, param_name, param_distribution)
         value = start.params[param_name]
