@@ -414,6 +414,23 @@ def run_keras_tuner_arm(spec: StudySpec, splits: Splits, seed: int, budget: int,
     )
 
 
+def _saved_from_another_data_folder(results_dir: Path, arm: str, seed: int, settings: dict[str, Any]) -> Path | None:
+    """A run saved where the data lay in another folder (a clone elsewhere): keys hold the data
+    file's absolute path, so it is matched by its settings with the folder set aside."""
+    def without_folder(keyed: dict[str, Any]) -> dict[str, Any]:
+        keyed = json.loads(json.dumps(keyed))
+        data = keyed.get("study", {}).get("data", {})
+        if "dataset" in data:
+            data["dataset"] = Path(data["dataset"]).name
+        return keyed
+
+    wanted = without_folder(settings)
+    for candidate in sorted(results_dir.glob(f"{arm}-seed{seed}-*.json")):
+        if without_folder(json.loads(candidate.read_text()).get("settings", {})) == wanted:
+            return candidate
+    return None
+
+
 Search = Callable[[Path], ArmResult]  # runs an arm in a directory it may keep a stopped search's state in
 
 
@@ -426,8 +443,9 @@ def cached(arm: str, seed: int, settings: dict[str, Any], run: Search, results_d
             return _labelled(run(Path(scratch)))
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = results_dir / f"{arm}-seed{seed}-{key}.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
+    saved = path if path.exists() else _saved_from_another_data_folder(results_dir, arm, seed, settings)
+    if saved is not None:
+        stored = json.loads(saved.read_text())
         stored["trajectory"] = [tuple(step) for step in stored["trajectory"]]
         stored["timeline"] = [tuple(step) for step in stored.get("timeline", [])]
         return ArmResult(**{k: v for k, v in stored.items() if k != "settings"})

@@ -227,27 +227,46 @@ def test_the_cost_cap_keys_only_hpsearch_runs_under_a_time_budget() -> None:
 
 
 def test_the_saved_runs_in_the_repository_are_still_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new field of the study must not re-key the hours of saved searches: the settings a
-    committed run of a development problem was saved under are the ones the benchmark asks for
-    today. (Keys hold the data's absolute path, here ../shared/data; elsewhere the data sits in
-    another folder, so that part is set aside.)"""
-    from benchmarks.searches import bench_from_command_line
+    """A new field of the study must not re-key the hours of saved searches: a committed run of a
+    development problem is found under the settings the benchmark asks for today, in this clone
+    or one whose data folder is elsewhere (keys hold the data's absolute path)."""
+    from benchmarks.searches import bench_from_command_line, cached
 
-    def without_folder(settings: dict) -> dict:
-        keyed = json.loads(json.dumps(settings))
-        keyed["study"]["data"]["dataset"] = Path(keyed["study"]["data"]["dataset"]).name
-        return keyed
+    def never_run(directory: Path) -> None:
+        raise AssertionError(f"not found among the saved runs; it would train in {directory}")
 
     monkeypatch.setattr(sys, "argv", ["search_quality", "--problem", "cifar10-subset-long", "--seeds", "1",
                                       "--saved-only"])
     bench = bench_from_command_line("")
-    saved = {name: json.loads((REPO / "benchmarks" / "results" / name).read_text())["settings"]
-             for name in ("hpsearch-seed1-5ce315b53b7d.json", "hand-built-budget-seed1-b53e384f2be1.json")}
-    asked = {"hpsearch-seed1-5ce315b53b7d.json": {**bench.settings, **bench.hpsearch_settings, "arm": "hpsearch"},
-             "hand-built-budget-seed1-b53e384f2be1.json": {**bench.settings, "runner": "hpsearch.run", "epochs": 210,
-                                                            "arm": "hand-built-budget"}}
-    for name, settings in saved.items():
-        assert without_folder(settings) == without_folder({**asked[name], "seed": 1}), name
+    asked = {"hpsearch": {**bench.settings, **bench.hpsearch_settings},
+             "hand-built-budget": {**bench.settings, "runner": "hpsearch.run", "epochs": 210}}
+    for arm, settings in asked.items():
+        result = cached(arm, 1, {**settings, "arm": arm, "seed": 1}, never_run, REPO / "benchmarks" / "results")
+        assert result.epochs_spent > 0, arm
+
+
+def test_a_run_saved_beside_other_data_is_found_by_its_settings(tmp_path: Path) -> None:
+    """Only the data folder is set aside: the same settings on another data file train anew."""
+    from benchmarks.searches import ArmResult, cached
+
+    saved = json.loads(next((REPO / "benchmarks" / "results").glob("baseline-seed0-*.json")).read_text())
+    (tmp_path / "baseline-seed0-savedelsewhere.json").write_text(json.dumps(saved))
+    trained: list[Path] = []
+
+    def train(directory: Path) -> ArmResult:
+        trained.append(directory)
+        return ArmResult("baseline", 0, epochs_spent=1, seconds=1.0, trials=1, best_val=0.5, best_test=0.5)
+
+    def on_data(path: str) -> dict:
+        settings = json.loads(json.dumps(saved["settings"]))
+        settings["study"]["data"]["dataset"] = path
+        return settings
+
+    same_file = str(Path("/elsewhere/data") / Path(saved["settings"]["study"]["data"]["dataset"]).name)
+    assert cached("baseline", 0, on_data(same_file), train, tmp_path).epochs_spent == saved["epochs_spent"]
+    assert not trained
+    assert cached("baseline", 0, on_data("/elsewhere/data/another.npz"), train, tmp_path).epochs_spent == 1
+    assert trained
 
 
 def test_saved_only_tabulates_without_training(tmp_path: Path) -> None:
